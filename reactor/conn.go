@@ -1,0 +1,319 @@
+package reactor
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/sockopt"
+	"github.com/reactord/reactord/poller"
+)
+
+// Conn is one accepted stream connection (TCP or Unix). It belongs to one Loop, and every
+// method must be called on that loop's goroutine (inside a Handler callback, a timer or a
+// posted function) except AsyncWrite, Close and Loop, which are safe from any goroutine.
+//
+// An idle Conn owns no buffers: input is read into the loop's shared buffer and only an
+// unconsumed tail is copied into storage of the connection's own; output storage is borrowed
+// while bytes are pending and returned once they are written.
+type Conn struct {
+	loop  *Loop
+	fd    int
+	flags connFlags     // loop-goroutine state
+	reg   poller.Events // interest currently registered with the poller
+	state atomic.Uint32 // connOpen, connClosing or connClosed: what other goroutines see
+	kind  sockopt.Kind
+
+	in   []byte    // unconsumed input tail, nil when none
+	out  []byte    // pending output is out[head:]; nil when none
+	head int       // bytes of out already written
+	q    *outQueue // output queued behind out (SendFile); nil normally
+
+	ctx      any
+	remote   net.Addr
+	tm       *connTimer
+	closeErr error // cause to report once a graceful close has flushed
+}
+
+type connFlags uint32
+
+const (
+	fPausedUser connFlags = 1 << iota // PauseRead
+	fPausedBP                         // output above the high-water mark
+	fClosing                          // close once output drains (Close, or EOF with output)
+	fClosed                           // closed; OnClose has run
+	fWantWrite                        // Writable interest on: the last write hit EAGAIN
+	fDirty                            // queued in loop.dirty
+	fRedeliver                        // queued in loop.redeliver
+	fAboveLow                         // output exceeded the low-water mark since OnWritable
+)
+
+// State values of Conn.state.
+const (
+	connOpen uint32 = iota
+	connClosing
+	connClosed
+)
+
+// connTimer carries a connection's timeouts. It exists only once a timeout was set, and the
+// activity stamps are plain stores on the hot path: the heap is touched only when the timer
+// fires, at which point it re-arms itself for the real deadline (lazy re-arming).
+type connTimer struct {
+	t          Timer
+	idle       int64 // ns, 0 = off
+	read       int64 // ns, 0 = off
+	lastActive int64 // loop clock of the last read or write progress
+	lastRead   int64 // loop clock of the last read (or of resuming reads)
+}
+
+func newConn(l *Loop, fd int, kind sockopt.Kind) *Conn {
+	return &Conn{loop: l, fd: fd, kind: kind}
+}
+
+// Write appends a copy of p to the connection's output and returns len(p). Nothing is
+// written to the socket until the end of the loop iteration, when all output written during it
+// goes out in one write(2): many small writes cost one system call. Loop goroutine only. It
+// returns ErrConnClosed once Close was requested or the connection closed.
+func (c *Conn) Write(p []byte) (int, error) {
+	if c.flags&fClosed != 0 || c.state.Load() != connOpen {
+		return 0, ErrConnClosed
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	c.appendOut(p)
+	return len(p), nil
+}
+
+// AsyncWrite copies p and has the loop append it to the output, then flush it. It is safe from
+// any goroutine; the bytes of one call stay contiguous in the stream, and calls from one
+// goroutine keep their order. It returns ErrConnClosed once Close was requested or the
+// connection closed, and ErrLoopClosed once the loop has stopped; bytes accepted just before
+// the connection closes are dropped.
+func (c *Conn) AsyncWrite(p []byte) error {
+	if c.state.Load() != connOpen {
+		return ErrConnClosed
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	data := make([]byte, len(p))
+	copy(data, p)
+	return c.loop.post(task{op: opWrite, c: c, data: data})
+}
+
+// Close closes the connection after its pending output (including AsyncWrites that were
+// called before it) has been written. Input arriving meanwhile is discarded. OnClose then
+// runs with a nil error. It is safe from any goroutine and idempotent: later calls, and calls
+// after the connection closed, return nil. It returns ErrLoopClosed if the loop has stopped.
+func (c *Conn) Close() error {
+	if !c.state.CompareAndSwap(connOpen, connClosing) {
+		return nil
+	}
+	return c.loop.post(task{op: opClose, c: c})
+}
+
+// CloseNow closes the connection at once, discarding pending output, and calls OnClose with a
+// nil error before returning. Loop goroutine only; idempotent.
+func (c *Conn) CloseNow() error {
+	c.closeNow(nil)
+	return nil
+}
+
+// SendFile queues n bytes of f starting at offset off, to be sent with sendfile(2) after the
+// output already buffered, without copying them through user space. The reactor duplicates
+// the descriptor, so the caller may close f as soon as SendFile returns. Queued file bytes
+// count in Buffered and OutputFull like written bytes, so reading pauses while a large file is
+// being sent. Loop goroutine only. Errors: ErrInvalidArgument for a nil f, negative off or n
+// (n = 0 does nothing), ErrConnClosed, or the dup(2) error. A file shorter than off+n closes
+// the connection with io.ErrUnexpectedEOF once the end is reached.
+func (c *Conn) SendFile(f *os.File, off, n int64) error {
+	if f == nil || off < 0 || n < 0 {
+		return fmt.Errorf("%w: SendFile(%v, %d, %d)", ErrInvalidArgument, f, off, n)
+	}
+	if c.flags&fClosed != 0 || c.state.Load() != connOpen {
+		return ErrConnClosed
+	}
+	if n == 0 {
+		return nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	dup := -1
+	var dupErr error
+	if err := rc.Control(func(fd uintptr) {
+		dup, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return err
+	}
+	if dupErr != nil {
+		return os.NewSyscallError("dup", dupErr)
+	}
+	c.appendFile(dup, off, n)
+	return nil
+}
+
+// PauseRead stops reading the connection (its kept input stays kept) until ResumeRead. A codec
+// pauses while a request is being served elsewhere, and Server.Shutdown treats a paused
+// connection as busy. Loop goroutine only.
+func (c *Conn) PauseRead() {
+	if c.flags&(fClosed|fPausedUser) != 0 {
+		return
+	}
+	c.flags |= fPausedUser
+	c.syncInterest()
+}
+
+// ResumeRead undoes PauseRead. Kept input, if any, is handed to OnData again early in the
+// next loop iteration, without waiting for new bytes. Loop goroutine only.
+func (c *Conn) ResumeRead() {
+	if c.flags&fClosed != 0 || c.flags&fPausedUser == 0 {
+		return
+	}
+	c.flags &^= fPausedUser
+	if c.tm != nil {
+		c.tm.lastRead = c.loop.nowNs
+	}
+	c.syncInterest()
+	c.scheduleRedeliver()
+}
+
+// Buffered returns the number of output bytes not yet written to the socket, including bytes
+// of files queued by SendFile. Loop goroutine only.
+func (c *Conn) Buffered() int {
+	n := len(c.out) - c.head
+	if c.q != nil {
+		n += int(c.q.bytes)
+	}
+	return n
+}
+
+// OutputFull reports whether the pending output has reached the high-water mark (see
+// WithWatermarks): a handler should stop producing output, and stop consuming input, until
+// OnWritable or the next OnData. Loop goroutine only.
+func (c *Conn) OutputFull() bool { return c.Buffered() >= c.loop.opt.high }
+
+// Fd returns the connection's file descriptor. The number belongs to the reactor: do not close
+// it, and do not use it after OnClose, when it may already name another file.
+func (c *Conn) Fd() int { return c.fd }
+
+// LocalAddr returns the local address (getsockname), or nil if it cannot be read. It is not
+// cached (an idle connection stays small) and allocates. Loop goroutine only.
+func (c *Conn) LocalAddr() net.Addr {
+	sa, err := unix.Getsockname(c.fd)
+	if err != nil {
+		return nil
+	}
+	return sockopt.ToAddr(c.kind, sa)
+}
+
+// RemoteAddr returns the peer's address (getpeername), read once and cached, or nil if the
+// peer is already gone before the first call. Loop goroutine only.
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.remote == nil && c.flags&fClosed == 0 {
+		sa, err := unix.Getpeername(c.fd)
+		if err != nil {
+			return nil
+		}
+		c.remote = sockopt.ToAddr(c.kind, sa)
+	}
+	return c.remote
+}
+
+// Context returns the value set by SetContext. Loop goroutine only.
+func (c *Conn) Context() any { return c.ctx }
+
+// SetContext attaches handler state (a codec's parser, say) to the connection. Loop goroutine
+// only.
+func (c *Conn) SetContext(v any) { c.ctx = v }
+
+// Loop returns the loop the connection belongs to. Any goroutine.
+func (c *Conn) Loop() *Loop { return c.loop }
+
+// SetIdleTimeout closes the connection with ErrIdleTimeout once it has seen neither input nor
+// output progress for d. 0 disables it; negative counts as 0. Cheap to call and to keep: the
+// timer is re-armed lazily when it fires, never per read. Loop goroutine only.
+func (c *Conn) SetIdleTimeout(d time.Duration) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.timer().idle = max(int64(d), 0)
+	c.rearm()
+}
+
+// SetReadTimeout closes the connection with ErrReadTimeout once it has been waiting for input
+// for d without receiving any. Time spent with reading paused (PauseRead, or output above the
+// high-water mark) does not count. 0 disables it. Loop goroutine only.
+func (c *Conn) SetReadTimeout(d time.Duration) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	tm := c.timer()
+	tm.read = max(int64(d), 0)
+	tm.lastRead = c.loop.nowNs
+	c.rearm()
+}
+
+func (c *Conn) timer() *connTimer {
+	if c.tm == nil {
+		now := c.loop.nowNs
+		c.tm = &connTimer{lastActive: now, lastRead: now}
+		c.tm.t.loop = c.loop
+		c.tm.t.conn = c
+		c.tm.t.item.Value = &c.tm.t
+	}
+	return c.tm
+}
+
+// deadline returns the earliest timeout deadline, and which error it carries; 0 for none.
+func (c *Conn) deadline() (int64, error) {
+	tm := c.tm
+	var when int64
+	var cause error
+	if tm.idle > 0 {
+		when, cause = tm.lastActive+tm.idle, ErrIdleTimeout
+	}
+	if tm.read > 0 {
+		if r := tm.lastRead + tm.read; when == 0 || r < when {
+			when, cause = r, ErrReadTimeout
+		}
+	}
+	return when, cause
+}
+
+// rearm puts the timeout timer at the current deadline, or stops it.
+func (c *Conn) rearm() {
+	when, _ := c.deadline()
+	if when == 0 {
+		c.loop.timers.Remove(&c.tm.t.item)
+		return
+	}
+	c.tm.t.schedule(when)
+}
+
+// onTimeout runs when the timeout timer fires. Activity since it was armed has moved the real
+// deadline later; then it is simply re-armed.
+func (c *Conn) onTimeout() {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if !c.reading() {
+		// Read time does not run while reading is paused.
+		c.tm.lastRead = c.loop.nowNs
+	}
+	when, cause := c.deadline()
+	if when == 0 {
+		return
+	}
+	if when <= c.loop.nowNs {
+		c.closeNow(cause)
+		return
+	}
+	c.tm.t.schedule(when)
+}

@@ -1,0 +1,386 @@
+package reactor
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/sockopt"
+	"github.com/reactord/reactord/poller"
+)
+
+// onEvent handles one readiness report for the connection.
+func (c *Conn) onEvent(ev poller.Events) {
+	if ev&poller.Writable != 0 && c.flags&fWantWrite != 0 {
+		c.flags &^= fWantWrite // set again by flush if the socket is still full
+		c.flush()
+		if c.flags&fClosed != 0 {
+			return
+		}
+	}
+	if ev&(poller.Readable|poller.Hangup|poller.Error) == 0 {
+		return
+	}
+	if c.reading() {
+		// Hangup and Error are read too: the read returns the buffered data, then EOF or the
+		// pending error (ECONNRESET), which is the most precise cause to report.
+		c.read()
+		return
+	}
+	// Not reading (paused, or closing), yet the kernel reports a condition it reports even
+	// without read interest: EPOLLERR, or EPOLLHUP/POLLHUP meaning both directions are shut
+	// (a reset, typically). Level-triggered, it would be reported on every Wait: settle it now.
+	if ev&poller.Error != 0 {
+		if err := sockopt.SocketError(c.fd); err != nil {
+			c.closeNow(os.NewSyscallError("socket", err))
+			return
+		}
+	}
+	if ev&(poller.Hangup|poller.Error) != 0 {
+		if c.Buffered() > 0 {
+			// Try to send what is pending; a dead socket fails the write with EPIPE or
+			// ECONNRESET, which closes the connection with that cause.
+			c.flush()
+			if c.flags&fClosed != 0 {
+				return
+			}
+		}
+		c.closeNow(io.EOF)
+	}
+}
+
+// reading reports whether the connection wants input now.
+func (c *Conn) reading() bool {
+	return c.flags&(fPausedUser|fPausedBP|fClosing|fClosed) == 0
+}
+
+// read performs one read(2) and hands the input to OnData. Level-triggered readiness brings
+// the loop back if more is waiting; one read per connection per iteration keeps loops fair.
+func (c *Conn) read() {
+	l := c.loop
+	buf := l.readBuf
+	tail := len(c.in)
+	var data []byte
+	inConn := false
+	switch {
+	case tail == 0:
+		data = buf
+	case tail <= len(buf)/2:
+		// A small tail is staged in front of the shared buffer and the read lands right
+		// after it: OnData sees one contiguous slice and the tail storage is reused below.
+		copy(buf, c.in)
+		data = buf
+	default:
+		// A large tail (a big message arriving in pieces) grows in the connection's own
+		// storage, and the read lands there directly instead of being copied twice.
+		c.in = l.pool.Grow(c.in, len(buf)/2)
+		data = c.in[:cap(c.in)]
+		inConn = true
+	}
+	n, err := readFd(c.fd, data[tail:])
+	if err != nil {
+		if err == unix.EAGAIN {
+			// Spurious readiness (another thread of the kernel took the data, or a stale
+			// level report); nothing to do.
+			return
+		}
+		c.closeNow(os.NewSyscallError("read", err))
+		return
+	}
+	if n == 0 {
+		c.onEOF()
+		return
+	}
+	l.st.bytesIn += uint64(n)
+	if tm := c.tm; tm != nil {
+		tm.lastActive = l.nowNs
+		tm.lastRead = l.nowNs
+	}
+	c.deliver(data[:tail+n], inConn)
+}
+
+// readFd is read(2) retried on EINTR.
+func readFd(fd int, p []byte) (int, error) {
+	for {
+		n, err := unix.Read(fd, p)
+		if err != unix.EINTR {
+			if n < 0 {
+				n = 0
+			}
+			return n, err
+		}
+	}
+}
+
+// deliver calls OnData and keeps what it did not consume. inConn says whether data lives in
+// c.in (rather than in the loop's shared buffer).
+func (c *Conn) deliver(data []byte, inConn bool) {
+	consumed := c.loop.h.OnData(c, data)
+	if c.flags&fClosed != 0 {
+		return // CloseNow inside OnData; storage is released already
+	}
+	if consumed < 0 || consumed > len(data) {
+		c.closeNow(fmt.Errorf("%w: %d of %d bytes", ErrBadConsumed, consumed, len(data)))
+		return
+	}
+	if c.Buffered() >= c.loop.opt.high {
+		// Output-bound: read nothing more until it drains. Whatever input is kept is handed
+		// back before the next read (see afterFlush), so kept input stays within one read of
+		// what the handler left, however fast the peer pipelines.
+		c.flags |= fPausedBP | fAboveLow
+		if c.flags&fDirty == 0 {
+			c.syncInterest() // no flush this iteration to do it
+		}
+	}
+	rest := data[consumed:]
+	if c.flags&fClosing != 0 {
+		rest = nil // closing: later input is discarded anyway
+	}
+	pool := &c.loop.pool
+	switch {
+	case len(rest) == 0:
+		if c.in != nil {
+			pool.Put(c.in)
+			c.in = nil
+		}
+	case inConn:
+		// Slide the tail to the front of its own storage (memmove handles the overlap).
+		c.in = c.in[:copy(c.in[:cap(c.in)], rest)]
+	default:
+		if cap(c.in) < len(rest) {
+			pool.Put(c.in)
+			c.in = pool.Get(len(rest))
+		}
+		c.in = append(c.in[:0], rest...)
+	}
+}
+
+// onEOF handles the peer's half-close (read returned 0). Kept input can never complete now and
+// is dropped. Pending output is still sent, then the connection closes with io.EOF.
+func (c *Conn) onEOF() {
+	if c.in != nil {
+		c.loop.pool.Put(c.in)
+		c.in = nil
+	}
+	if c.Buffered() == 0 {
+		c.closeNow(io.EOF)
+		return
+	}
+	c.flags |= fClosing
+	c.closeErr = io.EOF
+	// Read interest must go: a level-triggered poller reports EOF as readable for ever.
+	c.syncInterest()
+}
+
+// closeGracefully runs a Close on the loop: stop reading, flush, then close.
+func (c *Conn) closeGracefully() {
+	if c.flags&(fClosed|fClosing) != 0 {
+		if c.flags&fClosing != 0 {
+			c.closeErr = nil // a local Close was asked for: report it as such
+		}
+		return
+	}
+	c.flags |= fClosing
+	if c.in != nil {
+		c.loop.pool.Put(c.in)
+		c.in = nil
+	}
+	if c.Buffered() == 0 {
+		c.closeNow(nil)
+		return
+	}
+	c.syncInterest()
+	c.markDirty()
+}
+
+// closeNow closes the connection at once: off the poller, buffers released, OnClose called,
+// and the fd closed at the end of the iteration.
+func (c *Conn) closeNow(err error) {
+	if c.flags&fClosed != 0 {
+		return
+	}
+	c.flags |= fClosed
+	c.state.Store(connClosed)
+	l := c.loop
+	l.removeConn(c)
+	if c.tm != nil {
+		l.timers.Remove(&c.tm.t.item)
+	}
+	if c.in != nil {
+		l.pool.Put(c.in)
+		c.in = nil
+	}
+	c.releaseOutput()
+	l.h.OnClose(c, err)
+}
+
+// idle reports whether the connection has nothing in flight: no kept input, no pending output,
+// not paused by its handler. Shutdown closes idle connections.
+func (c *Conn) idle() bool {
+	return c.flags&(fClosed|fPausedUser) == 0 && len(c.in) == 0 && c.Buffered() == 0
+}
+
+// scheduleRedeliver queues kept input to be handed back to OnData in the next iteration.
+func (c *Conn) scheduleRedeliver() {
+	if len(c.in) == 0 || c.flags&(fRedeliver|fPausedUser|fClosing|fClosed) != 0 {
+		return
+	}
+	c.flags |= fRedeliver
+	c.loop.redeliver = append(c.loop.redeliver, c)
+}
+
+// syncInterest registers the interest the connection's state calls for, if it changed.
+func (c *Conn) syncInterest() {
+	var want poller.Events
+	if c.reading() {
+		want |= poller.Readable
+	}
+	if c.flags&fWantWrite != 0 {
+		want |= poller.Writable
+	}
+	if want == c.reg || c.flags&fClosed != 0 {
+		return
+	}
+	if err := c.loop.poll.Modify(c.fd, want); err != nil {
+		c.closeNow(err)
+		return
+	}
+	c.reg = want
+}
+
+// markDirty queues the connection for the end-of-iteration flush. A connection waiting for
+// Writable is not queued: the socket is full and the poller will say when it is not.
+func (c *Conn) markDirty() {
+	if c.flags&(fDirty|fWantWrite|fClosed) != 0 {
+		return
+	}
+	c.flags |= fDirty
+	c.loop.dirty = append(c.loop.dirty, c)
+}
+
+// appendOut copies p to the end of the pending output.
+func (c *Conn) appendOut(p []byte) {
+	if c.q != nil {
+		c.q.appendData(p, &c.loop.pool)
+	} else {
+		c.out = c.appendBuf(c.out, &c.head, p)
+	}
+	c.markDirty()
+}
+
+// appendBuf appends p to b (pending bytes b[*head:]), borrowing, compacting or growing storage.
+func (c *Conn) appendBuf(b []byte, head *int, p []byte) []byte {
+	pool := &c.loop.pool
+	if b == nil {
+		b = pool.Get(len(p))
+	} else if cap(b)-len(b) < len(p) {
+		if *head > 0 {
+			// Drop what was written already before growing: the buffer never holds more
+			// than the unsent bytes plus one write's worth.
+			b = b[:copy(b, b[*head:])]
+			*head = 0
+		}
+		b = pool.Grow(b, len(p))
+	}
+	return append(b, p...)
+}
+
+// flush writes pending output: one write(2) for the buffered bytes, then sendfile(2) for
+// queued files. EAGAIN (or a short write, which means the socket buffer is full) turns
+// Writable interest on until the poller reports room; it is turned off once output drains.
+func (c *Conn) flush() {
+	l := c.loop
+	before := c.Buffered()
+	for {
+		if c.head < len(c.out) {
+			n, err := unix.Write(c.fd, c.out[c.head:])
+			if err == unix.EINTR {
+				continue
+			}
+			if n > 0 {
+				c.head += n
+				l.st.bytesOut += uint64(n)
+			}
+			if err == unix.EAGAIN || err == nil && c.head < len(c.out) {
+				c.flags |= fWantWrite
+				break
+			}
+			if err != nil {
+				c.closeNow(os.NewSyscallError("write", err))
+				return
+			}
+		}
+		if c.out != nil {
+			l.pool.Put(c.out)
+			c.out, c.head = nil, 0
+		}
+		if c.q == nil || len(c.q.segs) == 0 {
+			c.q = nil
+			c.flags &^= fWantWrite
+			break
+		}
+		if !c.flushQueue() {
+			if c.flags&fClosed != 0 {
+				return
+			}
+			break
+		}
+	}
+	after := c.Buffered()
+	if after < before && c.tm != nil {
+		c.tm.lastActive = l.nowNs
+	}
+	c.afterFlush(after)
+}
+
+// afterFlush applies backpressure and completes a graceful close.
+func (c *Conn) afterFlush(pending int) {
+	opt := c.loop.opt
+	if pending == 0 && c.flags&fClosing != 0 {
+		c.closeNow(c.closeErr)
+		return
+	}
+	switch {
+	case pending >= opt.high:
+		c.flags |= fPausedBP | fAboveLow
+	case pending > opt.low:
+		c.flags |= fAboveLow
+	default:
+		if c.flags&fPausedBP != 0 {
+			if c.tm != nil {
+				c.tm.lastRead = c.loop.nowNs
+			}
+			if len(c.in) > 0 && c.flags&(fPausedUser|fClosing) == 0 {
+				// Kept input first: reading resumes only once the handler has worked
+				// through it without filling the output again (redeliverTails).
+				c.scheduleRedeliver()
+			} else {
+				c.flags &^= fPausedBP
+			}
+		}
+		if c.flags&fAboveLow != 0 {
+			c.flags &^= fAboveLow
+			if wh := c.loop.wh; wh != nil && c.flags&fClosing == 0 {
+				wh.OnWritable(c)
+				if c.flags&fClosed != 0 {
+					return
+				}
+			}
+		}
+	}
+	c.syncInterest()
+}
+
+// releaseOutput drops pending output and queued files.
+func (c *Conn) releaseOutput() {
+	if c.out != nil {
+		c.loop.pool.Put(c.out)
+		c.out, c.head = nil, 0
+	}
+	if c.q != nil {
+		c.q.release(&c.loop.pool)
+		c.q = nil
+	}
+}

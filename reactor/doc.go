@@ -1,0 +1,51 @@
+// Package reactor is reactord's event-loop layer: it turns a poller.Poller into a server of
+// stream connections (TCP, Unix) and datagram sockets (UDP), with timers, output buffering and
+// backpressure. It knows nothing of HTTP; codecs sit on top of its Handler interface.
+//
+// # Loops
+//
+// A Server runs N Loops (default GOMAXPROCS). Each Loop is one goroutine locked to its OS
+// thread, owning one Poller. One iteration, in loop.go, reads top-down:
+//
+//  1. Wait for readiness, at most until the earliest timer is due;
+//  2. dispatch the ready fds: accept, read and call OnData, or flush on Writable;
+//  3. run expired timers (AfterFunc, Every, connection timeouts);
+//  4. run tasks posted from other goroutines (Post, AsyncWrite, Close);
+//  5. flush every connection written to during the iteration, one write(2) each.
+//
+// Connections are spread over loops by an acceptor loop (RoundRobin, LeastConnections) or by
+// the kernel (ReusePort: one SO_REUSEPORT listener per loop); see WithLoadBalancing.
+//
+// # Threading rules
+//
+// Everything about a connection happens on its loop's goroutine: Handler callbacks, timers,
+// posted functions. Handlers therefore need no locks, and must not block. Conn and Loop methods
+// are for the loop goroutine unless their documentation says otherwise. From other goroutines
+// there are exactly three doors, all waking the loop through the poller's Wake when it sleeps:
+// Loop.Post, Conn.AsyncWrite and Conn.Close. Server methods, Loop.Stats, Loop.Index and
+// PacketConn.WriteTo are safe anywhere.
+//
+// # Buffers and ownership
+//
+// Each loop reads into one shared buffer (WithReadBufferSize, 64 KiB). OnData receives a slice
+// that is valid only during the call: the connection's unconsumed tail followed by the new
+// bytes. Only what OnData does not consume is copied into storage of the connection's own,
+// and that storage goes back to a per-loop pool once consumed. Write copies its argument into
+// output storage borrowed from the same pool, returned once written. An idle connection thus
+// holds no buffer, only its descriptor, its state and (if set) a timeout timer.
+//
+// Output written during an iteration leaves in one write(2) per connection at its end. Only
+// when the kernel answers EAGAIN (or takes part of it) does the loop ask the poller for
+// Writable, and it drops that interest once the output has drained: left on, it would make
+// every Wait return at once. Above the high-water mark (WithWatermarks, 1 MiB) the loop stops
+// reading the connection; at or below the low-water mark it resumes, hands the kept input back
+// to OnData and calls OnWritable. Handlers that answer requests should check OutputFull
+// between requests, so that a client pipelining without reading cannot grow server memory.
+//
+// # Errors and the kernel
+//
+// Errors are exported values matched with errors.Is (ErrServerClosed, ErrIdleTimeout, ...);
+// kernel errors come wrapped in os.SyscallError. Nothing read from the network panics the
+// process. EINTR is retried, EAGAIN ends a read or write, and EMFILE/ENFILE on accept pause
+// accepting for a backoff instead of spinning on the still-readable listener or exiting.
+package reactor

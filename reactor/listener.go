@@ -1,0 +1,176 @@
+package reactor
+
+import (
+	"errors"
+	"net"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/sockopt"
+	"github.com/reactord/reactord/poller"
+)
+
+// listener is a listening socket registered on one loop, which accepts for it.
+type listener struct {
+	srv    *Server
+	loop   *Loop
+	fd     int
+	kind   sockopt.Kind
+	addr   net.Addr
+	path   string // Unix socket file to remove on close
+	paused bool
+	// Pauses are logged at most once per pauseLogEvery per listener: an fd shortage tends to
+	// come back in waves while it is being relieved, and one line tells the operator enough.
+	lastWarn   time.Time
+	suppressed int
+	backoff    time.Duration
+	retry      *Timer
+	rr         int // round-robin cursor
+}
+
+// acceptBudget bounds accepts per readiness report, so a connection storm cannot starve the
+// loop's established connections; level-triggered readiness brings the loop back for more.
+const acceptBudget = 128
+
+// Backoff while accepting is paused: first retry soon, then less often.
+const (
+	minAcceptBackoff = 10 * time.Millisecond
+	maxAcceptBackoff = 200 * time.Millisecond
+	pauseLogEvery    = time.Minute
+)
+
+func (ln *listener) onEvent(poller.Events) {
+	s := ln.srv
+	for i := 0; i < acceptBudget; i++ {
+		if max := s.opt.maxConns; max > 0 && s.open.Load() >= int64(max) {
+			ln.pause(ErrTooManyConns)
+			return
+		}
+		fd, _, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+		case unix.EAGAIN:
+			return
+		case unix.EINTR, unix.ECONNABORTED, unix.EPROTO:
+			// Interrupted, or a connection reset while it sat in the backlog: skip it.
+			continue
+		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+			// Out of descriptors or memory. The connection stays in the backlog, so the
+			// listener stays readable: retrying at once would spin the loop at 100% CPU,
+			// and giving up (as some engines do) would kill the server. Stop watching the
+			// listener for a while instead; closing connections frees descriptors.
+			ln.pause(err)
+			return
+		default:
+			ln.loop.log.Error("accept", zap.Error(err), zap.Stringer("addr", ln.addr))
+			ln.pause(err)
+			return
+		}
+		if ln.backoff != 0 {
+			ln.backoff = 0
+			ln.loop.log.Debug("accepting resumed", zap.Stringer("addr", ln.addr))
+		}
+		if ln.kind == sockopt.TCP {
+			s.tuneConn(fd)
+		}
+		s.open.Add(1)
+		c := newConn(ln.pick(), fd, ln.kind)
+		if c.loop == ln.loop {
+			c.loop.addConn(c)
+		} else if err := c.loop.post(task{op: opAttach, c: c}); err != nil {
+			unix.Close(fd)
+			s.open.Add(-1)
+		}
+	}
+}
+
+// pick chooses the loop for a new connection.
+func (ln *listener) pick() *Loop {
+	s := ln.srv
+	if len(s.loops) == 1 || s.opt.balancing == ReusePort && ln.kind != sockopt.Unix {
+		return ln.loop
+	}
+	if s.opt.balancing == LeastConnections {
+		best := s.loops[0]
+		for _, l := range s.loops[1:] {
+			if l.openConns.Load() < best.openConns.Load() {
+				best = l
+			}
+		}
+		return best
+	}
+	ln.rr = (ln.rr + 1) % len(s.loops)
+	return s.loops[ln.rr]
+}
+
+// pause stops watching the listener and re-arms it after a backoff, logging once per episode.
+func (ln *listener) pause(cause error) {
+	if ln.paused {
+		return
+	}
+	ln.paused = true
+	ln.srv.acceptPaused.Add(1)
+	if err := ln.loop.poll.Modify(ln.fd, 0); err != nil {
+		ln.loop.log.Error("pause accepting", zap.Error(err))
+	}
+	if ln.backoff == 0 {
+		ln.backoff = minAcceptBackoff
+	} else {
+		ln.backoff = min(2*ln.backoff, maxAcceptBackoff)
+	}
+	if now := ln.loop.now; ln.lastWarn.IsZero() || now.Sub(ln.lastWarn) >= pauseLogEvery {
+		ln.lastWarn = now
+		fields := []zap.Field{zap.Error(cause), zap.Stringer("addr", ln.addr), zap.Duration("retry", ln.backoff),
+			zap.Int("suppressed", ln.suppressed)}
+		ln.suppressed = 0
+		if errors.Is(cause, ErrTooManyConns) {
+			ln.loop.log.Warn("accept paused: connection limit reached", fields...)
+		} else {
+			ln.loop.log.Warn("accept paused: out of resources", fields...)
+		}
+	} else {
+		ln.suppressed++
+	}
+	ln.retry = ln.loop.AfterFunc(ln.backoff, ln.resume)
+}
+
+func (ln *listener) resume() {
+	ln.retry = nil
+	if !ln.paused || ln.fd < 0 {
+		return
+	}
+	ln.paused = false
+	if err := ln.loop.poll.Modify(ln.fd, poller.Readable); err != nil {
+		ln.loop.log.Error("resume accepting", zap.Error(err))
+	}
+}
+
+// register adds the listener to its loop's poller. Loop goroutine.
+func (ln *listener) register() error {
+	if err := ln.loop.poll.Add(ln.fd, poller.Readable); err != nil {
+		return err
+	}
+	ln.loop.others[ln.fd] = ln
+	return nil
+}
+
+// shut stops accepting and closes the socket. Loop goroutine (or before the loop ran).
+func (ln *listener) shut() {
+	if ln.fd < 0 {
+		return
+	}
+	ln.retry.Stop()
+	if ln.loop != nil {
+		if _, ok := ln.loop.others[ln.fd]; ok {
+			ln.loop.poll.Remove(ln.fd)
+			delete(ln.loop.others, ln.fd)
+		}
+	}
+	unix.Close(ln.fd)
+	ln.fd = -1
+	if ln.path != "" {
+		unix.Unlink(ln.path)
+	}
+}

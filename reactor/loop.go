@@ -1,0 +1,387 @@
+package reactor
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/bufpool"
+	"github.com/reactord/reactord/internal/timerheap"
+	"github.com/reactord/reactord/poller"
+)
+
+// Loop is one event loop: one Poller, one goroutine locked to its OS thread, and the
+// connections, listeners, timers and posted tasks that belong to it. Everything a Loop owns
+// is touched only from that goroutine; the doors in from other goroutines are Post,
+// Conn.AsyncWrite and Conn.Close.
+type Loop struct {
+	srv  *Server
+	idx  int
+	poll poller.Poller
+	h    Handler
+	wh   WritableHandler // h as a WritableHandler, or nil
+	opt  *options
+	log  *zap.Logger
+
+	events  []poller.Event
+	conns   []*Conn // indexed by fd; most fds of a loop are connections
+	others  map[int]eventHandler
+	nconns  int
+	readBuf []byte
+	pool    bufpool.Pool
+
+	timers timerheap.Heap[*Timer]
+	base   time.Time // monotonic origin of the loop's nanosecond clock
+	now    time.Time
+	nowNs  int64
+
+	dirty     []*Conn // output written this iteration, flushed at its end
+	redeliver []*Conn // kept input to hand to OnData again without a read
+	spare     []*Conn
+	toClose   []int // fds closed at the end of the iteration (see closeFd)
+
+	// Posted tasks, the only state shared with other goroutines.
+	mu        sync.Mutex
+	tasks     []task
+	running   []task
+	ntasks    atomic.Int32
+	sleeping  atomic.Bool // set while the loop may block in Wait: posters must Wake it
+	tasksShut bool        // under mu: Post refuses new tasks
+	stopping  atomic.Bool
+	done      chan struct{}
+	tid       int
+
+	draining bool
+	drained  chan struct{} // closed once draining and no connection is left
+	ctx      any
+
+	st        loopCounters
+	pub       loopPublished
+	openConns atomic.Int64 // open connections, for LeastConnections and Stats
+}
+
+// eventHandler is anything besides a Conn that owns an fd on the loop: listeners and packet
+// sockets.
+type eventHandler interface {
+	onEvent(ev poller.Events)
+	shut() // called on the loop when it stops
+}
+
+// maxEvents bounds the events taken from one Wait: enough to amortise the system call, small
+// enough that one iteration's work stays fair to timers and posted tasks.
+const maxEvents = 256
+
+func newLoop(s *Server, idx int, p poller.Poller) *Loop {
+	l := &Loop{
+		srv:     s,
+		idx:     idx,
+		poll:    p,
+		h:       s.h,
+		opt:     &s.opt,
+		log:     s.opt.logger.With(zap.Int("loop", idx)),
+		events:  make([]poller.Event, maxEvents),
+		others:  make(map[int]eventHandler),
+		readBuf: make([]byte, s.opt.readBufSize),
+		base:    time.Now(),
+		done:    make(chan struct{}),
+		drained: make(chan struct{}),
+	}
+	l.wh, _ = s.h.(WritableHandler)
+	l.now = l.base
+	return l
+}
+
+// run is the loop goroutine. One iteration reads top-down in iterate.
+func (l *Loop) run(started chan<- struct{}) {
+	// Locked to a thread: the poller's fd, the read buffer and the connections stay hot in one
+	// CPU's caches, and a blocked epoll_wait never strands other goroutines' work.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	l.tid = unix.Gettid()
+	close(started)
+	defer close(l.done)
+	for !l.stopping.Load() {
+		if err := l.iterate(); err != nil {
+			l.log.Error("event loop failed", zap.Error(err))
+			l.srv.loopFailed(err)
+			break
+		}
+	}
+	l.teardown()
+}
+
+// iterate runs one turn of the loop: wait, dispatch, timers, tasks, flush.
+func (l *Loop) iterate() error {
+	// 1. Wait for readiness, at most until the next timer is due.
+	n, err := l.wait()
+	if err != nil {
+		return err
+	}
+	l.tick()
+	l.st.iterations++
+
+	// 2. Dispatch ready fds, then connections whose kept input must be handed back.
+	for i := 0; i < n; i++ {
+		ev := l.events[i]
+		if ev.FD < len(l.conns) {
+			if c := l.conns[ev.FD]; c != nil {
+				c.onEvent(ev.Events)
+				continue
+			}
+		}
+		if h, ok := l.others[ev.FD]; ok {
+			h.onEvent(ev.Events)
+		}
+		// Otherwise the fd was closed earlier in this iteration: a stale event, dropped.
+	}
+	l.redeliverTails()
+
+	// 3. Expired timers.
+	l.runTimers()
+
+	// 4. Posted tasks (AsyncWrite, Close, Post, connections handed over by the acceptor).
+	l.runTasks()
+
+	// 5. Flush every connection written to during this iteration: one write each.
+	l.flushDirty()
+
+	if l.draining {
+		l.drainIdle()
+	}
+	l.closeDeferred()
+	l.publish()
+	return nil
+}
+
+// wait blocks in the poller until something is ready or the next timer is due.
+func (l *Loop) wait() (int, error) {
+	timeout := l.nextTimeout()
+	// The sleeping flag and the task counter form a handshake with Post: the loop announces
+	// it may sleep and then looks for tasks; a poster adds its task and then looks at the
+	// flag. Either the loop sees the task (and does not block) or the poster sees the flag
+	// (and wakes the loop), so a task is never stranded, and posts made while the loop is
+	// busy cost no system call at all.
+	if timeout != 0 {
+		l.sleeping.Store(true)
+		if l.ntasks.Load() > 0 {
+			timeout = 0
+		}
+	}
+	n, err := l.poll.Wait(l.events, timeout)
+	l.sleeping.Store(false)
+	l.st.waits++
+	if err != nil {
+		if errors.Is(err, poller.ErrClosed) && l.stopping.Load() {
+			return 0, nil
+		}
+		return 0, err
+	}
+	l.st.events += uint64(n)
+	return n, nil
+}
+
+// nextTimeout returns how long Wait may block: 0 when work is already queued, until the
+// earliest timer otherwise, or -1 (forever) when there is neither.
+func (l *Loop) nextTimeout() time.Duration {
+	if len(l.redeliver) > 0 || len(l.dirty) > 0 {
+		return 0
+	}
+	it := l.timers.Min()
+	if it == nil {
+		return -1
+	}
+	d := time.Duration(it.When - l.clock())
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// tick caches the time once per iteration: Now, timers and timeouts all read it.
+func (l *Loop) tick() {
+	l.now = time.Now()
+	l.nowNs = int64(l.now.Sub(l.base))
+}
+
+// clock reads the monotonic clock afresh (used only to compute the Wait timeout, after the
+// iteration's work may have taken a while).
+func (l *Loop) clock() int64 { return int64(time.Since(l.base)) }
+
+// redeliverTails hands kept input back to connections whose reading resumed.
+func (l *Loop) redeliverTails() {
+	if len(l.redeliver) == 0 {
+		return
+	}
+	// Work on a snapshot: a handler resuming again during OnData queues for the next
+	// iteration instead of looping here for ever.
+	list := l.redeliver
+	l.redeliver = l.spare[:0]
+	for i, c := range list {
+		list[i] = nil
+		c.flags &^= fRedeliver
+		if c.flags&(fClosed|fClosing|fPausedUser) != 0 || len(c.in) == 0 || c.Buffered() >= l.opt.high {
+			continue
+		}
+		c.flags &^= fPausedBP
+		c.deliver(c.in, true)
+		if c.flags&fClosed == 0 {
+			c.syncInterest()
+		}
+	}
+	l.spare = list[:0]
+}
+
+// flushDirty writes out every connection that got output this iteration. OnWritable may add
+// connections while it runs; they are flushed in the same pass.
+func (l *Loop) flushDirty() {
+	for i := 0; i < len(l.dirty); i++ {
+		c := l.dirty[i]
+		l.dirty[i] = nil
+		c.flags &^= fDirty
+		if c.flags&(fClosed|fWantWrite) == 0 {
+			c.flush()
+		}
+	}
+	l.dirty = l.dirty[:0]
+}
+
+// closeFd queues fd for close(2) at the end of the iteration. Until then its number cannot be
+// reused by an accept in this iteration, so a later event of this Wait that names the same
+// number cannot reach a new connection by mistake.
+func (l *Loop) closeFd(fd int) { l.toClose = append(l.toClose, fd) }
+
+func (l *Loop) closeDeferred() {
+	for _, fd := range l.toClose {
+		// close(2) is never retried on EINTR on Linux: the fd is released either way.
+		unix.Close(fd)
+	}
+	l.toClose = l.toClose[:0]
+}
+
+// addConn registers a connection handed to this loop and calls OnOpen.
+func (l *Loop) addConn(c *Conn) {
+	if l.stopping.Load() || l.draining {
+		unix.Close(c.fd)
+		l.srv.open.Add(-1)
+		return
+	}
+	if c.fd >= len(l.conns) {
+		n := 2 * len(l.conns)
+		if n <= c.fd {
+			n = c.fd + 64
+		}
+		grown := make([]*Conn, n)
+		copy(grown, l.conns)
+		l.conns = grown
+	}
+	if err := l.poll.Add(c.fd, poller.Readable); err != nil {
+		l.log.Warn("register connection", zap.Error(err))
+		unix.Close(c.fd)
+		l.srv.open.Add(-1)
+		return
+	}
+	c.reg = poller.Readable
+	l.conns[c.fd] = c
+	l.nconns++
+	l.openConns.Add(1)
+	l.st.accepted++
+	if l.opt.idleTimeout > 0 {
+		c.SetIdleTimeout(l.opt.idleTimeout)
+	}
+	l.h.OnOpen(c)
+}
+
+// removeConn takes a closing connection off the poller and the fd table.
+func (l *Loop) removeConn(c *Conn) {
+	// Remove before close: an fd closed while registered may linger in epoll's interest list
+	// when a dup of it is open, and poll would report POLLNVAL for it.
+	l.poll.Remove(c.fd)
+	l.conns[c.fd] = nil
+	l.nconns--
+	l.openConns.Add(-1)
+	l.st.closed++
+	l.srv.open.Add(-1)
+	l.closeFd(c.fd)
+	if l.draining && l.nconns == 0 {
+		l.signalDrained()
+	}
+}
+
+// drainIdle closes connections that have nothing in flight, during Shutdown.
+func (l *Loop) drainIdle() {
+	for _, c := range l.conns {
+		if c != nil && c.idle() {
+			c.closeNow(nil)
+		}
+	}
+	if l.nconns == 0 {
+		l.signalDrained()
+	}
+}
+
+func (l *Loop) signalDrained() {
+	select {
+	case <-l.drained:
+	default:
+		close(l.drained)
+	}
+}
+
+// teardown runs on the loop goroutine when it stops: it closes what the loop owns and runs
+// the tasks posted before Post started refusing.
+func (l *Loop) teardown() {
+	for _, c := range l.conns {
+		if c != nil {
+			c.closeNow(ErrServerClosed)
+		}
+	}
+	for _, h := range l.others {
+		h.shut()
+	}
+	l.mu.Lock()
+	l.tasksShut = true
+	l.mu.Unlock()
+	l.runTasks()
+	l.closeDeferred()
+	l.poll.Close()
+	l.signalDrained()
+	l.publish()
+}
+
+// stop asks the loop to finish its iteration and tear down. Any goroutine.
+func (l *Loop) stop() {
+	if !l.stopping.Swap(true) {
+		l.poll.Wake()
+	}
+}
+
+// onLoopThread reports whether the caller runs on this loop's goroutine (the loop is locked
+// to its thread, so the thread id identifies it). It costs a system call: only used by rare
+// operations that must not wait for their own loop.
+func (l *Loop) onLoopThread() bool {
+	select {
+	case <-l.done:
+		return false
+	default:
+	}
+	return l.tid != 0 && unix.Gettid() == l.tid
+}
+
+// Index returns the loop's position in Server.Loops, from 0. Any goroutine.
+func (l *Loop) Index() int { return l.idx }
+
+// Now returns the time cached at the start of the current loop iteration. Codecs use it
+// instead of time.Now for per-request timestamps. Loop goroutine only.
+func (l *Loop) Now() time.Time { return l.now }
+
+// Context returns the value set by SetContext. Loop goroutine only.
+func (l *Loop) Context() any { return l.ctx }
+
+// SetContext stores per-loop state for handlers, such as a codec's scratch buffers or a
+// cached Date header. Loop goroutine only (set it from OnOpen, a timer or a posted task).
+func (l *Loop) SetContext(v any) { l.ctx = v }

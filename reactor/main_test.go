@@ -1,0 +1,149 @@
+package reactor
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/poller"
+)
+
+// childEnv selects a helper mode when the test binary is re-executed as a child process.
+const childEnv = "REACTOR_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(runChild(mode))
+	}
+	// Thousands of sockets: raise the soft descriptor limit to the hard one.
+	// The idle-memory benchmark holds 10,000 connections at both ends: as root, also raise the
+	// hard limit if it is lower than that needs.
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err == nil {
+		if rl.Max < 1<<16 {
+			raised := unix.Rlimit{Cur: 1 << 16, Max: 1 << 16}
+			if unix.Setrlimit(unix.RLIMIT_NOFILE, &raised) == nil {
+				rl = raised
+			}
+		}
+		if rl.Cur < rl.Max {
+			rl.Cur = rl.Max
+			unix.Setrlimit(unix.RLIMIT_NOFILE, &rl)
+		}
+	}
+	// Let the runtime open its own netpoller descriptors before counting ours.
+	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		ln.Close()
+	}
+	before := countFDs()
+	code := m.Run()
+	if code == 0 {
+		if err := waitFDs(before); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	if code == 0 {
+		goleak.VerifyTestMain(exitOnly{code})
+	}
+	os.Exit(code)
+}
+
+// exitOnly lets goleak.VerifyTestMain run its check after m.Run has run already.
+type exitOnly struct{ code int }
+
+func (e exitOnly) Run() int { return e.code }
+
+func countFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// waitFDs polls until the descriptor count is back to want (closing sockets release
+// asynchronously in the runtime's netpoller).
+func waitFDs(want int) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := countFDs()
+		if n <= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			ents, _ := os.ReadDir("/proc/self/fd")
+			var names []string
+			for _, e := range ents {
+				t, _ := os.Readlink("/proc/self/fd/" + e.Name())
+				names = append(names, e.Name()+"->"+t)
+			}
+			return fmt.Errorf("fd leak: %d open, %d before: %s", n, want, strings.Join(names, " "))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// backends returns the compiled poller backends.
+func backends(t testing.TB) []poller.Backend {
+	b := poller.Backends()
+	if len(b) == 0 {
+		t.Skip("no poller backend compiled")
+	}
+	return b
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// startServer starts a server on 127.0.0.1:0 and closes it at the end of the test.
+func startServer(t testing.TB, h Handler, opts ...Option) (*Server, string) {
+	t.Helper()
+	s, err := NewServer(h, opts...)
+	if err != nil {
+		t.Fatalf("NewServer: %v", err)
+	}
+	addr, err := s.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("Listen: %v", err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, addr.String()
+}
+
+// echoHandler writes back everything it receives.
+func echoHandler() Handler {
+	return HandlerFuncs{Data: func(c *Conn, in []byte) int {
+		c.Write(in)
+		return len(in)
+	}}
+}
+
+func dial(t testing.TB, network, addr string) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}

@@ -1,0 +1,93 @@
+package reactor
+
+import (
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func udpEcho() PacketHandler {
+	return PacketHandlerFunc(func(pc *PacketConn, data []byte, from net.Addr) {
+		pc.WriteTo(data, from)
+	})
+}
+
+func TestUDPEcho(t *testing.T) {
+	for _, b := range backends(t) {
+		for _, lb := range []LoadBalancing{RoundRobin, ReusePort} {
+			t.Run(b.Name+"/"+lb.String(), func(t *testing.T) {
+				s, err := NewServer(echoHandler(), WithPoller(b.Name), WithLoops(2), WithLoadBalancing(lb))
+				if err != nil {
+					t.Fatal(err)
+				}
+				addr, err := s.ListenPacket("udp", "127.0.0.1:0", udpEcho())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Start(); err != nil {
+					t.Fatal(err)
+				}
+				defer s.Close()
+				c := dial(t, "udp", addr.String())
+				buf := make([]byte, 2048)
+				for i := 0; i < 20; i++ {
+					msg := []byte{byte(i), 'u', 'd', 'p'}
+					// UDP may drop: resend until the echo arrives.
+					var n int
+					for {
+						c.Write(msg)
+						c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+						n, err = c.Read(buf)
+						if err == nil {
+							break
+						}
+						if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+							t.Fatal(err)
+						}
+					}
+					if string(buf[:n]) != string(msg) {
+						t.Fatalf("echo %q, want %q", buf[:n], msg)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestUDPBroadcastNeedsOption(t *testing.T) {
+	bcast := &net.UDPAddr{IP: net.IPv4(127, 255, 255, 255), Port: 9}
+	for _, on := range []bool{false, true} {
+		s, err := NewServer(echoHandler(), WithLoops(1), WithBroadcast(on))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan *PacketConn, 1)
+		if _, err := s.ListenPacket("udp4", "127.0.0.1:0", udpEcho()); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		got <- s.packets[0]
+		s.mu.Unlock()
+		pc := <-got
+		err = pc.WriteTo([]byte("hello"), bcast)
+		if on && err != nil {
+			t.Errorf("broadcast with SO_BROADCAST: %v", err)
+		}
+		if !on && !errors.Is(err, unix.EACCES) {
+			t.Errorf("broadcast without SO_BROADCAST: %v, want EACCES", err)
+		}
+		if err := pc.WriteTo([]byte("x"), nil); !errors.Is(err, ErrBadAddress) {
+			t.Errorf("WriteTo(nil) = %v", err)
+		}
+		s.Close()
+		if err := pc.WriteTo([]byte("x"), bcast); !errors.Is(err, ErrConnClosed) {
+			t.Errorf("WriteTo after Close = %v", err)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package reactor
+
+import "sync/atomic"
+
+// Stats is a snapshot of a server's counters, read with atomics: Server.Stats may be called
+// from any goroutine. Loop counters are published once per loop iteration, so they may lag by
+// one iteration.
+type Stats struct {
+	ConnsOpen     int64  // connections open now (accepted, not yet closed)
+	ConnsAccepted uint64 // connections registered with a loop since Start
+	ConnsClosed   uint64 // connections closed since Start
+	BytesIn       uint64 // bytes read from connections
+	BytesOut      uint64 // bytes written to connections (write and sendfile)
+	AcceptPaused  uint64 // times accepting paused for EMFILE/ENFILE/ENOBUFS or WithMaxConns
+	Loops         []LoopStats
+}
+
+// LoopStats are one loop's counters. Events/Waits is the mean number of ready fds per Wait.
+type LoopStats struct {
+	Index       int
+	Conns       int64  // connections open on this loop
+	Iterations  uint64 // loop iterations
+	Waits       uint64 // Poller.Wait calls
+	Events      uint64 // ready fds reported by Wait
+	Wakeups     uint64 // Wake calls made by Post/AsyncWrite/Close to a sleeping loop
+	Timers      int64  // timers pending now (including connection timeouts)
+	TimersFired uint64 // timers run (including connection timeouts checked)
+	Accepted    uint64
+	Closed      uint64
+	BytesIn     uint64
+	BytesOut    uint64
+}
+
+// loopCounters are the loop's own plain counters, touched only by the loop goroutine.
+type loopCounters struct {
+	iterations, waits, events, timersFired uint64
+	accepted, closed, bytesIn, bytesOut    uint64
+}
+
+// loopPublished mirrors loopCounters for other goroutines; the loop stores it once per
+// iteration, so the hot path pays no atomic read-modify-write per event.
+type loopPublished struct {
+	iterations, waits, events, timersFired atomic.Uint64
+	accepted, closed, bytesIn, bytesOut    atomic.Uint64
+	wakeups                                atomic.Uint64
+	timers                                 atomic.Int64
+}
+
+func (l *Loop) publish() {
+	p, s := &l.pub, &l.st
+	p.iterations.Store(s.iterations)
+	p.waits.Store(s.waits)
+	p.events.Store(s.events)
+	p.timersFired.Store(s.timersFired)
+	p.accepted.Store(s.accepted)
+	p.closed.Store(s.closed)
+	p.bytesIn.Store(s.bytesIn)
+	p.bytesOut.Store(s.bytesOut)
+	p.timers.Store(int64(l.timers.Len()))
+}
+
+// Stats returns the loop's counters. Any goroutine.
+func (l *Loop) Stats() LoopStats {
+	p := &l.pub
+	return LoopStats{
+		Index:       l.idx,
+		Conns:       l.openConns.Load(),
+		Iterations:  p.iterations.Load(),
+		Waits:       p.waits.Load(),
+		Events:      p.events.Load(),
+		Wakeups:     p.wakeups.Load(),
+		Timers:      p.timers.Load(),
+		TimersFired: p.timersFired.Load(),
+		Accepted:    p.accepted.Load(),
+		Closed:      p.closed.Load(),
+		BytesIn:     p.bytesIn.Load(),
+		BytesOut:    p.bytesOut.Load(),
+	}
+}
