@@ -1,0 +1,79 @@
+package http
+
+import (
+	"net"
+	"time"
+
+	"github.com/reactord/reactord/reactor"
+)
+
+// Handler is the native, zero-allocation request handler. Handle runs on the connection's
+// loop goroutine, once per request, in request order.
+//
+// Rules, because Handle runs inside the event loop:
+//   - r and every []byte it returns alias the connection's input buffer: they are valid only
+//     until Handle returns. Copy what must outlive the call.
+//   - w appends straight into the output of the connection (through a per-loop scratch
+//     buffer); it too is valid only during the call. Finish is called for the handler when it
+//     returns, so a handler that sets nothing answers "200 OK" with an empty body.
+//   - Handle must not block: a blocked handler stalls every connection of its loop. Work that
+//     blocks (disk, database, other servers) belongs behind the net/http adapter (Adapt), whose
+//     handlers run on a worker pool.
+//
+// A panic in Handle is recovered: the response becomes 500 (if nothing of it was sent yet) and
+// the connection is closed; the panic is logged through WithLogger's logger.
+type Handler interface {
+	Handle(w *ResponseWriter, r *Request)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(w *ResponseWriter, r *Request)
+
+// Handle calls f(w, r).
+func (f HandlerFunc) Handle(w *ResponseWriter, r *Request) { f(w, r) }
+
+// RequestInfo describes one finished exchange for an Observer (access logs, metrics). It is
+// owned by the loop and reused: it and its []byte fields are valid only during the Observer
+// call, on the loop goroutine. Copy what must outlive the call.
+type RequestInfo struct {
+	// Method and Path are views of the request's method and path (without query); nil when
+	// the request was rejected before its request-line was parsed (a 400 or a 408). Read-only.
+	Method, Path []byte
+	// ProtoMinor is the minor HTTP version (0 or 1) of the request.
+	ProtoMinor int
+	// Status is the status code sent (for a streamed adapter response, the one in its head).
+	Status int
+	// BytesIn counts the request's bytes on the wire (head and body, framing included).
+	BytesIn int64
+	// BytesOut counts the response's bytes handed to the connection (head, body and any file
+	// queued with SendFile).
+	BytesOut int64
+	// Start is the loop clock (Loop.Now, cached once per loop iteration) when the request was
+	// first seen: when its first bytes were read, or the iteration it was dispatched in.
+	Start time.Time
+	// Duration is the loop clock at completion minus Start. Its resolution is one loop
+	// iteration: a request read and answered in the same iteration reports 0. No clock is read
+	// per request.
+	Duration time.Duration
+	// Err is nil for a request the handler answered; a *ParseError (ErrRequestTimeout for a
+	// 408) for a request the codec rejected; ErrHandlerPanic when the handler panicked.
+	Err error
+	// KeepAlive reports whether the connection stays open after this response.
+	KeepAlive bool
+
+	conn *reactor.Conn
+}
+
+// RemoteAddr returns the client's address. It is read from the kernel once per connection and
+// then cached (the first call on a connection allocates). Only during the Observer call.
+func (i *RequestInfo) RemoteAddr() net.Addr {
+	if i.conn == nil {
+		return nil
+	}
+	return i.conn.RemoteAddr()
+}
+
+// Observer is called on the loop goroutine after every response has been handed to the
+// connection, including codec-generated error responses. It must be cheap and must not block;
+// info is valid only during the call.
+type Observer func(info *RequestInfo)

@@ -1,0 +1,124 @@
+package http
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/reactord/reactord/reactor"
+)
+
+// loopState is the codec's per-loop state, stored with Loop.SetContext: the Date cache, the
+// response writer and scratch output shared by every connection of the loop (handlers never
+// run concurrently on one loop), idle parsers, and the request counters.
+type loopState struct {
+	srv  *Server
+	loop *reactor.Loop
+	base time.Time // origin of nowNs
+
+	date DateCache
+	w    ResponseWriter
+	out  []byte // scratch: the responses of one OnData, written to the connection at once
+	info RequestInfo
+
+	parsers []*Parser // parsers of connections that went idle, for reuse
+
+	requests, rejected       uint64 // loop goroutine only
+	pubRequests, pubRejected atomic.Uint64
+
+	active *conn // connections with requests on the worker pool (doubly linked)
+}
+
+// scratchFlush is the scratch size at which responses are handed to the connection before the
+// next request is parsed, so OutputFull is checked against what was produced.
+const scratchFlush = 32 << 10
+
+// scratchKeep bounds the scratch capacity kept between OnData calls.
+const scratchKeep = 256 << 10
+
+// maxIdleParsers bounds the parsers a loop keeps for reuse.
+const maxIdleParsers = 1024
+
+// loopStateOf returns the loop's state, creating it (and its Date timer) on first use.
+func (s *Server) loopStateOf(l *reactor.Loop) *loopState {
+	if ls, ok := l.Context().(*loopState); ok {
+		return ls
+	}
+	ls := &loopState{srv: s, loop: l, base: l.Now(), out: make([]byte, 0, 4096)}
+	ls.date.Update(time.Now())
+	ls.w.SetDateCache(&ls.date)
+	ls.w.server = s.cfg.serverName
+	l.SetContext(ls)
+	// The Date header changes once a second: a loop timer refreshes the cache, re-aligned to
+	// just after each second boundary so the value is never a whole second stale.
+	var t *reactor.Timer
+	t = l.Every(time.Second, func() {
+		now := time.Now()
+		ls.date.Update(now)
+		t.Reset(time.Second - time.Duration(now.Nanosecond()) + time.Millisecond)
+	})
+	t.Reset(time.Second - time.Duration(time.Now().Nanosecond()) + time.Millisecond)
+	s.mu.Lock()
+	s.loops = append(s.loops, ls)
+	s.mu.Unlock()
+	return ls
+}
+
+// nowNs is the loop's cached clock in nanoseconds since base.
+func (ls *loopState) nowNs() int64 { return int64(ls.loop.Now().Sub(ls.base)) }
+
+// timeAt converts a nowNs value back to a time.
+func (ls *loopState) timeAt(ns int64) time.Time { return ls.base.Add(time.Duration(ns)) }
+
+func (ls *loopState) getParser() *Parser {
+	if n := len(ls.parsers); n > 0 {
+		p := ls.parsers[n-1]
+		ls.parsers[n-1] = nil
+		ls.parsers = ls.parsers[:n-1]
+		return p
+	}
+	p := &Parser{lim: ls.srv.cfg.limits.withDefaults()}
+	p.chunk.init(p.lim)
+	return p
+}
+
+func (ls *loopState) putParser(p *Parser) {
+	if len(ls.parsers) >= maxIdleParsers {
+		return
+	}
+	p.Reset()
+	ls.parsers = append(ls.parsers, p)
+}
+
+func (ls *loopState) publish() {
+	ls.pubRequests.Store(ls.requests)
+	ls.pubRejected.Store(ls.rejected)
+}
+
+// addActive and removeActive keep the list of connections with requests on the worker pool.
+func (ls *loopState) addActive(cs *conn) {
+	cs.nextA = ls.active
+	if ls.active != nil {
+		ls.active.prevA = cs
+	}
+	ls.active = cs
+}
+
+func (ls *loopState) removeActive(cs *conn) {
+	if cs.prevA != nil {
+		cs.prevA.nextA = cs.nextA
+	} else if ls.active == cs {
+		ls.active = cs.nextA
+	}
+	if cs.nextA != nil {
+		cs.nextA.prevA = cs.prevA
+	}
+	cs.prevA, cs.nextA = nil, nil
+}
+
+// holdActive pauses reading on every connection with requests on the worker pool, so that
+// reactor.Server.Shutdown counts it as busy; it is closed after its last response.
+func (ls *loopState) holdActive() {
+	for cs := ls.active; cs != nil; cs = cs.nextA {
+		cs.pause()
+	}
+}

@@ -1,0 +1,190 @@
+package http
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/reactord/reactord/reactor"
+)
+
+// Server is an HTTP/1.1 server on a reactor.Server: the codec parses each connection's input
+// on its loop, calls the handler, and appends the responses to the connection's output. Its
+// methods are safe from any goroutine, except Shutdown, which must not run on a loop goroutine.
+type Server struct {
+	cfg  config
+	h    Handler
+	ad   *Adapter // h, when it is an adapted net/http handler
+	rs   *reactor.Server
+	pool *workerPool
+
+	draining atomic.Bool
+
+	mu    sync.Mutex
+	loops []*loopState
+}
+
+// NewServer returns a server that answers requests with h, configured by opts. It opens
+// nothing yet: call Listen, then Start or Serve. If h is an *Adapter (see Adapt), its net/http
+// handler runs on a worker pool of WithWorkers goroutines, started by Start. Errors:
+// ErrInvalidArgument for a nil h, ErrInvalidOption (joined, one per bad option), and the
+// reactor's errors for bad reactor options.
+func NewServer(h Handler, opts ...Option) (*Server, error) {
+	if h == nil {
+		return nil, fmt.Errorf("%w: nil Handler", ErrInvalidArgument)
+	}
+	if f, ok := h.(HandlerFunc); ok && f == nil {
+		return nil, fmt.Errorf("%w: nil HandlerFunc", ErrInvalidArgument)
+	}
+	s := &Server{cfg: defaultConfig(), h: h}
+	for _, o := range opts {
+		if o == nil {
+			s.cfg.fail("nil Option")
+			continue
+		}
+		o(&s.cfg)
+	}
+	if err := errors.Join(s.cfg.errs...); err != nil {
+		return nil, err
+	}
+	if ad, ok := h.(*Adapter); ok {
+		if ad == nil || ad.h == nil {
+			return nil, fmt.Errorf("%w: nil Adapter", ErrInvalidArgument)
+		}
+		s.ad = ad
+		s.pool = newWorkerPool(s, s.cfg.workers)
+	}
+	ropts := append([]reactor.Option{reactor.WithLogger(s.cfg.logger)}, s.cfg.reactorOpts...)
+	rs, err := reactor.NewServer(connHandler{s}, ropts...)
+	if err != nil {
+		return nil, err
+	}
+	s.rs = rs
+	return s, nil
+}
+
+// ListenAndServe is NewServer, Listen("tcp", addr) and Serve in one call. It returns the first
+// error, or ErrServerClosed once the server was shut down from elsewhere (which needs the
+// *Server: use NewServer for that).
+func ListenAndServe(addr string, h Handler, opts ...Option) error {
+	s, err := NewServer(h, opts...)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Listen("tcp", addr); err != nil {
+		s.Close()
+		return err
+	}
+	return s.Serve()
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close (it is reactor.ErrServerClosed).
+var ErrServerClosed = reactor.ErrServerClosed
+
+// Listen opens a listening socket ("tcp", "tcp4", "tcp6" or "unix") and returns its bound
+// address (":0" resolved). It may be called before or after Start. Errors are the reactor's
+// (bad address, EADDRINUSE, ErrServerClosed, ...).
+func (s *Server) Listen(network, addr string) (net.Addr, error) { return s.rs.Listen(network, addr) }
+
+// Start starts the adapter's worker pool (if any) and the loops, and returns once they serve.
+// Errors: reactor.ErrServerStarted, ErrServerClosed, or the poller's.
+func (s *Server) Start() error {
+	if s.pool != nil {
+		s.pool.start()
+	}
+	err := s.rs.Start()
+	if err != nil && !errors.Is(err, reactor.ErrServerStarted) && s.pool != nil {
+		s.pool.stop(context.Background())
+	}
+	return err
+}
+
+// Serve starts the server if needed and blocks until Shutdown or Close; it returns
+// ErrServerClosed then, or the error that stopped a loop.
+func (s *Server) Serve() error {
+	if err := s.Start(); err != nil && !errors.Is(err, reactor.ErrServerStarted) {
+		return err
+	}
+	return s.rs.Serve()
+}
+
+// Shutdown stops accepting and lets in-flight requests finish: a connection in the middle of a
+// request, or with requests running on the worker pool, gets its responses (the last one says
+// "Connection: close") and is closed after them; idle keep-alive connections are closed at
+// once. It returns once every connection is closed and the worker pool has stopped, or when
+// ctx is done: then the remaining connections are closed at once (request contexts are
+// cancelled), and it returns ctx.Err() without waiting for handlers that ignore their context.
+// It must not be called from a loop goroutine (reactor.ErrCalledOnLoop).
+func (s *Server) Shutdown(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	s.draining.Store(true)
+	// Connections with requests on the worker pool have nothing buffered and may not be
+	// paused; the reactor would take them for idle. Pause them first (Post keeps order with
+	// the reactor's own drain task, posted by rs.Shutdown below).
+	for _, l := range s.rs.Loops() {
+		l.Post(func() {
+			if ls, ok := l.Context().(*loopState); ok {
+				ls.holdActive()
+			}
+		})
+	}
+	err := s.rs.Shutdown(ctx)
+	if s.pool != nil {
+		if perr := s.pool.stop(ctx); err == nil {
+			err = perr
+		}
+	}
+	return err
+}
+
+// Close closes every connection and stops the loops at once (handlers' request contexts are
+// cancelled), then stops the worker pool, waiting for running handlers to return.
+func (s *Server) Close() error {
+	s.draining.Store(true)
+	err := s.rs.Close()
+	if s.pool != nil {
+		s.pool.stop(context.Background())
+	}
+	return err
+}
+
+// Addrs returns the bound addresses of the listeners, in the order they were opened.
+func (s *Server) Addrs() []net.Addr { return s.rs.Addrs() }
+
+// Reactor returns the underlying reactor.Server (for its Loops and PollerName).
+func (s *Server) Reactor() *reactor.Server { return s.rs }
+
+// Stats is a snapshot of the server's counters.
+type Stats struct {
+	reactor.Stats
+	// Requests counts responses completed (answered by a handler or rejected by the codec).
+	Requests uint64
+	// Rejected counts requests answered by the codec itself: parse errors and 408 timeouts.
+	Rejected uint64
+	// Workers is the adapter's pool size (0 for a native handler); Queued the requests waiting
+	// for a worker; Running the requests being handled by one.
+	Workers         int
+	Queued, Running int64
+}
+
+// Stats returns the counters. Any goroutine; loop counters may lag by one loop iteration.
+func (s *Server) Stats() Stats {
+	st := Stats{Stats: s.rs.Stats()}
+	s.mu.Lock()
+	for _, ls := range s.loops {
+		st.Requests += ls.pubRequests.Load()
+		st.Rejected += ls.pubRejected.Load()
+	}
+	s.mu.Unlock()
+	if s.pool != nil {
+		st.Workers = s.pool.size
+		st.Queued = s.pool.queued.Load()
+		st.Running = s.pool.running.Load()
+	}
+	return st
+}
