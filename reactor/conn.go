@@ -50,6 +50,7 @@ const (
 	fDirty                            // queued in loop.dirty
 	fRedeliver                        // queued in loop.redeliver
 	fAboveLow                         // output exceeded the low-water mark since OnWritable
+	fReadEOF                          // the peer shut its writing side; a ReadEOFHandler kept the conn open
 )
 
 // State values of Conn.state.

@@ -53,7 +53,7 @@ func (c *Conn) onEvent(ev poller.Events) {
 
 // reading reports whether the connection wants input now.
 func (c *Conn) reading() bool {
-	return c.flags&(fPausedUser|fPausedBP|fClosing|fClosed) == 0
+	return c.flags&(fPausedUser|fPausedBP|fClosing|fClosed|fReadEOF) == 0
 }
 
 // read performs one read(2) and hands the input to OnData. Level-triggered readiness brings
@@ -163,6 +163,17 @@ func (c *Conn) onEOF() {
 	if c.in != nil {
 		c.loop.pool.Put(c.in)
 		c.in = nil
+	}
+	if eh := c.loop.eh; eh != nil && eh.OnReadEOF(c) {
+		if c.flags&(fClosed|fClosing) != 0 {
+			return // the handler closed it from OnReadEOF
+		}
+		// The handler still owes output and will Close when done. Read interest must go
+		// (level-triggered pollers report EOF as readable for ever); a later full hang-up
+		// or error is still reported and settled by onEvent.
+		c.flags |= fReadEOF
+		c.syncInterest()
+		return
 	}
 	if c.Buffered() == 0 {
 		c.closeNow(io.EOF)

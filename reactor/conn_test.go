@@ -75,6 +75,62 @@ func TestHalfCloseFlushesThenCloses(t *testing.T) {
 	}
 }
 
+// asyncEOFHandler answers each input on another goroutine, the way a codec with a worker pool
+// does, and keeps the connection open past the peer's half-close until the answer is sent.
+type asyncEOFHandler struct {
+	HandlerFuncs
+	release chan struct{}
+	sawEOF  chan struct{}
+}
+
+func (h *asyncEOFHandler) OnData(c *Conn, in []byte) int {
+	msg := append([]byte("answer to "), in...)
+	go func() {
+		<-h.release
+		c.AsyncWrite(msg)
+		c.Close()
+	}()
+	return len(in)
+}
+
+func (h *asyncEOFHandler) OnReadEOF(c *Conn) bool {
+	close(h.sawEOF)
+	return true
+}
+
+func TestReadEOFHandlerKeepsConnForLateAnswer(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			base, closed := closeRecorder(HandlerFuncs{})
+			h := &asyncEOFHandler{HandlerFuncs: base, release: make(chan struct{}), sawEOF: make(chan struct{})}
+			_, addr := startServer(t, h, WithPoller(b.Name), WithLoops(1))
+			c := dial(t, "tcp", addr)
+			c.Write([]byte("q1"))
+			if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			// The answer is released only after the loop has seen the EOF, so without
+			// OnReadEOF the connection would already be gone.
+			select {
+			case <-h.sawEOF:
+			case <-time.After(5 * time.Second):
+				t.Fatal("OnReadEOF was not called")
+			}
+			close(h.release)
+			got, err := io.ReadAll(c)
+			if err != nil {
+				t.Fatalf("ReadAll: %v", err)
+			}
+			if string(got) != "answer to q1" {
+				t.Fatalf("got %q", got)
+			}
+			if err := waitClose(t, closed); err != nil {
+				t.Fatalf("OnClose err = %v, want nil (local Close)", err)
+			}
+		})
+	}
+}
+
 func TestResetReportsECONNRESET(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.Name, func(t *testing.T) {

@@ -41,6 +41,18 @@ type WritableHandler interface {
 	OnWritable(c *Conn)
 }
 
+// ReadEOFHandler is optionally implemented by a Handler that answers requests asynchronously
+// (on other goroutines) and so may still owe a response when the peer shuts its writing side.
+// OnReadEOF is called on the loop goroutine when a read returns end-of-file. Returning true
+// keeps the connection open for writing: reading stops for good, the kept input is dropped,
+// and the handler must call Close (from any goroutine) once it has written what it owes;
+// pending output is flushed first as usual. Returning false (or not implementing the
+// interface) closes the connection once pending output is flushed, with OnClose(c, io.EOF).
+// Idle and read timeouts still apply while the connection waits.
+type ReadEOFHandler interface {
+	OnReadEOF(c *Conn) (keepOpen bool)
+}
+
 // HandlerFuncs adapts plain functions to Handler. Nil fields are allowed: a nil Data consumes
 // and discards all input, nil Open and Close do nothing.
 type HandlerFuncs struct {

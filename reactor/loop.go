@@ -25,6 +25,7 @@ type Loop struct {
 	poll poller.Poller
 	h    Handler
 	wh   WritableHandler // h as a WritableHandler, or nil
+	eh   ReadEOFHandler  // h as a ReadEOFHandler, or nil
 	opt  *options
 	log  *zap.Logger
 
@@ -92,6 +93,7 @@ func newLoop(s *Server, idx int, p poller.Poller) *Loop {
 		drained: make(chan struct{}),
 	}
 	l.wh, _ = s.h.(WritableHandler)
+	l.eh, _ = s.h.(ReadEOFHandler)
 	l.now = l.base
 	return l
 }

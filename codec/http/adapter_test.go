@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	nethttp "net/http"
 	"strings"
 	"sync"
@@ -198,12 +199,14 @@ func TestAdapterContextCancelledOnDisconnect(t *testing.T) {
 		case <-time.After(20 * time.Second):
 			cancelled <- errors.New("context not cancelled")
 		}
+		// The EOF may be a half-close, so the write is still attempted (nil) unless the
+		// connection is already gone (ErrClientGone); either way it must not block or panic.
 		_, err := io.WriteString(w, "too late")
-		if !errors.Is(err, ErrClientGone) {
+		if err != nil && !errors.Is(err, ErrClientGone) {
 			t.Errorf("write after disconnect: %v", err)
 		}
 	})
-	_, addr := startServer(t, Adapt(mux))
+	srv, addr := startServer(t, Adapt(mux))
 	cl := dialClient(t, addr)
 	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-entered
@@ -211,6 +214,7 @@ func TestAdapterContextCancelledOnDisconnect(t *testing.T) {
 	if err := <-cancelled; !errors.Is(err, errCanceled) {
 		t.Fatalf("context: %v", err)
 	}
+	waitFor(t, "server closes the connection", func() bool { return srv.Stats().ConnsOpen == 0 })
 }
 
 func TestAdapterStreamingFlush(t *testing.T) {
@@ -312,5 +316,44 @@ func TestAdapterHandleSync(t *testing.T) {
 	resp, body := cl.read("POST")
 	if resp.StatusCode != 201 || body != "body=ok" || resp.Header.Get("X-Query") != "z" || resp.Header.Get("X-Remote-Set") != "true" {
 		t.Fatalf("delegated: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+}
+
+// TestAdapterHalfCloseStillAnswered: a client that shuts its writing side right after sending
+// (curl, load balancers) still gets the response of a request that is on the worker pool when
+// the EOF arrives, and then sees the connection close.
+func TestAdapterHalfCloseStillAnswered(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	mux := nethttp.NewServeMux()
+	mux.HandleFunc("/slow", func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "late but complete")
+	})
+	srv, addr := startServer(t, Adapt(mux), WithReactorOptions(reactor.WithLoops(1)))
+	cl := dialClient(t, addr)
+	cl.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	events := func() (n uint64) {
+		for _, l := range srv.Reactor().Stats().Loops {
+			n += l.Events
+		}
+		return n
+	}
+	before := events()
+	if err := cl.c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	// Release the handler only once the loop has handled the EOF: the connection is the only
+	// fd of the single loop with traffic, so the next readiness event is the EOF.
+	waitFor(t, "EOF read by the loop", func() bool { return events() > before })
+	close(release)
+	resp, body := cl.read("GET")
+	if resp.StatusCode != 200 || body != "late but complete" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	if !cl.closed() {
+		t.Fatal("connection not closed after the last response")
 	}
 }

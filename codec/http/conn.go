@@ -9,7 +9,7 @@ import (
 	"github.com/reactord/reactord/reactor"
 )
 
-// connHandler is the codec as a reactor.Handler (and WritableHandler). It is a separate type so
+// connHandler is the codec as a reactor.Handler (and WritableHandler, ReadEOFHandler). It is a separate type so
 // the reactor callbacks do not appear in Server's API.
 type connHandler struct{ s *Server }
 
@@ -39,6 +39,25 @@ func (h connHandler) OnClose(c *reactor.Conn, err error) {
 	if cs, ok := c.Context().(*conn); ok {
 		cs.onClose()
 	}
+}
+
+// OnReadEOF keeps a half-closed connection open while adapter requests are still on the
+// worker pool, so their responses reach a client that shut its writing side after sending
+// (curl and load balancers do). Nothing more is read; the connection closes once the queue has
+// drained (see adConn.advance); the requests' context is cancelled as net/http does on EOF.
+// Native requests are answered inside OnData, so for them there
+// is nothing left to wait for and the reactor closes after flushing.
+func (h connHandler) OnReadEOF(c *reactor.Conn) bool {
+	cs, ok := c.Context().(*conn)
+	if !ok || cs.ad == nil || len(cs.ad.queue) == 0 {
+		return false
+	}
+	cs.flags |= csDone
+	// A read EOF cannot tell a half-close from a client that went away, so do what net/http
+	// does: cancel the requests' context (handlers watching it stop early) but still deliver
+	// whatever they write; a gone client then resets the connection and it closes.
+	cs.ad.cancel()
+	return true
 }
 
 func (h connHandler) OnWritable(c *reactor.Conn) {
