@@ -42,6 +42,13 @@
 // to OnData and calls OnWritable. Handlers that answer requests should check OutputFull
 // between requests, so that a client pipelining without reading cannot grow server memory.
 //
+// # Half-close
+//
+// When a read returns end-of-file the peer has shut its writing side. By default the
+// connection closes once its pending output is flushed, and OnClose gets io.EOF. A handler that
+// still owes answers computed on other goroutines implements ReadEOFHandler to keep the
+// connection open for writing until it calls Close.
+//
 // # Errors and the kernel
 //
 // Errors are exported values matched with errors.Is (ErrServerClosed, ErrIdleTimeout, ...);
