@@ -51,6 +51,8 @@ const (
 	fRedeliver                        // queued in loop.redeliver
 	fAboveLow                         // output exceeded the low-water mark since OnWritable
 	fReadEOF                          // the peer shut its writing side; a ReadEOFHandler kept the conn open
+	fInData                           // OnData is running for this connection
+	fResumed                          // ResumeRead ran inside OnData: hand the kept input back
 )
 
 // State values of Conn.state.
@@ -182,6 +184,12 @@ func (c *Conn) ResumeRead() {
 		c.tm.lastRead = c.loop.nowNs
 	}
 	c.syncInterest()
+	if c.flags&fInData != 0 {
+		// The input left by the running OnData is stored only after it returns; deliver
+		// queues it for redelivery then.
+		c.flags |= fResumed
+		return
+	}
 	c.scheduleRedeliver()
 }
 

@@ -117,7 +117,9 @@ func readFd(fd int, p []byte) (int, error) {
 // deliver calls OnData and keeps what it did not consume. inConn says whether data lives in
 // c.in (rather than in the loop's shared buffer).
 func (c *Conn) deliver(data []byte, inConn bool) {
+	c.flags |= fInData
 	consumed := c.loop.h.OnData(c, data)
+	c.flags &^= fInData
 	if c.flags&fClosed != 0 {
 		return // CloseNow inside OnData; storage is released already
 	}
@@ -154,6 +156,10 @@ func (c *Conn) deliver(data []byte, inConn bool) {
 			c.in = pool.Get(len(rest))
 		}
 		c.in = append(c.in[:0], rest...)
+	}
+	if c.flags&fResumed != 0 {
+		c.flags &^= fResumed
+		c.scheduleRedeliver()
 	}
 }
 
@@ -342,6 +348,11 @@ func (c *Conn) flush() {
 	after := c.Buffered()
 	if after < before && c.tm != nil {
 		c.tm.lastActive = l.nowNs
+	}
+	if before > l.opt.low {
+		// Output written outside OnData (by OnWritable, a timer, a posted task) can rise
+		// above the low-water mark and drain in this one write; OnWritable is still owed.
+		c.flags |= fAboveLow
 	}
 	c.afterFlush(after)
 }

@@ -524,3 +524,66 @@ func TestAddrs(t *testing.T) {
 		t.Fatalf("Addrs = %v", a)
 	}
 }
+
+// TestResumeInsideOnDataRedelivers: pausing and resuming within one OnData call (a codec that
+// pauses for a moment and finds it can go on) still gets the kept input back without new bytes.
+func TestResumeInsideOnDataRedelivers(t *testing.T) {
+	h := HandlerFuncs{Data: func(c *Conn, in []byte) int {
+		i := bytes.IndexByte(in, '\n')
+		if i < 0 {
+			return 0
+		}
+		c.Write(bytes.ToUpper(in[:i+1]))
+		c.PauseRead()
+		c.ResumeRead()
+		return i + 1 // one line per call: the rest must be handed back
+	}}
+	_, addr := startServer(t, h, WithLoops(1))
+	cl := dial(t, "tcp", addr)
+	cl.Write([]byte("one\ntwo\nthree\n"))
+	want := "ONE\nTWO\nTHREE\n"
+	got := make([]byte, len(want))
+	cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(cl, got); err != nil || string(got) != want {
+		t.Fatalf("got %q, %v", got, err)
+	}
+}
+
+// streamHandler answers any input with total bytes, written from OnWritable in pieces of
+// chunk whenever the output has drained: the streaming pattern of WritableHandler.
+type streamHandler struct {
+	total, chunk int
+	left         map[*Conn]int
+}
+
+func (h *streamHandler) OnOpen(c *Conn)             {}
+func (h *streamHandler) OnClose(c *Conn, err error) {}
+func (h *streamHandler) OnData(c *Conn, in []byte) int {
+	h.left[c] = h.total
+	h.OnWritable(c)
+	return len(in)
+}
+func (h *streamHandler) OnWritable(c *Conn) {
+	for h.left[c] > 0 && !c.OutputFull() {
+		n := min(h.chunk, h.left[c])
+		c.Write(make([]byte, n))
+		h.left[c] -= n
+	}
+}
+
+// TestOnWritableAfterSingleWriteDrain: output written from OnWritable that rises above the
+// low-water mark and then leaves in one write must still trigger the next OnWritable, or a
+// streaming handler stalls for good.
+func TestOnWritableAfterSingleWriteDrain(t *testing.T) {
+	const total = 4 << 20
+	h := &streamHandler{total: total, chunk: 32 << 10, left: map[*Conn]int{}}
+	// Watermarks far below the socket buffer: most flushes drain in one write.
+	_, addr := startServer(t, h, WithLoops(1), WithWatermarks(64<<10, 16<<10))
+	cl := dial(t, "tcp", addr)
+	cl.Write([]byte("go"))
+	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.CopyN(io.Discard, cl, total)
+	if err != nil || n != total {
+		t.Fatalf("read %d of %d: %v", n, total, err)
+	}
+}
