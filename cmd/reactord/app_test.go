@@ -1,0 +1,88 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/reactord/reactord/internal/metrics"
+	"github.com/reactord/reactord/internal/static"
+)
+
+// TestAppRoutes checks the routing decisions without a transport.
+func TestAppRoutes(t *testing.T) {
+	m, err := metrics.New(metrics.Options{Version: "t", Source: func() metrics.Snapshot { return metrics.Snapshot{Poller: "epoll"} }, NoRuntime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	page := []byte("<p>page</p>")
+	bare := &app{page: page, metrics: m}
+
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "a.txt"), []byte("A"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := static.New(static.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	withRoot := &app{page: page, metrics: m, files: fs}
+
+	cases := []struct {
+		a      *app
+		method string
+		target string
+		status int
+		body   string
+		header string // "Name: value" expected, if any
+	}{
+		{bare, "GET", "/", 200, "<p>page</p>", "Content-Type: text/html; charset=utf-8"},
+		{bare, "GET", "/index.html", 200, "<p>page</p>", ""},
+		{bare, "HEAD", "/", 200, "", ""},
+		{bare, "POST", "/", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD"},
+		{bare, "GET", "/other", 404, "404 Not Found\n", ""},
+		{bare, "GET", "/healthz", 200, "ok\n", "Cache-Control: no-store"},
+		{bare, "GET", "/healthz?probe=1", 200, "ok\n", ""},
+		{bare, "HEAD", "/healthz", 200, "", ""},
+		{bare, "PUT", "/healthz", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD"},
+		{bare, "DELETE", "/metrics", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD"},
+		{withRoot, "GET", "/a.txt", 200, "A", ""},
+		{withRoot, "GET", "/", 403, "403 Forbidden\n", ""}, // a root without index.html and no listing
+		{withRoot, "GET", "/healthz", 200, "ok\n", ""},
+	}
+	for _, tc := range cases {
+		r := tc.a.handle(&static.Request{Method: tc.method, Target: tc.target})
+		body := string(r.Body)
+		if r.File != nil {
+			b := make([]byte, r.ContentLength)
+			r.File.ReadAt(b, r.Offset)
+			body = string(b)
+		}
+		r.Close()
+		if r.Status != tc.status || body != tc.body {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.target, r.Status, body, tc.status, tc.body)
+		}
+		if tc.header != "" {
+			name, value, _ := strings.Cut(tc.header, ": ")
+			if got := r.Get(name); got != value {
+				t.Errorf("%s %s: %s = %q, want %q", tc.method, tc.target, name, got, value)
+			}
+		}
+	}
+
+	r := bare.handle(&static.Request{Method: "GET", Target: "/metrics"})
+	if r.Status != 200 || !strings.Contains(string(r.Body), `reactord_poller_info{poller="epoll"} 1`) || r.Get("Content-Type") != metrics.ContentType {
+		t.Errorf("/metrics: %d %q %q", r.Status, r.Get("Content-Type"), r.Body)
+	}
+	if h := bare.handle(&static.Request{Method: "HEAD", Target: "/metrics"}); h.Body != nil || h.ContentLength <= 0 {
+		t.Errorf("HEAD /metrics: body %d bytes, length %d", len(h.Body), h.ContentLength)
+	}
+
+	bare.draining.Store(true)
+	if r := bare.handle(&static.Request{Method: "GET", Target: "/healthz"}); r.Status != 503 || string(r.Body) != "shutting down\n" {
+		t.Errorf("draining healthz: %d %q", r.Status, r.Body)
+	}
+}

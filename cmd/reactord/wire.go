@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+
+	"go.uber.org/zap"
+
+	codec "github.com/reactord/reactord/codec/http"
+	"github.com/reactord/reactord/internal/static"
+)
+
+// handle is the native codec handler: it runs on the connection's loop, turns the request
+// view into a static.Request, lets the app decide, and writes the decision. A file body is
+// queued with SendFile (sendfile(2) under the reactor's backpressure), so no file byte passes
+// through user space and a slow client only pauses its own connection.
+func (d *daemon) handle(w *codec.ResponseWriter, r *codec.Request) {
+	req := static.Request{Method: r.MethodString(), Target: requestTarget(r)}
+	// One pass over the header fields; a field sent on several lines is joined with ", "
+	// (RFC 9110 §5.3), which is how the static layer expects lists.
+	for i := 0; i < r.NumHeaders(); i++ {
+		name, value := r.HeaderAt(i)
+		var dst *string
+		switch {
+		case bytes.EqualFold(name, hIfNoneMatch):
+			dst = &req.IfNoneMatch
+		case bytes.EqualFold(name, hIfModifiedSince):
+			dst = &req.IfModifiedSince
+		case bytes.EqualFold(name, hRange):
+			dst = &req.Range
+		case bytes.EqualFold(name, hIfRange):
+			dst = &req.IfRange
+		case bytes.EqualFold(name, hIfMatch):
+			dst = &req.IfMatch
+		case bytes.EqualFold(name, hIfUnmodifiedSince):
+			dst = &req.IfUnmodifiedSince
+		default:
+			continue
+		}
+		if *dst == "" {
+			*dst = string(value)
+		} else {
+			*dst += ", " + string(value)
+		}
+	}
+	resp := d.app.handle(&req)
+	defer resp.Close() // SendFile dup'd the descriptor; ours can go
+	d.write(w, &resp)
+}
+
+var (
+	hIfNoneMatch       = []byte("If-None-Match")
+	hIfModifiedSince   = []byte("If-Modified-Since")
+	hRange             = []byte("Range")
+	hIfRange           = []byte("If-Range")
+	hIfMatch           = []byte("If-Match")
+	hIfUnmodifiedSince = []byte("If-Unmodified-Since")
+)
+
+// requestTarget rebuilds an origin-form target from the path and query, so an absolute-form
+// request ("GET http://host/a.txt") is served like "GET /a.txt".
+func requestTarget(r *codec.Request) string {
+	p, q := r.Path(), r.Query()
+	if q == nil {
+		return string(p)
+	}
+	b := make([]byte, 0, len(p)+1+len(q))
+	b = append(append(append(b, p...), '?'), q...)
+	return string(b)
+}
+
+// write sends a decision through the codec's writer. The header values come from the static
+// layer (extensions, escaped paths, numbers), so a refusal by Set would be a bug: it is
+// logged, and the response goes out without that field.
+func (d *daemon) write(w *codec.ResponseWriter, resp *static.Response) {
+	if err := w.SetStatus(resp.Status); err != nil {
+		d.log.Error("response status", zap.Int("status", resp.Status), zap.Error(err))
+		return
+	}
+	for _, f := range resp.Header {
+		if err := w.Set(f.Name, f.Value); err != nil {
+			d.log.Error("response header", zap.String("name", f.Name), zap.Error(err))
+		}
+	}
+	switch {
+	case resp.File != nil:
+		if err := w.SendFile(resp.File, resp.Offset, resp.ContentLength); err != nil {
+			// The connection failed (peer gone, dup failed): the codec closes it.
+			d.log.Debug("sendfile", zap.Error(err))
+		}
+	case resp.Body != nil:
+		if err := w.SetContentLength(int64(len(resp.Body))); err == nil {
+			_, _ = w.Write(resp.Body)
+		}
+	case resp.ContentLength >= 0:
+		// HEAD, or an empty body: the length a GET would carry, no bytes.
+		_ = w.SetContentLength(resp.ContentLength)
+	}
+}
+
+// observe runs on the loop after every response, the codec's own error responses included:
+// one metrics update and, when enabled, one access log line.
+func (d *daemon) observe(info *codec.RequestInfo) {
+	d.app.metrics.Observe(info.Method, info.Status, info.Duration)
+	if d.access.Enabled() {
+		d.access.Log(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr())
+	}
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/reactord/reactord/poller"
+)
+
+// Validate checks every key and returns the first problem as an *Error, in the order -h lists
+// the keys. It looks at the file system (root must be a directory; the parent directories of
+// unix sockets, the access log and the addr file must exist) but creates, binds or opens
+// nothing.
+func (c *Config) Validate() error {
+	if len(c.Listen) == 0 {
+		return errorf("listen", "at least one address is required")
+	}
+	seen := make(map[string]bool, len(c.Listen))
+	for _, a := range c.Listen {
+		if err := checkListen(a); err != nil {
+			return err
+		}
+		if seen[a] {
+			return errorf("listen", "%q given twice", a)
+		}
+		seen[a] = true
+	}
+	if err := checkPoller(c.Poller); err != nil {
+		return err
+	}
+	if c.Loops < 1 || c.Loops > MaxLoops {
+		return errorf("loops", "must be ≥ 1 and ≤ %d (got %d)", MaxLoops, c.Loops)
+	}
+	if c.Root != "" {
+		if err := statDir(c.Root); err != nil {
+			return errorf("root", "%s: %v", c.Root, err)
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return errorf("log-level", "must be debug, info, warn or error (got %q)", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "console", "auto":
+	default:
+		return errorf("log-format", "must be json, console or auto (got %q)", c.LogFormat)
+	}
+	switch c.AccessLog {
+	case "off", "stdout":
+	case "":
+		return errorf("access-log", `must be off, stdout or a file path (got "")`)
+	default:
+		if err := checkParent(c.AccessLog); err != nil {
+			return errorf("access-log", "%v", err)
+		}
+	}
+	if c.MaxConns < 0 {
+		return errorf("max-conns", "must be ≥ 0 (got %d)", c.MaxConns)
+	}
+	for _, d := range []struct {
+		key string
+		v   int64
+	}{{"header-timeout", int64(c.HeaderTimeout)}, {"read-timeout", int64(c.ReadTimeout)}, {"idle-timeout", int64(c.IdleTimeout)}} {
+		if d.v < 0 {
+			return errorf(d.key, "must be ≥ 0 (got %v)", durationText(d.v))
+		}
+	}
+	if c.MaxHeaderBytes < MinHeaderBytes || c.MaxHeaderBytes > MaxHeaderBytes {
+		return errorf("max-header-bytes", "must be ≥ %d and ≤ 16MiB (got %d)", MinHeaderBytes, c.MaxHeaderBytes)
+	}
+	if c.MaxBodyBytes < 1 {
+		return errorf("max-body-bytes", "must be ≥ 1 (got %d)", c.MaxBodyBytes)
+	}
+	if c.ShutdownTimeout <= 0 {
+		return errorf("shutdown-timeout", "must be > 0 (got %v)", c.ShutdownTimeout)
+	}
+	if c.AddrFile != "" {
+		if err := checkParent(c.AddrFile); err != nil {
+			return errorf("addr-file", "%v", err)
+		}
+	}
+	return nil
+}
+
+func durationText(ns int64) string {
+	return strconv.FormatInt(ns, 10) + "ns"
+}
+
+// checkListen accepts "unix:/path" (parent directory must exist) and "host:port" with a
+// numeric port in 0..65535. The host may be empty (all interfaces), an IP literal or a name.
+func checkListen(a string) error {
+	if path, ok := IsUnix(a); ok {
+		if path == "" {
+			return errorf("listen", "%q: empty unix socket path", a)
+		}
+		if strings.ContainsRune(path, 0) {
+			return errorf("listen", "%q: NUL in unix socket path", a)
+		}
+		// sun_path is 108 bytes on Linux and 104 on the BSDs, NUL included.
+		if len(path) > 103 {
+			return errorf("listen", "%q: unix socket path longer than 103 bytes", a)
+		}
+		if err := checkParent(path); err != nil {
+			return errorf("listen", "%q: %v", a, err)
+		}
+		return nil
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return errorf("listen", "%q: want host:port or unix:/path", a)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return errorf("listen", "%q: port must be a number in 0..65535", a)
+	}
+	if strings.ContainsAny(host, " /\x00") {
+		return errorf("listen", "%q: invalid host", a)
+	}
+	return nil
+}
+
+func checkPoller(name string) error {
+	if name == "auto" {
+		return nil
+	}
+	var have []string
+	for _, b := range poller.Backends() {
+		if b.Name == name {
+			return nil
+		}
+		have = append(have, b.Name)
+	}
+	return errorf("poller", "must be auto or one of %s (got %q)", strings.Join(have, ", "), name)
+}
+
+// checkParent reports whether the directory that would hold path exists.
+func checkParent(path string) error {
+	dir := filepath.Dir(path)
+	if err := statDir(dir); err != nil {
+		return fmt.Errorf("directory %s: %v", dir, err)
+	}
+	return nil
+}
