@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader("")}, args)
+	return code, out.String(), errb.String()
+}
+
+func TestHelpAndUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"-h"}, 0, "pollers"},
+		{nil, 2, "subcommand"},
+		{[]string{"nope"}, 2, "unknown subcommand"},
+		{[]string{"http", "-h"}, 0, "Closed-loop"},
+		{[]string{"pollers", "-h"}, 0, "bench.c"},
+		{[]string{"idle", "-h"}, 0, "idle keep-alive"},
+		{[]string{"serve", "-h"}, 0, "floor"},
+		{[]string{"smoke", "-h"}, 0, "few seconds"},
+		{[]string{"http", "-p", "0"}, 2, "integer"},
+		{[]string{"http", "-servers", "nope"}, 2, "unknown server"},
+		{[]string{"serve", "-server", "nope"}, 2, "unknown server"},
+		{[]string{"pollers", "-n", "x"}, 2, "integer"},
+		{[]string{"http", "-servers", "floor", "-baseline", "gnet"}, 2, "not among the servers"},
+		{[]string{"pollers", "extra"}, 2, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		code, out, errs := run(t, tt.args...)
+		if code != tt.code || !strings.Contains(out+errs, tt.want) {
+			t.Errorf("%v: code %d, output lacks %q:\n%s%s", tt.args, code, tt.want, out, errs)
+		}
+	}
+}
+
+func TestPollersWritesTableJSONAndChart(t *testing.T) {
+	dir := t.TempDir()
+	js, png := filepath.Join(dir, "p.json"), filepath.Join(dir, "p.svg")
+	code, out, errs := run(t, "pollers", "-n", "50,100", "-runs", "2", "-writes", "50", "-json", js, "-chart", png)
+	if code != 0 {
+		t.Fatalf("code %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "| epoll | 100 |") {
+		t.Fatalf("table:\n%s", out)
+	}
+	var rows []pollerRow
+	b, err := os.ReadFile(js)
+	if err != nil || json.Unmarshal(b, &rows) != nil || len(rows) == 0 {
+		t.Fatalf("json: %v %s", err, b)
+	}
+	if st, err := os.Stat(png); err != nil || st.Size() == 0 {
+		t.Fatalf("chart: %v", err)
+	}
+}
+
+// TestMain lets this test binary stand in for the bench binary: the http and idle
+// subcommands re-execute os.Executable() as "serve -control", and with this variable set the
+// child runs Main instead of the tests.
+func TestMain(m *testing.M) {
+	if os.Getenv("BENCH_CLI_TEST_AS_BENCH") == "1" {
+		os.Exit(Main(context.Background(), Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin}, os.Args[1:]))
+	}
+	if err := os.Setenv("BENCH_CLI_TEST_AS_BENCH", "1"); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	_ = os.Unsetenv("BENCH_CLI_TEST_AS_BENCH")
+	os.Exit(code)
+}
+
+// TestHTTPWithChildServers runs the http subcommand as a user would: servers in pinned child
+// processes, two rounds, two depths, JSON and chart out; every server must have answered
+// without errors and have a CPU cost and a ratio against floor.
+func TestHTTPWithChildServers(t *testing.T) {
+	dir := t.TempDir()
+	js := filepath.Join(dir, "h.json")
+	code, out, errs := run(t, "http", "-servers", "floor,nethttp", "-c", "4", "-p", "1,4", "-warmup", "50ms",
+		"-d", "250ms", "-rounds", "2", "-q", "-json", js, "-chart", filepath.Join(dir, "h.png"), "-baseline", "floor,nethttp")
+	if code != 0 {
+		t.Fatalf("code %d:\n%s\n%s", code, out, errs)
+	}
+	var got struct {
+		Baseline string
+		Summary  []struct {
+			Label    string
+			Pipeline int
+			Rounds   int
+			RPS      float64 `json:"rps_median"`
+			CPU      float64 `json:"cpu_us_per_req_median"`
+			RSS      int64   `json:"rss_bytes_median"`
+			Errors   uint64  `json:"errors_total"`
+			CPURatio float64 `json:"cpu_ratio_vs_baseline"`
+		}
+	}
+	b, err := os.ReadFile(js)
+	if err != nil || json.Unmarshal(b, &got) != nil {
+		t.Fatalf("json: %v\n%s", err, b)
+	}
+	if got.Baseline != "floor" || len(got.Summary) != 4 {
+		t.Fatalf("summary: %+v", got)
+	}
+	for _, s := range got.Summary {
+		if s.Rounds != 2 || s.RPS <= 0 || s.CPU <= 0 || s.RSS <= 0 || s.Errors != 0 || s.CPURatio <= 0 {
+			t.Fatalf("%+v", s)
+		}
+	}
+	if !strings.Contains(out, "| nethttp |") || !strings.Contains(out, "pipeline P=4") || !strings.Contains(out, "| server | × floor | × nethttp |") {
+		t.Fatalf("table:\n%s", out)
+	}
+}
+
+func TestIdleWithChildServer(t *testing.T) {
+	code, out, errs := run(t, "idle", "-servers", "floor", "-n", "100")
+	if code != 0 || !strings.Contains(out, "| floor |") {
+		t.Fatalf("code %d:\n%s\n%s", code, out, errs)
+	}
+}
+
+func TestCapCounts(t *testing.T) {
+	got := capCounts([]int{100, 1000, 10000, 20000}, 20000)
+	want := []int{100, 1000, 9968}
+	if len(got) != len(want) {
+		t.Fatalf("%v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("%v, want %v", got, want)
+		}
+	}
+}

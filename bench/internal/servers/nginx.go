@@ -1,0 +1,164 @@
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func nginxServer() Server {
+	return Server{
+		Name:        "nginx",
+		Description: "nginx, when installed (one process: master_process off, return 200)",
+		available: func() error {
+			if _, err := nginxPath(); err != nil {
+				return fmt.Errorf("nginx: %w: %w", ErrUnavailable, err)
+			}
+			return nil
+		},
+		start: startNginx,
+	}
+}
+
+func nginxPath() (string, error) {
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"} {
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", errors.New("nginx binary not found")
+}
+
+// nginxConfig is a configuration that serves the harness's response from one process. With
+// master_process off nginx runs a single process and ignores worker_processes, so the pid the
+// harness samples is the one doing the work. Keep-alive limits are lifted so that nginx does
+// not close connections every 1000 requests during a run.
+func nginxConfig(dir, addr string) string {
+	return fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events {
+    worker_connections 65536;
+    use epoll;
+}
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    keepalive_requests 1000000000;
+    keepalive_timeout 600s;
+    server {
+        listen %[2]s reuseport backlog=4096;
+        location / {
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }
+    }
+}
+`, dir, addr)
+}
+
+type nginxInstance struct {
+	addr string
+	dir  string
+	cmd  *exec.Cmd
+	done chan error
+	once sync.Once
+	err  error
+}
+
+func startNginx(ctx context.Context, o Options) (Instance, error) {
+	bin, err := nginxPath()
+	if err != nil {
+		return nil, fmt.Errorf("nginx: %w: %w", ErrUnavailable, err)
+	}
+	if o.Loops > 1 {
+		return nil, fmt.Errorf("nginx: %w: the harness runs nginx as one process (loops 1)", ErrBadOptions)
+	}
+	addr, err := concretePort(o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "bench-nginx-")
+	if err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(nginxConfig(dir, addr)), 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	// nginx must not outlive the harness even if the harness is killed.
+	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	in := &nginxInstance{addr: addr, dir: dir, cmd: cmd, done: make(chan error, 1)}
+	go func() { in.done <- cmd.Wait() }()
+	if err := waitListening(ctx, addr, in.done, 10*time.Second); err != nil {
+		_ = in.Close()
+		return nil, fmt.Errorf("nginx: %w (stderr: %s)", err, strings.TrimSpace(stderr.String()))
+	}
+	return in, nil
+}
+
+// waitListening dials addr until it accepts, the process ends (exited), or limit passes.
+func waitListening(ctx context.Context, addr string, exited chan error, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			return c.Close()
+		}
+		select {
+		case e := <-exited:
+			exited <- e // leave it for Close
+			return fmt.Errorf("exited before listening: %v", e)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not listening on %s after %v: %w", addr, limit, err)
+		}
+	}
+}
+
+func (n *nginxInstance) Addr() string { return n.addr }
+func (n *nginxInstance) PID() int     { return n.cmd.Process.Pid }
+
+func (n *nginxInstance) Close() error {
+	n.once.Do(func() {
+		// SIGTERM is nginx's fast shutdown; SIGKILL after a grace period.
+		_ = n.cmd.Process.Signal(unix.SIGTERM)
+		select {
+		case <-n.done:
+		case <-time.After(5 * time.Second):
+			_ = n.cmd.Process.Kill()
+			<-n.done
+		}
+		n.err = os.RemoveAll(n.dir)
+	})
+	return n.err
+}

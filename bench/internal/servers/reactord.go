@@ -1,0 +1,86 @@
+package servers
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	httpcodec "github.com/reactord/reactord/codec/http"
+	"github.com/reactord/reactord/reactor"
+)
+
+// Our stack: reactor + the strict codec/http parser, answering through its native handler
+// (reactord) or running a net/http handler through its adapter (reactord-nethttp). Both honour
+// Options.Poller and Options.Loops through the reactor's options.
+
+func reactordServer() Server {
+	return Server{
+		Name:        "reactord",
+		Description: "our stack: reactor + strict codec/http parser + native handler",
+		UsesPoller:  true,
+		start: func(_ context.Context, o Options) (Instance, error) {
+			return startCodec(httpcodec.HandlerFunc(nativeHello), o)
+		},
+	}
+}
+
+func reactordNetHTTPServer() Server {
+	return Server{
+		Name:        "reactord-nethttp",
+		Description: "our stack: reactor + codec/http net/http adapter running a net/http handler",
+		UsesPoller:  true,
+		start: func(_ context.Context, o Options) (Instance, error) {
+			return startCodec(httpcodec.Adapt(helloHandler()), o)
+		},
+	}
+}
+
+var helloBody = []byte(Body)
+
+// nativeHello is the native handler: the codec has already read the whole request body (it is
+// r.Body()), so there is nothing to drain. Header values are constants: nothing allocates.
+func nativeHello(w *httpcodec.ResponseWriter, _ *httpcodec.Request) {
+	_ = w.Set("Content-Type", "text/plain")
+	_ = w.SetContentLength(int64(len(helloBody)))
+	_, _ = w.Write(helloBody)
+}
+
+type codecInstance struct {
+	srv  *httpcodec.Server
+	addr string
+	once sync.Once
+	err  error
+}
+
+func startCodec(h httpcodec.Handler, o Options) (Instance, error) {
+	ropts := []reactor.Option{reactor.WithLoops(o.Loops)}
+	if o.Poller != "" {
+		ropts = append(ropts, reactor.WithPoller(o.Poller))
+	}
+	if o.Loops > 1 {
+		ropts = append(ropts, reactor.WithReusePort(true))
+	}
+	srv, err := httpcodec.NewServer(h, httpcodec.WithLogger(o.Logger), httpcodec.WithReactorOptions(ropts...))
+	if err != nil {
+		return nil, fmt.Errorf("reactord: %w", err)
+	}
+	a, err := srv.Listen("tcp", o.Addr)
+	if err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("reactord: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		_ = srv.Close()
+		return nil, fmt.Errorf("reactord: %w", err)
+	}
+	return &codecInstance{srv: srv, addr: a.String()}, nil
+}
+
+func (c *codecInstance) Addr() string { return c.addr }
+func (c *codecInstance) PID() int     { return os.Getpid() }
+
+func (c *codecInstance) Close() error {
+	c.once.Do(func() { c.err = c.srv.Close() })
+	return c.err
+}

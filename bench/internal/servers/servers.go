@@ -1,0 +1,145 @@
+// Package servers holds every HTTP server the harness measures, behind one registry: our own
+// stack (reactord, reactord-nethttp, and reactor-raw: the reactor without the codec), the peers built
+// into the bench module (nethttp, fasthttp, evio, gnet), the minimal epoll responder floor, and
+// nginx when it is installed. Each answers every method on every path with 200 and the body
+// "Hello, World!" (Content-Type text/plain, Content-Length 13).
+//
+// A server runs inside the calling process (Start) so that `bench serve` can put it in a child
+// process of its own: the harness then pins that child to one CPU, sets its GOMAXPROCS, and
+// reads its /proc counters without counting the load generator.
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.uber.org/zap"
+)
+
+// Body is the response body every server sends.
+const Body = "Hello, World!"
+
+// Errors returned by Lookup and Start, matched with errors.Is.
+var (
+	// ErrUnknownServer is returned by Lookup for a name not in the registry.
+	ErrUnknownServer = errors.New("servers: unknown server")
+	// ErrUnavailable is returned by Start (and Server.Available) for a server that cannot run
+	// here: nginx not installed, or a part of our stack that has not landed yet.
+	ErrUnavailable = errors.New("servers: not available here")
+	// ErrBadOptions is returned by Start for options it cannot honour.
+	ErrBadOptions = errors.New("servers: bad options")
+)
+
+// Options configure one server start.
+type Options struct {
+	// Addr is the TCP address to listen on, host:port; port 0 picks a free port. Loopback
+	// only is the harness's rule, not enforced here.
+	Addr string
+	// Poller is the poller backend for servers built on our reactor ("epoll", "poll",
+	// "select"); empty means the reactor's default. Other servers ignore it.
+	Poller string
+	// Loops is the number of event loops (or worker threads) where the server has the
+	// notion; 0 means 1. GOMAXPROCS is set by the environment, not here.
+	Loops int
+	// Logger receives the server's own log lines; nil means a no-op logger.
+	Logger *zap.Logger
+}
+
+func (o *Options) normalize() error {
+	if o.Addr == "" {
+		return fmt.Errorf("%w: empty address", ErrBadOptions)
+	}
+	if o.Loops < 0 || o.Loops > 1024 {
+		return fmt.Errorf("%w: loops %d", ErrBadOptions, o.Loops)
+	}
+	if o.Loops == 0 {
+		o.Loops = 1
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// Instance is a running server.
+type Instance interface {
+	// Addr is the address it accepts connections on, host:port.
+	Addr() string
+	// PID is the process whose CPU time and memory are the server's cost: this process for
+	// in-process servers, the nginx process for nginx.
+	PID() int
+	// Close stops accepting, closes every connection and releases the server's resources.
+	// It waits for the server's goroutines to end. A second call returns nil.
+	Close() error
+}
+
+// Server is one entry of the registry.
+type Server struct {
+	// Name is what -server and -servers accept.
+	Name string
+	// Description is one line for -h and reports.
+	Description string
+	// UsesPoller says that the server runs on our poller package, so -pollers applies.
+	UsesPoller bool
+	// available reports why the server cannot run here, or nil.
+	available func() error
+	start     func(ctx context.Context, o Options) (Instance, error)
+}
+
+// Available returns nil if the server can run on this machine, or an error wrapping
+// ErrUnavailable that says why not.
+func (s Server) Available() error {
+	if s.available == nil {
+		return nil
+	}
+	return s.available()
+}
+
+// Start starts the server with o and returns once it accepts connections.
+func (s Server) Start(ctx context.Context, o Options) (Instance, error) {
+	if err := s.Available(); err != nil {
+		return nil, err
+	}
+	if err := o.normalize(); err != nil {
+		return nil, err
+	}
+	return s.start(ctx, o)
+}
+
+// All returns the registry in the order reports list servers: our stack first, then the
+// floor, then the peers.
+func All() []Server {
+	return []Server{
+		reactordServer(),
+		reactordNetHTTPServer(),
+		reactorRawServer(),
+		floorServer(),
+		netHTTPServer(),
+		fastHTTPServer(),
+		evioServer(),
+		gnetServer(),
+		nginxServer(),
+	}
+}
+
+// Names returns the names of All, in order.
+func Names() []string {
+	var out []string
+	for _, s := range All() {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// Lookup returns the server called name.
+func Lookup(name string) (Server, error) {
+	all := All()
+	i := slices.IndexFunc(all, func(s Server) bool { return s.Name == name })
+	if i < 0 {
+		return Server{}, fmt.Errorf("%w: %q (have %s)", ErrUnknownServer, name, strings.Join(Names(), ", "))
+	}
+	return all[i], nil
+}

@@ -1,0 +1,154 @@
+package servers
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/reactord/reactord/bench/internal/loadgen"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// gnet's ants worker pool keeps a purge goroutine for the life of the process.
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers"),
+		goleak.IgnoreAnyFunction("github.com/panjf2000/ants/v2.(*poolCommon).ticktock"),
+		// fasthttp's Date updater lives for the process; its worker-pool cleaner notices the
+		// stop only after its next sleep.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		// evio's ticker goroutine stays blocked on its channel after a Shutdown.
+		goleak.IgnoreAnyFunction("github.com/tidwall/evio.loopTicker"),
+	)
+}
+
+func TestLookup(t *testing.T) {
+	for _, n := range Names() {
+		s, err := Lookup(n)
+		if err != nil || s.Name != n || s.Description == "" {
+			t.Fatalf("Lookup(%q) = %+v, %v", n, s, err)
+		}
+	}
+	if _, err := Lookup("nope"); !errors.Is(err, ErrUnknownServer) {
+		t.Fatalf("unknown: %v", err)
+	}
+	s, _ := Lookup("floor")
+	for _, o := range []Options{{Addr: ""}, {Addr: "127.0.0.1:0", Loops: -1}} {
+		if _, err := s.Start(context.Background(), o); !errors.Is(err, ErrBadOptions) {
+			t.Fatalf("%+v: %v", o, err)
+		}
+	}
+}
+
+// TestServersAnswer starts every in-process server on an ephemeral loopback port, drives it
+// with the load generator (pipelined, so framing is exercised) and asserts requests and no
+// errors, with the expected body on every response.
+func TestServersAnswer(t *testing.T) {
+	for _, s := range All() {
+		if s.Name == "nginx" {
+			continue // a separate process; covered by the smoke subcommand when installed
+		}
+		t.Run(s.Name, func(t *testing.T) {
+			if err := s.Available(); err != nil {
+				t.Skip(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			inst, err := s.Start(ctx, Options{Addr: "127.0.0.1:0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if err := inst.Close(); err != nil {
+					t.Errorf("close: %v", err)
+				}
+			}()
+			if inst.PID() != os.Getpid() {
+				t.Fatalf("pid %d", inst.PID())
+			}
+			for _, p := range []int{1, 8} {
+				res, err := loadgen.Run(ctx, loadgen.Config{Addr: inst.Addr(), Conns: 4, Pipeline: p,
+					Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond, ExpectBody: []byte(Body)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Requests == 0 || res.Errors.Total() != 0 {
+					t.Fatalf("P=%d: %d requests, errors %+v", p, res.Requests, res.Errors)
+				}
+			}
+			// A request with a body must not be taken for two requests (floor excepted: it
+			// only counts header ends by design).
+			if s.Name != "floor" {
+				checkPostBody(t, inst.Addr())
+			}
+		})
+	}
+}
+
+func checkPostBody(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	req := "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	var buf []byte
+	tmp := make([]byte, 4096)
+	got := 0
+	for got < 2 {
+		n, err := c.Read(tmp)
+		buf = append(buf, tmp[:n]...)
+		for {
+			r, used, perr := loadgen.ParseResponse(buf)
+			if perr != nil {
+				t.Fatal(perr)
+			}
+			if used == 0 {
+				break
+			}
+			if r.Status != 200 || string(r.Body) != Body {
+				t.Fatalf("response %+v", r)
+			}
+			got++
+			buf = buf[used:]
+		}
+		if err != nil && got < 2 {
+			t.Fatalf("after %d responses: %v", got, err)
+		}
+	}
+	// Exactly two responses: a third would mean the body was parsed as a request.
+	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _ := c.Read(tmp); n > 0 {
+		t.Fatalf("extra bytes after two responses: %q", tmp[:n])
+	}
+}
+
+func TestFloorLoopsShareAPort(t *testing.T) {
+	s, _ := Lookup("floor")
+	inst, err := s.Start(context.Background(), Options{Addr: "127.0.0.1:0", Loops: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: inst.Addr(), Conns: 8, Pipeline: 2,
+		Duration: 200 * time.Millisecond, ExpectBody: []byte(Body)})
+	if err != nil || res.Requests == 0 || res.Errors.Total() != 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+}
