@@ -1,0 +1,371 @@
+//go:build linux
+
+package hardening_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// daemon is one reactord process started by a test.
+type daemon struct {
+	t           testing.TB
+	cmd         *exec.Cmd
+	addr        string
+	pid         int
+	logs        *lockedBuffer // stderr (the daemon's zap log)
+	done        chan struct{} // closed when the process has exited
+	status      int           // exit status, valid after done
+	baseSockets int           // sockets held before any client connected (the listeners)
+}
+
+// daemonOpts configures startDaemon.
+type daemonOpts struct {
+	args   []string // flags after the defaults; a later flag wins
+	nofile uint64   // RLIMIT_NOFILE (soft and hard) for the daemon; 0 inherits ours
+	stdout *lockedBuffer
+}
+
+// startDaemon runs the daemon on 127.0.0.1:0 with -root siteRoot and waits for the address
+// it writes to -addr-file. The daemon is killed at the end of the test if still running.
+func startDaemon(t testing.TB, o daemonOpts) *daemon {
+	t.Helper()
+	addrFile := filepath.Join(t.TempDir(), "addr")
+	args := []string{
+		"-listen", "127.0.0.1:0",
+		"-addr-file", addrFile,
+		"-root", siteRoot,
+		"-access-log", "off",
+		"-log-format", "json",
+		"-log-level", "warn",
+	}
+	args = append(args, o.args...)
+	var cmd *exec.Cmd
+	if o.nofile > 0 {
+		// Re-exec this test binary in its helper mode (TestMain → execLimited), which lowers
+		// the limit and then becomes the daemon: the pid we watch is the daemon's.
+		cmd = exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(),
+			envExecNofile+"="+strconv.FormatUint(o.nofile, 10),
+			envExecBin+"="+daemonBin)
+	} else {
+		cmd = exec.Command(daemonBin, args...)
+	}
+	d := &daemon{t: t, cmd: cmd, logs: new(lockedBuffer), done: make(chan struct{})}
+	cmd.Stderr = d.logs
+	if o.stdout != nil {
+		cmd.Stdout = o.stdout
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start daemon: %v", err)
+	}
+	d.pid = cmd.Process.Pid
+	go func() {
+		err := cmd.Wait()
+		d.status = 0
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			d.status = ee.ExitCode()
+		} else if err != nil {
+			d.status = -1
+		}
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+			return
+		default:
+		}
+		_ = cmd.Process.Signal(unix.SIGKILL)
+		<-d.done
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		b, err := os.ReadFile(addrFile)
+		if err == nil && len(b) > 0 {
+			d.addr = strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0])
+			d.baseSockets, _ = d.connFds()
+			return d
+		}
+		select {
+		case <-d.done:
+			t.Fatalf("daemon exited with status %d before listening; log:\n%s", d.status, d.logs.String())
+		case <-time.After(10 * time.Millisecond): // polling interval for the addr file
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon did not write %s; log:\n%s", addrFile, d.logs.String())
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for the exit status.
+func (d *daemon) stop(timeout time.Duration) int {
+	d.t.Helper()
+	if err := d.cmd.Process.Signal(unix.SIGTERM); err != nil {
+		d.t.Fatalf("SIGTERM: %v", err)
+	}
+	return d.wait(timeout)
+}
+
+// wait waits for the process to exit and returns its status.
+func (d *daemon) wait(timeout time.Duration) int {
+	d.t.Helper()
+	select {
+	case <-d.done:
+		return d.status
+	case <-time.After(timeout):
+		d.t.Fatalf("daemon did not exit within %v; log:\n%s", timeout, d.logs.String())
+		return -1
+	}
+}
+
+// fds is the number of descriptors the daemon holds.
+func (d *daemon) fds() int {
+	d.t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", d.pid))
+	if err != nil {
+		d.t.Fatalf("list fds: %v", err)
+	}
+	return len(ents)
+}
+
+// fdTargets lists the daemon's descriptors with what they point at ("7 -> socket:[123]"),
+// for failure messages.
+func (d *daemon) fdTargets() string {
+	dir := fmt.Sprintf("/proc/%d/fd", d.pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, e := range ents {
+		target, _ := os.Readlink(filepath.Join(dir, e.Name()))
+		fmt.Fprintf(&b, "%s -> %s\n", e.Name(), target)
+	}
+	return b.String()
+}
+
+// connFds counts the daemon's sockets and the descriptors it holds on files under siteRoot
+// (sendfile keeps a dup of the file until the response is sent).
+func (d *daemon) connFds() (sockets, files int) {
+	dir := fmt.Sprintf("/proc/%d/fd", d.pid)
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		target, _ := os.Readlink(filepath.Join(dir, e.Name()))
+		switch {
+		case strings.HasPrefix(target, "socket:"):
+			sockets++
+		case strings.HasPrefix(target, siteRoot+"/"):
+			files++
+		}
+	}
+	return sockets, files
+}
+
+// quiescentFds waits until the daemon holds no connection and no file being sent (the
+// closes of the last client's connection are asynchronous to the client), and returns its
+// descriptor count and list: the baseline of a leak check.
+func (d *daemon) quiescentFds(t testing.TB) (int, string) {
+	t.Helper()
+	eventually(t, 15*time.Second, "the daemon to close every connection", func() bool {
+		s, f := d.connFds()
+		return s == d.baseSockets && f == 0
+	})
+	return d.fds(), d.fdTargets()
+}
+
+// waitFds polls until the daemon holds want descriptors; on timeout it fails the test with
+// the descriptor lists before and now.
+func (d *daemon) waitFds(t testing.TB, want int, before string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for d.fds() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon holds %d descriptors %v later, want %d\nbefore:\n%s\nnow:\n%s", d.fds(), timeout, want, before, d.fdTargets())
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// rssKiB is the daemon's resident set size (VmRSS) in KiB.
+func (d *daemon) rssKiB() int64 {
+	d.t.Helper()
+	v, err := procStatusKiB(d.pid, "VmRSS:")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return v
+}
+
+func procStatusKiB(pid int, field string) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// userHZ is the unit of utime and stime in /proc/<pid>/stat (USER_HZ, 100 on every Linux
+// architecture Go supports).
+const userHZ = 100
+
+// cpuTicks is the daemon's utime+stime in clock ticks.
+func (d *daemon) cpuTicks() int64 {
+	d.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.pid))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces; fields are counted after its ')'.
+	rest := string(b[bytes.LastIndexByte(b, ')')+2:])
+	f := strings.Fields(rest)
+	// rest starts at field 3 (state): utime is field 14, stime field 15.
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		d.t.Fatalf("parse /proc/%d/stat: %q", d.pid, b)
+	}
+	return ut + st
+}
+
+// nofileLimit is the daemon's soft RLIMIT_NOFILE, read back from /proc/<pid>/limits.
+func (d *daemon) nofileLimit() int {
+	d.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", d.pid))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "Max open files") {
+			f := strings.Fields(line)
+			n, err := strconv.Atoi(f[3])
+			if err != nil {
+				d.t.Fatalf("parse limits line %q", line)
+			}
+			return n
+		}
+	}
+	d.t.Fatalf("no open-files line in /proc/%d/limits", d.pid)
+	return 0
+}
+
+// runtimeMetrics scrapes go_goroutines and go_memstats_mallocs_total from the daemon's
+// /metrics. The daemon refreshes its runtime metrics every 5 s on a background goroutine;
+// the malloc counter (which every request moves) tells a fresh snapshot from a stale one.
+func (d *daemon) runtimeMetrics() (goroutines int, mallocs string, err error) {
+	status, body, err := fetch(d.addr, "/metrics")
+	if err != nil {
+		return 0, "", err
+	}
+	if status != 200 {
+		return 0, "", fmt.Errorf("/metrics: status %d", status)
+	}
+	goroutines = -1
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "go_goroutines "); ok {
+			if goroutines, err = strconv.Atoi(strings.TrimSpace(v)); err != nil {
+				return 0, "", err
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "go_memstats_mallocs_total "); ok {
+			mallocs = v
+		}
+	}
+	if goroutines < 0 || mallocs == "" {
+		return 0, "", errors.New("/metrics: no go_goroutines or go_memstats_mallocs_total")
+	}
+	return goroutines, mallocs, nil
+}
+
+// goroutinesFresh waits for a runtime snapshot taken after this call (at most 5 s with the
+// daemon's refresh interval) and returns its go_goroutines. The very first snapshot is taken
+// before the event loops start, so a baseline must come from here.
+func (d *daemon) goroutinesFresh(t testing.TB) int {
+	t.Helper()
+	_, stale, err := d.runtimeMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := -1
+	eventually(t, 20*time.Second, "a fresh go_goroutines snapshot", func() bool {
+		g, m, err := d.runtimeMetrics()
+		got = g
+		return err == nil && m != stale
+	})
+	return got
+}
+
+// goroutinesSettled polls /metrics until a snapshot taken after this call reports at most
+// want goroutines, and returns the last value seen. "At most" because the snapshot counts
+// the collector's own short-lived gathering goroutines, so two snapshots of an idle daemon
+// differ by one or two; the daemon runs no goroutine per connection, so a leak would show as
+// growth proportional to the connections a test made (hundreds), never as one.
+func (d *daemon) goroutinesSettled(t testing.TB, want int) int {
+	t.Helper()
+	_, stale, err := d.runtimeMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, fresh := -1, false
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		g, m, err := d.runtimeMetrics()
+		if err == nil && m != stale {
+			got, fresh = g, true
+			if g <= want {
+				return got
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon go_goroutines: want at most %d, last fresh snapshot %v said %d", want, fresh, got)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+// eventually polls cond every 20 ms until it holds or the timeout passes.
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a writer (the child's pipe) and readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
