@@ -48,7 +48,8 @@ func (ln *listener) onEvent(poller.Events) {
 			ln.pause(ErrTooManyConns)
 			return
 		}
-		fd, _, err := unix.Accept4(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		// accept4 on Linux and FreeBSD; accept plus fcntl on macOS, which has no accept4.
+		fd, err := sockopt.Accept(ln.fd)
 		switch err {
 		case nil:
 		case unix.EAGAIN:
@@ -89,7 +90,10 @@ func (ln *listener) onEvent(poller.Events) {
 // pick chooses the loop for a new connection.
 func (ln *listener) pick() *Loop {
 	s := ln.srv
-	if len(s.loops) == 1 || s.opt.balancing == ReusePort && ln.kind != sockopt.Unix {
+	// With ReusePort every loop has its own TCP socket and the kernel picked this one. Unix
+	// sockets, and TCP where the kernel does not balance SO_REUSEPORT (macOS), have one
+	// socket and fall through to round-robin.
+	if len(s.loops) == 1 || s.opt.balancing == ReusePort && ln.kind == sockopt.TCP && sockopt.ReusePortBalances {
 		return ln.loop
 	}
 	if s.opt.balancing == LeastConnections {

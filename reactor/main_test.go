@@ -60,14 +60,6 @@ type exitOnly struct{ code int }
 
 func (e exitOnly) Run() int { return e.code }
 
-func countFDs() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(ents)
-}
-
 // waitFDs polls until the descriptor count is back to want (closing sockets release
 // asynchronously in the runtime's netpoller).
 func waitFDs(want int) error {
@@ -78,13 +70,7 @@ func waitFDs(want int) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			ents, _ := os.ReadDir("/proc/self/fd")
-			var names []string
-			for _, e := range ents {
-				t, _ := os.Readlink("/proc/self/fd/" + e.Name())
-				names = append(names, e.Name()+"->"+t)
-			}
-			return fmt.Errorf("fd leak: %d open, %d before: %s", n, want, strings.Join(names, " "))
+			return fmt.Errorf("fd leak: %d open, %d before: %s", n, want, strings.Join(openFDs(), " "))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

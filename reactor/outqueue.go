@@ -81,7 +81,7 @@ func (c *Conn) flushQueue() bool {
 		return true
 	}
 	for {
-		n, err := unix.Sendfile(c.fd, seg.fd, &seg.off, int(min(seg.n, sendfileChunk)))
+		n, err := sendFile(c.fd, seg.fd, &seg.off, int(min(seg.n, sendfileChunk)))
 		if err == unix.EINTR {
 			continue
 		}

@@ -80,7 +80,10 @@ func (s *Server) PollerName() string { return s.backend.Name }
 
 // Listen opens a listening socket ("tcp", "tcp4", "tcp6" or "unix") and returns its bound
 // address, with an ephemeral port (":0") resolved. It may be called before or after Start.
-// With WithLoadBalancing(ReusePort) a TCP address gets one socket per loop. Errors:
+// With WithLoadBalancing(ReusePort) a TCP address gets one socket per loop where the kernel
+// spreads connections over such sockets (Linux; FreeBSD through SO_REUSEPORT_LB). On macOS,
+// whose SO_REUSEPORT would send every connection to one of them, it gets one socket with
+// SO_REUSEPORT set and connections are handed to the loops round-robin. Errors:
 // ErrUnsupportedNetwork, ErrBadAddress, ErrServerClosed, and the kernel's (EADDRINUSE, ...).
 func (s *Server) Listen(network, addr string) (net.Addr, error) {
 	ep, err := sockopt.Resolve(network, addr)
@@ -91,7 +94,7 @@ func (s *Server) Listen(network, addr string) (net.Addr, error) {
 		return nil, fmt.Errorf("%w: %q (use ListenPacket)", ErrUnsupportedNetwork, network)
 	}
 	count := 1
-	if s.opt.balancing == ReusePort && ep.Kind == sockopt.TCP {
+	if s.opt.balancing == ReusePort && ep.Kind == sockopt.TCP && sockopt.ReusePortBalances {
 		count = s.opt.loops
 	}
 	fds, bound, err := s.openSockets(ep, count)
@@ -121,8 +124,10 @@ func (s *Server) Listen(network, addr string) (net.Addr, error) {
 
 // ListenPacket opens a UDP socket ("udp", "udp4", "udp6") whose datagrams go to h, and
 // returns its bound address. With WithLoadBalancing(ReusePort) each loop gets a socket on the
-// same port; otherwise one socket is served by the first loop. WithBroadcast applies. Errors
-// as Listen, and ErrInvalidArgument for a nil h.
+// same port where the kernel spreads datagrams over them (not on macOS: there, as without
+// ReusePort, one socket is served by the first loop, since every socket on the port would get
+// a copy of each broadcast). WithBroadcast applies. Errors as Listen, and ErrInvalidArgument
+// for a nil h.
 func (s *Server) ListenPacket(network, addr string, h PacketHandler) (net.Addr, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil PacketHandler", ErrInvalidArgument)
@@ -135,7 +140,7 @@ func (s *Server) ListenPacket(network, addr string, h PacketHandler) (net.Addr, 
 		return nil, fmt.Errorf("%w: %q (use Listen)", ErrUnsupportedNetwork, network)
 	}
 	count := 1
-	if s.opt.balancing == ReusePort {
+	if s.opt.balancing == ReusePort && sockopt.ReusePortBalances {
 		count = s.opt.loops
 	}
 	fds, bound, err := s.openSockets(ep, count)
@@ -166,7 +171,9 @@ func (s *Server) ListenPacket(network, addr string, h PacketHandler) (net.Addr, 
 func (s *Server) openSockets(ep sockopt.Endpoint, count int) ([]int, net.Addr, error) {
 	cfg := sockopt.Config{
 		ReuseAddr: s.opt.reuseAddr,
-		ReusePort: s.opt.reusePort || count > 1,
+		// WithLoadBalancing(ReusePort) sets SO_REUSEPORT even where it opens a single socket
+		// because the kernel would not balance (macOS), so a restart can still share the port.
+		ReusePort: s.opt.reusePort || count > 1 || s.opt.balancing == ReusePort && !sockopt.ReusePortBalances,
 		Broadcast: s.opt.broadcast && ep.Kind == sockopt.UDP,
 		RcvBuf:    s.opt.rcvBuf,
 		SndBuf:    s.opt.sndBuf,

@@ -36,6 +36,9 @@ var ErrAddress = errors.New("sockopt: bad address")
 // Config holds the socket options applied before bind. Zero values leave the kernel default.
 type Config struct {
 	ReuseAddr bool
+	// ReusePort lets several sockets bind the same address and port: SO_REUSEPORT, or
+	// SO_REUSEPORT_LB on FreeBSD. Whether the kernel then spreads connections and datagrams
+	// over them depends on the platform: see ReusePortBalances.
 	ReusePort bool
 	Broadcast bool
 	RcvBuf    int
@@ -71,8 +74,9 @@ func Resolve(network, addr string) (Endpoint, error) {
 		}
 		return ipEndpoint(UDP, network, a.IP, a.Port, a.Zone)
 	case "unix":
-		if addr == "" || len(addr) >= 108 {
-			return Endpoint{}, fmt.Errorf("%w: unix socket path %q (must be 1..107 bytes)", ErrAddress, addr)
+		// sun_path must hold the path and its NUL: 108 bytes on Linux, 104 on the BSDs.
+		if addr == "" || len(addr) >= maxUnixPath {
+			return Endpoint{}, fmt.Errorf("%w: unix socket path %q (must be 1..%d bytes)", ErrAddress, addr, maxUnixPath-1)
 		}
 		return Endpoint{Kind: Unix, Family: unix.AF_UNIX, Sa: &unix.SockaddrUnix{Name: addr}, Path: addr}, nil
 	}
@@ -113,7 +117,7 @@ func zoneID(zone string) uint32 {
 
 // HaveIPv6 reports whether the kernel can open an AF_INET6 socket.
 func HaveIPv6() bool {
-	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := newSocket(unix.AF_INET6, unix.SOCK_STREAM)
 	if err != nil {
 		return false
 	}
@@ -128,7 +132,7 @@ func Open(ep Endpoint, cfg Config) (fd int, err error) {
 	if ep.Kind == UDP {
 		typ = unix.SOCK_DGRAM
 	}
-	sock, err := unix.Socket(ep.Family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	sock, err := newSocket(ep.Family, typ)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
@@ -161,7 +165,9 @@ func Open(ep Endpoint, cfg Config) (fd int, err error) {
 			}
 		}
 		if cfg.ReusePort {
-			if err = set(unix.SOL_SOCKET, unix.SO_REUSEPORT, 1, "SO_REUSEPORT"); err != nil {
+			// SO_REUSEPORT_LB on FreeBSD, whose plain SO_REUSEPORT does not spread load
+			// (see reusePortOpt and ReusePortBalances).
+			if err = set(unix.SOL_SOCKET, reusePortOpt, 1, reusePortName); err != nil {
 				return
 			}
 		}
@@ -322,8 +328,9 @@ func SetKeepAlive(fd int, d time.Duration) error {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); err != nil {
 		return os.NewSyscallError("setsockopt SO_KEEPALIVE", err)
 	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs); err != nil {
-		return os.NewSyscallError("setsockopt TCP_KEEPIDLE", err)
+	// TCP_KEEPIDLE on Linux and FreeBSD, TCP_KEEPALIVE on macOS: same meaning, in seconds.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, keepIdleOpt, secs); err != nil {
+		return os.NewSyscallError("setsockopt "+keepIdleName, err)
 	}
 	return os.NewSyscallError("setsockopt TCP_KEEPINTVL", unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs))
 }
