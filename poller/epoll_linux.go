@@ -5,6 +5,7 @@ package poller
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -182,7 +183,13 @@ func (p *epollPoller) Wait(out []Event, timeout time.Duration) (int, error) {
 	evs := p.evs[:len(out)]
 	dl := deadline(timeout)
 	for {
-		k, err := unix.EpollWait(p.epfd, evs, msec(remaining(dl, timeout)))
+		var k int
+		var err error
+		if timeout == 0 {
+			k, err = epollPollRaw(p.epfd, evs)
+		} else {
+			k, err = unix.EpollWait(p.epfd, evs, msec(remaining(dl, timeout)))
+		}
 		if err != nil {
 			if err == unix.EINTR {
 				// A signal (Go's preemption uses SIGURG) interrupted the wait: wait
@@ -211,6 +218,23 @@ func (p *epollPoller) Wait(out []Event, timeout time.Duration) (int, error) {
 			return n, nil
 		}
 	}
+}
+
+// epollPollRaw is epoll_wait with a zero timeout issued as a raw system call. Why raw: a zero
+// timeout never sleeps, so the runtime's entersyscall/exitsyscall hand-off (which exists so
+// that a blocking call can give its P to another thread) is pure cost, and it keeps the
+// runtime's sysmon thread polling at its fastest. A Wait that may block must keep the
+// ordinary call, or it would stall every other goroutine of a GOMAXPROCS=1 process.
+//
+// It is epoll_pwait with a nil signal mask, which the kernel treats exactly as epoll_wait:
+// arm64 (and every newer Linux port) has no epoll_wait system call, only epoll_pwait.
+func epollPollRaw(epfd int, evs []unix.EpollEvent) (int, error) {
+	r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd),
+		uintptr(unsafe.Pointer(&evs[0])), uintptr(len(evs)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
 }
 
 // Close releases the epoll and eventfd fds; see Poller.Close.

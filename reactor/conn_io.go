@@ -101,10 +101,11 @@ func (c *Conn) read() {
 	c.deliver(data[:tail+n], inConn)
 }
 
-// readFd is read(2) retried on EINTR.
+// readFd is read(2) retried on EINTR. The fd is non-blocking, so the read is a raw system
+// call (rawRead): it cannot block, and the scheduler hand-off would be pure cost.
 func readFd(fd int, p []byte) (int, error) {
 	for {
-		n, err := unix.Read(fd, p)
+		n, err := rawRead(fd, p)
 		if err != unix.EINTR {
 			if n < 0 {
 				n = 0
@@ -312,7 +313,8 @@ func (c *Conn) flush() {
 	before := c.Buffered()
 	for {
 		if c.head < len(c.out) {
-			n, err := unix.Write(c.fd, c.out[c.head:])
+			// A raw write (rawWrite): the socket is non-blocking, so it cannot block.
+			n, err := rawWrite(c.fd, c.out[c.head:])
 			if err == unix.EINTR {
 				continue
 			}

@@ -178,17 +178,18 @@ func (j *job) signal() {
 
 // adConn is a connection's adapter state: the queue of its requests in order.
 type adConn struct {
-	cs     *conn
-	queue  []*job
-	ctx    context.Context
-	cancel context.CancelFunc
-	remote string
+	cs           *conn
+	prevA, nextA *conn // loopState.active list
+	queue        []*job
+	ctx          context.Context
+	cancel       context.CancelFunc
+	remote       string
 }
 
 // dispatch sends a request to the worker pool. It reports false, consuming nothing, when the
 // request must wait for earlier ones (an unsafe method, or the pipeline is full).
 func (cs *conn) dispatch(req *Request, raw []byte, now int64) bool {
-	s := cs.srv
+	s := cs.srv()
 	ad := cs.ad
 	if ad == nil {
 		ad = &adConn{cs: cs}
@@ -207,8 +208,7 @@ func (cs *conn) dispatch(req *Request, raw []byte, now int64) bool {
 	j.cs, j.loop, j.ctx, j.remote = cs, cs.c.Loop(), ad.ctx, ad.remote
 	j.raw = append(j.raw[:0], raw...)
 	j.isHead, j.http10, j.reqKeep, j.minor = req.IsHead(), req.minor == 0, req.KeepAlive(), int(req.minor)
-	cs.nreq++
-	j.forceClose = s.cfg.maxRequests > 0 && cs.nreq >= s.cfg.maxRequests || s.draining.Load()
+	j.forceClose = cs.countRequest(s.cfg.maxRequests) || s.draining.Load()
 	if !j.reqKeep || j.forceClose {
 		cs.flags |= csDone
 	}
@@ -222,11 +222,11 @@ func (cs *conn) dispatch(req *Request, raw []byte, now int64) bool {
 	}
 	if cs.flags&csActive == 0 {
 		cs.flags |= csActive
-		cs.ls.addActive(cs)
+		cs.ls().addActive(cs)
 	}
 	ad.queue = append(ad.queue, j)
 	if !s.pool.submit(j) {
-		j.ready = AppendError(nil, errUnavailable, cs.ls.date.Bytes())
+		j.ready = AppendError(nil, errUnavailable, cs.ls().date.Bytes())
 		j.err, j.status, j.done = errUnavailable, errUnavailable.Status, true
 		cs.flags |= csDone
 		ad.advance()
@@ -254,8 +254,8 @@ func (ad *adConn) maybePause() {
 	if len(ad.queue) == 0 {
 		return
 	}
-	if len(ad.queue) >= cs.srv.cfg.maxPipeline || cs.flags&(csBarrier|csDone) != 0 ||
-		cs.srv.pool.saturated() || cs.srv.draining.Load() {
+	if len(ad.queue) >= cs.srv().cfg.maxPipeline || cs.flags&(csBarrier|csDone) != 0 ||
+		cs.srv().pool.saturated() || cs.srv().draining.Load() {
 		cs.pause()
 	}
 }
@@ -284,7 +284,7 @@ func (j *job) onSegment(seg []byte) {
 		j.signal()
 		return
 	}
-	cs.write(seg, cs.ls.nowNs())
+	cs.write(seg, cs.ls().nowNs())
 	if cs.c.OutputFull() {
 		j.waiting = true // acked from OnWritable once the client has read enough
 		return
@@ -303,7 +303,7 @@ func (ad *adConn) onWritable() {
 // advance writes every finished response at the head of the queue, in order.
 func (ad *adConn) advance() {
 	cs := ad.cs
-	ls := cs.ls
+	ls := cs.ls()
 	now := ls.nowNs()
 	for len(ad.queue) > 0 {
 		j := ad.queue[0]
@@ -331,7 +331,7 @@ func (ad *adConn) advance() {
 		}
 		cs.lastActive = now
 		keep := j.keepAlive && j.ready == nil
-		if obs := cs.srv.cfg.observer; obs != nil {
+		if obs := cs.srv().cfg.observer; obs != nil {
 			info := &ls.info
 			*info = RequestInfo{
 				Method: j.method, Path: j.path, ProtoMinor: j.minor, Status: j.status,
@@ -362,7 +362,7 @@ func (ad *adConn) advance() {
 			cs.c.Close()
 		}
 	}
-	if cs.flags&(csDone|csBarrier) == 0 && len(ad.queue) < cs.srv.cfg.maxPipeline {
+	if cs.flags&(csDone|csBarrier) == 0 && len(ad.queue) < cs.srv().cfg.maxPipeline {
 		// Kept input (further pipelined requests) is handed back by the reactor.
 		cs.resume()
 	}
@@ -395,7 +395,7 @@ func (ad *adConn) onClose() {
 	cs := ad.cs
 	if cs.flags&csActive != 0 {
 		cs.flags &^= csActive
-		cs.ls.removeActive(cs)
+		cs.ls().removeActive(cs)
 	}
 }
 

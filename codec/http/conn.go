@@ -1,6 +1,7 @@
 package http
 
 import (
+	"math"
 	"os"
 	"time"
 
@@ -15,7 +16,7 @@ type connHandler struct{ s *Server }
 
 func (h connHandler) OnOpen(c *reactor.Conn) {
 	ls := h.s.loopStateOf(c.Loop())
-	cs := &conn{srv: h.s, ls: ls, c: c}
+	cs := &conn{c: c}
 	now := ls.nowNs()
 	cs.opened, cs.lastActive = now, now
 	c.SetContext(cs)
@@ -70,11 +71,14 @@ func (h connHandler) OnWritable(c *reactor.Conn) {
 // idle connection holds no parser (it goes back to the loop between requests), only this
 // struct and its timer.
 type conn struct {
-	srv *Server
-	ls  *loopState
-	c   *reactor.Conn
-	p   *Parser
-	tm  *reactor.Timer
+	// Fields are ordered and sized so the struct fits the 80-byte allocation class: every idle
+	// keep-alive connection holds one (the target is at most 400 bytes per idle connection for
+	// the whole stack). The Server and the loopState are not stored: they are reached through
+	// the reactor connection (see ls), and the adapter's state lives behind ad.
+	c  *reactor.Conn
+	p  *Parser
+	tm *reactor.Timer
+	ad *adConn // adapter state, allocated with the first adapter request
 
 	// Loop-clock stamps (nanoseconds, see loopState.nowNs).
 	armedAt    int64 // when tm is due; 0 when it is not armed
@@ -83,11 +87,23 @@ type conn struct {
 	reqStart   int64 // first byte of the request being received
 	writeDL    int64 // output pending since before writeDL-WriteTimeout; 0 when none
 
-	nreq  int
+	nreq  uint32 // requests begun (saturates; compared with MaxRequests)
 	flags connFlags
+}
 
-	ad           *adConn // adapter state, allocated with the first adapter request
-	prevA, nextA *conn   // loopState.active list
+// ls returns the codec state of the connection's loop (stored as the loop's context by
+// loopStateOf before any connection of the loop opens).
+func (cs *conn) ls() *loopState { return cs.c.Loop().Context().(*loopState) }
+
+// srv returns the Server the connection belongs to.
+func (cs *conn) srv() *Server { return cs.ls().srv }
+
+// countRequest counts a request begun and reports whether MaxRequests is reached with it.
+func (cs *conn) countRequest(maxRequests int) bool {
+	if cs.nreq < math.MaxUint32 {
+		cs.nreq++
+	}
+	return maxRequests > 0 && int64(cs.nreq) >= int64(maxRequests)
 }
 
 type connFlags uint8
@@ -116,7 +132,9 @@ func (cs *conn) onData(in []byte) int {
 	if cs.flags&csDone != 0 {
 		return len(in) // after a closing response nothing more is read
 	}
-	s, ls, c := cs.srv, cs.ls, cs.c
+	c := cs.c
+	ls := cs.ls()
+	s := ls.srv
 	now := ls.nowNs()
 	cs.lastActive = now
 	if cs.flags&csInReq == 0 {
@@ -207,24 +225,24 @@ func (cs *conn) onData(in []byte) int {
 
 // write hands output to the connection, noting when it started to wait for the client.
 func (cs *conn) write(out []byte, now int64) {
-	if cs.srv.cfg.writeTimeout > 0 && cs.writeDL == 0 {
-		cs.writeDL = now + int64(cs.srv.cfg.writeTimeout)
+	if wt := cs.srv().cfg.writeTimeout; wt > 0 && cs.writeDL == 0 {
+		cs.writeDL = now + int64(wt)
 	}
 	cs.c.Write(out)
 }
 
 // serve answers one request with the native handler, appending the response to out.
 func (cs *conn) serve(out []byte, req *Request, n int, now int64) []byte {
-	s, ls := cs.srv, cs.ls
+	ls := cs.ls()
+	s := ls.srv
 	w := &ls.w
 	w.Begin(out, req)
 	w.sink = cs
-	cs.nreq++
-	if s.cfg.maxRequests > 0 && cs.nreq >= s.cfg.maxRequests || s.draining.Load() {
+	if cs.countRequest(s.cfg.maxRequests) || s.draining.Load() {
 		w.SetClose()
 	}
 	var rerr error
-	if cs.call(w, req) {
+	if cs.call(s, w, req) {
 		rerr = ErrHandlerPanic
 		w.out = w.out[:w.base]
 		if w.handed == 0 {
@@ -257,15 +275,22 @@ func (cs *conn) serve(out []byte, req *Request, n int, now int64) []byte {
 }
 
 // call runs the handler, reporting a recovered panic.
-func (cs *conn) call(w *ResponseWriter, req *Request) (panicked bool) {
+func (cs *conn) call(s *Server, w *ResponseWriter, req *Request) (panicked bool) {
+	// recover is only called when Handle did not return normally: it is not free, and the
+	// deferred function runs on every request.
+	returned := false
 	defer func() {
+		if returned {
+			return
+		}
 		if v := recover(); v != nil {
 			panicked = true
-			cs.srv.cfg.logger.Error("http handler panic", zap.Any("panic", v),
+			s.cfg.logger.Error("http handler panic", zap.Any("panic", v),
 				zap.ByteString("method", req.Method()), zap.ByteString("path", req.Path()), zap.StackSkip("stack", 2))
 		}
 	}()
-	cs.srv.h.Handle(w, req)
+	s.h.Handle(w, req)
+	returned = true
 	return false
 }
 
@@ -282,7 +307,7 @@ func (cs *conn) sendFile(out []byte, f *os.File, off, n int64) error {
 
 // reject answers a malformed request (or a timeout) and marks the connection done.
 func (cs *conn) reject(out []byte, err error, now int64) []byte {
-	ls := cs.ls
+	ls := cs.ls()
 	start := len(out)
 	resp := AppendError(out, err, ls.date.Bytes())
 	cs.flags |= csDone
@@ -293,7 +318,7 @@ func (cs *conn) reject(out []byte, err error, now int64) []byte {
 		cs.ad.enqueueReady(resp[start:], err, now)
 		return resp[:start]
 	}
-	if obs := cs.srv.cfg.observer; obs != nil {
+	if obs := cs.srv().cfg.observer; obs != nil {
 		info := &ls.info
 		*info = RequestInfo{
 			Status: statusFor(err), BytesIn: 0, BytesOut: int64(len(resp) - start),
@@ -341,7 +366,7 @@ func (cs *conn) onClose() {
 		cs.armedAt = 0
 	}
 	if cs.p != nil {
-		cs.ls.putParser(cs.p)
+		cs.ls().putParser(cs.p)
 		cs.p = nil
 	}
 	if cs.ad != nil {
@@ -352,7 +377,7 @@ func (cs *conn) onClose() {
 // deadline returns the connection's next deadline and what it does. Deadlines are loop-clock
 // stamps derived from plain fields, so keeping them current costs no timer operation.
 func (cs *conn) deadline() (int64, timeoutKind) {
-	cfg := &cs.srv.cfg
+	cfg := &cs.srv().cfg
 	var when int64
 	kind := toNone
 	consider := func(t int64, k timeoutKind) {
@@ -400,7 +425,7 @@ func (cs *conn) arm() {
 		return
 	}
 	cs.armedAt = when
-	cs.tm.Reset(time.Duration(when - cs.ls.nowNs()))
+	cs.tm.Reset(time.Duration(when - cs.ls().nowNs()))
 }
 
 func (cs *conn) onTimer() {
@@ -408,7 +433,7 @@ func (cs *conn) onTimer() {
 	if cs.flags&csClosed != 0 {
 		return
 	}
-	now := cs.ls.nowNs()
+	now := cs.ls().nowNs()
 	if cs.writeDL != 0 && cs.c.Buffered() == 0 {
 		cs.writeDL = 0 // the output drained since it was written
 	}
@@ -426,7 +451,7 @@ func (cs *conn) onTimer() {
 		cs.flags |= csDone
 		cs.c.Close()
 	case to408:
-		ls := cs.ls
+		ls := cs.ls()
 		out := cs.reject(ls.out[:0], ErrRequestTimeout, now)
 		cs.c.Write(out)
 		ls.out = out[:0]

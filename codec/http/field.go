@@ -62,3 +62,37 @@ func parseField(buf []byte, start, end int, first bool) (field, *ParseError) {
 	}
 	return field{name: mkspan(start, start+colon), value: mkspan(start+v0, start+v1)}, nil
 }
+
+// scanField is parseField's single-pass fast path for the common case: it parses the field
+// line starting at buf[start] if the line is complete (ends in CRLF) and valid, returning the
+// field and the offset of the LF. ok is false for anything else (incomplete, bare LF, an
+// invalid byte, an empty line), and the caller then takes the general path, which reports the
+// precise error; so the verdict never depends on which path ran.
+func scanField(buf []byte, start int) (f field, lf int, ok bool) {
+	i := start
+	for i < len(buf) && tokenTable[buf[i]] {
+		i++
+	}
+	if i == start || i >= len(buf) || buf[i] != ':' {
+		return field{}, 0, false
+	}
+	colon := i
+	i++
+	for i < len(buf) && (buf[i] == ' ' || buf[i] == '\t') {
+		i++
+	}
+	v0 := i
+	for i < len(buf) && fieldValueTable[buf[i]] {
+		i++
+	}
+	// fieldValueTable holds neither CR nor LF: the value ends at the first byte that is not a
+	// value byte, which must be the CR of the CRLF ending the line.
+	if i+1 >= len(buf) || buf[i] != '\r' || buf[i+1] != '\n' {
+		return field{}, 0, false
+	}
+	v1 := i
+	for v1 > v0 && (buf[v1-1] == ' ' || buf[v1-1] == '\t') {
+		v1--
+	}
+	return field{name: mkspan(start, colon), value: mkspan(v0, v1)}, i + 1, true
+}

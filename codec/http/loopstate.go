@@ -95,30 +95,32 @@ func (ls *loopState) publish() {
 }
 
 // addActive and removeActive keep the list of connections with requests on the worker pool.
+// Only connections with adapter state (cs.ad) are ever on it.
 func (ls *loopState) addActive(cs *conn) {
-	cs.nextA = ls.active
+	cs.ad.nextA = ls.active
 	if ls.active != nil {
-		ls.active.prevA = cs
+		ls.active.ad.prevA = cs
 	}
 	ls.active = cs
 }
 
 func (ls *loopState) removeActive(cs *conn) {
-	if cs.prevA != nil {
-		cs.prevA.nextA = cs.nextA
+	ad := cs.ad
+	if ad.prevA != nil {
+		ad.prevA.ad.nextA = ad.nextA
 	} else if ls.active == cs {
-		ls.active = cs.nextA
+		ls.active = ad.nextA
 	}
-	if cs.nextA != nil {
-		cs.nextA.prevA = cs.prevA
+	if ad.nextA != nil {
+		ad.nextA.ad.prevA = ad.prevA
 	}
-	cs.prevA, cs.nextA = nil, nil
+	ad.prevA, ad.nextA = nil, nil
 }
 
 // holdActive pauses reading on every connection with requests on the worker pool, so that
 // reactor.Server.Shutdown counts it as busy; it is closed after its last response.
 func (ls *loopState) holdActive() {
-	for cs := ls.active; cs != nil; cs = cs.nextA {
+	for cs := ls.active; cs != nil; cs = cs.ad.nextA {
 		cs.pause()
 	}
 }

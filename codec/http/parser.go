@@ -286,17 +286,30 @@ func (p *Parser) parseHead(in []byte) (bool, *ParseError) {
 		if end > p.line && in[end-1] == '\r' {
 			end--
 		}
-		// The same byte-ordered checks as for a partial line, so the error reported does not
-		// depend on how the input was split.
-		if err := p.checkRequestLine(in, end); err != nil {
-			return false, err
-		}
 		p.work += lf + 1 - p.scan
-		if end == lf && !p.lim.AllowBareLF {
-			return false, ErrBareLF
+		// Fast path: a line within the length limit and ended as allowed is parsed directly.
+		// Every line parseRequestLine accepts also passes checkRequestLine's byte-by-byte
+		// checks (its grammar is the stricter one), so the byte-ordered pass below is needed
+		// only to pick the error for a line that fails.
+		perr := errFastPathMiss
+		if end-p.line <= p.lim.MaxRequestLineBytes && (end < lf || p.lim.AllowBareLF) {
+			perr = p.parseRequestLine(in, p.line, end)
 		}
-		if err := p.parseRequestLine(in, p.line, end); err != nil {
-			return false, err
+		if perr != nil {
+			// The same byte-ordered checks as for a partial line, so the error reported
+			// does not depend on how the input was split.
+			if err := p.checkRequestLine(in, end); err != nil {
+				return false, err
+			}
+			if end == lf && !p.lim.AllowBareLF {
+				return false, ErrBareLF
+			}
+			if perr == errFastPathMiss {
+				perr = p.parseRequestLine(in, p.line, end)
+			}
+			if perr != nil {
+				return false, perr
+			}
 		}
 		p.reqLine = true
 		p.line, p.scan, p.head = lf+1, lf+1, lf+1
@@ -316,6 +329,27 @@ func (p *Parser) parseHead(in []byte) (bool, *ParseError) {
 				return false, ErrObsFold
 			case c == '\r' && p.line+1 < len(in) && in[p.line+1] != '\n':
 				return false, ErrBareCR
+			}
+		}
+		if p.scan == p.line {
+			// Fast path: a complete, valid "name: value CRLF" line is parsed in one pass,
+			// instead of an LF search followed by a second scan of the same bytes. Anything
+			// else (an incomplete line, bare LF, an invalid byte, the empty line) falls
+			// through to the general path below, which finds the precise error.
+			if f, lf, ok := scanField(in, p.line); ok {
+				p.work += lf + 1 - p.scan
+				if lf+1-p.head > p.lim.MaxHeaderBytes {
+					return false, ErrHeaderTooLarge
+				}
+				if len(p.fields) >= p.lim.MaxHeaderCount {
+					return false, ErrTooManyHeaders
+				}
+				p.line, p.scan = lf+1, lf+1
+				p.fields = append(p.fields, f)
+				if err := p.noteField(in, f); err != nil {
+					return false, err
+				}
+				continue
 			}
 		}
 		i := bytes.IndexByte(in[p.scan:], '\n')
@@ -419,6 +453,10 @@ func (p *Parser) checkRequestLine(in []byte, stop int) *ParseError {
 }
 
 const versionPattern = "HTTP/D.D"
+
+// errFastPathMiss marks a request-line the fast path in parseHead did not try to parse. It is
+// never returned to a caller.
+var errFastPathMiss = newParseError(400, "request-line fast path not taken")
 
 // lineTooLong picks the status for an over-long request-line: 414 when the target is what is
 // long, 400 when the method or the version is.
