@@ -465,15 +465,15 @@ func testErrors(t *testing.T, c config) {
 	}{
 		{"add closed fd", func() error { return p.Add(x, Readable) }, unix.EBADF},
 		{"add twice", func() error { return p.Add(a, Readable) }, ErrAlreadyRegistered},
-		{"add negative fd", func() error { return p.Add(-1, Readable) }, ErrInvalidInterest},
-		{"add Hangup interest", func() error { return p.Add(x, Hangup) }, ErrInvalidInterest},
-		{"add unknown bits", func() error { return p.Add(x, 1<<20) }, ErrInvalidInterest},
+		{"add negative fd", func() error { return p.Add(-1, Readable) }, ErrInvalidArgument},
+		{"add Hangup interest", func() error { return p.Add(x, Hangup) }, ErrInvalidArgument},
+		{"add unknown bits", func() error { return p.Add(x, 1<<20) }, ErrInvalidArgument},
 		{"modify unknown fd", func() error { return p.Modify(unknown, Readable) }, ErrNotRegistered},
-		{"modify negative fd", func() error { return p.Modify(-3, Readable) }, ErrInvalidInterest},
-		{"modify bad mask", func() error { return p.Modify(a, Error) }, ErrInvalidInterest},
+		{"modify negative fd", func() error { return p.Modify(-3, Readable) }, ErrInvalidArgument},
+		{"modify bad mask", func() error { return p.Modify(a, Error) }, ErrInvalidArgument},
 		{"remove unknown fd", func() error { return p.Remove(unknown) }, ErrNotRegistered},
-		{"remove negative fd", func() error { return p.Remove(-1) }, ErrInvalidInterest},
-		{"wait empty slice", func() error { _, err := p.Wait(nil, 0); return err }, ErrInvalidInterest},
+		{"remove negative fd", func() error { return p.Remove(-1) }, ErrInvalidArgument},
+		{"wait empty slice", func() error { _, err := p.Wait(nil, 0); return err }, ErrInvalidArgument},
 	}
 	if notET != 0 {
 		tests = append(tests,
@@ -498,9 +498,9 @@ func testErrors(t *testing.T, c config) {
 			call func() error
 			want error
 		}{
-			{"add fd beyond 32 bits", func() error { return p.Add(huge, Readable) }, ErrInvalidInterest},
-			{"modify fd beyond 32 bits", func() error { return p.Modify(huge, Readable) }, ErrInvalidInterest},
-			{"remove fd beyond 32 bits", func() error { return p.Remove(huge) }, ErrInvalidInterest},
+			{"add fd beyond 32 bits", func() error { return p.Add(huge, Readable) }, ErrInvalidArgument},
+			{"modify fd beyond 32 bits", func() error { return p.Modify(huge, Readable) }, ErrInvalidArgument},
+			{"remove fd beyond 32 bits", func() error { return p.Remove(huge) }, ErrInvalidArgument},
 		}...)
 	}
 	for _, tc := range tests {

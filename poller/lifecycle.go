@@ -154,4 +154,4 @@ func msec(d time.Duration) int {
 }
 
 // errEmptyOut is returned by Wait for an empty event slice.
-var errEmptyOut = fmt.Errorf("poller: Wait needs a non-empty event slice: %w", ErrInvalidInterest)
+var errEmptyOut = fmt.Errorf("poller: Wait needs a non-empty event slice: %w", ErrInvalidArgument)

@@ -23,7 +23,7 @@
 // # Errors
 //
 // Errors are values that callers match with errors.Is: ErrClosed, ErrNotRegistered,
-// ErrAlreadyRegistered, ErrInvalidInterest, ErrUnsupported, ErrUnknownBackend. Errors from the
+// ErrAlreadyRegistered, ErrInvalidArgument, ErrUnsupported, ErrUnknownBackend. Errors from the
 // kernel are returned wrapped, so errors.Is(err, unix.EBADF) works for an fd that was closed
 // before Add. No method panics on bad input.
 package poller
@@ -105,7 +105,7 @@ type Poller interface {
 	// interest only, so a caller that paused reading is not woken by it over and over. An
 	// interest of 0 keeps fd registered but silent except for those.
 	// Add keeps no reference to the caller's memory. The fd stays the caller's to close.
-	// Errors: ErrInvalidInterest for other bits or a negative fd, ErrAlreadyRegistered if fd
+	// Errors: ErrInvalidArgument for other bits or a negative fd, ErrAlreadyRegistered if fd
 	// is watched already, ErrUnsupported for EdgeTriggered on a backend without it, a wrapped
 	// EBADF for an fd that is not open, ErrClosed after Close.
 	Add(fd int, interest Events) error
@@ -127,7 +127,7 @@ type Poller interface {
 	// returns 0 and a nil error on timeout or wake-up; the timeout is a lower bound. If the
 	// kernel interrupts the wait (EINTR, frequent under Go's asynchronous preemption) Wait
 	// retries with the time that remains. out is only written, never retained. Errors:
-	// ErrClosed after Close (also when Close ran during the Wait); ErrInvalidInterest if out
+	// ErrClosed after Close (also when Close ran during the Wait); ErrInvalidArgument if out
 	// is empty.
 	Wait(out []Event, timeout time.Duration) (n int, err error)
 
@@ -191,9 +191,14 @@ var (
 	ErrNotRegistered = errors.New("poller: fd not registered")
 	// ErrAlreadyRegistered is returned by Add for an fd that is watched already.
 	ErrAlreadyRegistered = errors.New("poller: fd already registered")
-	// ErrInvalidInterest is returned for an interest with unknown bits, an fd number that is
-	// negative or beyond 32 bits, or an empty event slice passed to Wait.
-	ErrInvalidInterest = errors.New("poller: invalid argument")
+	// ErrInvalidArgument is returned for an interest with unknown bits, a negative or
+	// out-of-range fd, or an empty event slice passed to Wait.
+	ErrInvalidArgument = errors.New("poller: invalid argument")
+	// ErrInvalidInterest is the former name of ErrInvalidArgument, kept as the same value so
+	// existing errors.Is checks keep working.
+	//
+	// Deprecated: use ErrInvalidArgument.
+	ErrInvalidInterest = ErrInvalidArgument
 	// ErrUnsupported is returned when a backend lacks a feature the call asks for.
 	ErrUnsupported = errors.New("poller: not supported by this backend")
 	// ErrUnknownBackend is returned by Open for a name no compiled backend has.
@@ -270,7 +275,7 @@ func names() string {
 // as 32-bit ints, so 1<<32+5 would silently name fd 5, and backends index tables by fd.
 func checkFD(fd int) error {
 	if fd < 0 || fd > math.MaxInt32 {
-		return fmt.Errorf("poller: fd %d: %w", fd, ErrInvalidInterest)
+		return fmt.Errorf("poller: fd %d: %w", fd, ErrInvalidArgument)
 	}
 	return nil
 }
@@ -281,7 +286,7 @@ func checkInterest(fd int, interest Events, f Features) error {
 		return err
 	}
 	if interest&^interestMask != 0 {
-		return fmt.Errorf("poller: fd %d interest %v: %w", fd, interest, ErrInvalidInterest)
+		return fmt.Errorf("poller: fd %d interest %v: %w", fd, interest, ErrInvalidArgument)
 	}
 	if interest&EdgeTriggered != 0 && f&FeatureEdgeTriggered == 0 {
 		return fmt.Errorf("poller: edge-triggered: %w", ErrUnsupported)

@@ -1,6 +1,10 @@
 package http
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/reactord/reactord/reactor"
+)
 
 // ParseError is a malformed or unacceptable request. Status is the HTTP status code the server
 // should answer with (400, 413, 414, 417, 431, 501, 505, or 408 for a read timeout) and Reason a
@@ -147,8 +151,9 @@ var (
 var ErrInputShrank = errors.New("http: input shorter than already parsed; call Reset")
 
 // ErrInvalidArgument is returned for a nil file, negative offset or length, nil handler and
-// similar bad arguments of the exported API.
-var ErrInvalidArgument = errors.New("http: invalid argument")
+// similar bad arguments of the exported API. It is the same value as
+// reactor.ErrInvalidArgument, so errors.Is matches it whichever layer refused the argument.
+var ErrInvalidArgument = reactor.ErrInvalidArgument
 
 // ErrSendFileUnsupported is returned by ResponseWriter.SendFile when the writer is not serving
 // a Server connection (a writer used on its own, or the net/http adapter's).

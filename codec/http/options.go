@@ -2,7 +2,6 @@ package http
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -51,8 +50,10 @@ type config struct {
 	errs              []error
 }
 
-// ErrInvalidOption is returned (wrapped) by NewServer for an option value out of range.
-var ErrInvalidOption = errors.New("http: invalid option")
+// ErrInvalidOption is returned (wrapped) by NewServer for an option value out of range. It is
+// the same value as reactor.ErrInvalidOption, so one errors.Is check covers the options of both
+// layers (WithReactorOptions passes reactor options through).
+var ErrInvalidOption = reactor.ErrInvalidOption
 
 func defaultConfig() config {
 	return config{
