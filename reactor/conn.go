@@ -20,6 +20,9 @@ import (
 // An idle Conn owns no buffers: input is read into the loop's shared buffer and only an
 // unconsumed tail is copied into storage of the connection's own; output storage is borrowed
 // while bytes are pending and returned once they are written.
+//
+// Conn is an io.Writer (Write copies into the output buffer, flushed at the end of the loop
+// iteration), so fmt.Fprintf(c, ...) works on the loop goroutine.
 type Conn struct {
 	loop  *Loop
 	fd    int

@@ -9,7 +9,7 @@ import (
 
 func TestEchoEachBackend(t *testing.T) {
 	for _, b := range backends(t) {
-		for _, lb := range []LoadBalancing{RoundRobin, LeastConnections, ReusePort} {
+		for _, lb := range []LoadBalancing{RoundRobin, LeastConnections, PerLoopListeners} {
 			t.Run(b.Name+"/"+lb.String(), func(t *testing.T) {
 				s, addr := startServer(t, echoHandler(), WithPoller(b.Name), WithLoops(2), WithLoadBalancing(lb))
 				if s.PollerName() != b.Name {

@@ -41,6 +41,9 @@ var (
 	// ErrUnsupportedNetwork is returned by Listen and ListenPacket for a network they do not
 	// serve.
 	ErrUnsupportedNetwork = sockopt.ErrNetwork
+	// ErrCalledOnLoop is returned by Shutdown when called from one of the server's own loop
+	// goroutines, which it would have to wait for.
+	ErrCalledOnLoop = errors.New("reactor: Shutdown called on a loop goroutine")
 	// ErrBadAddress is returned for an address that cannot be parsed or does not fit the
 	// network.
 	ErrBadAddress = sockopt.ErrAddress

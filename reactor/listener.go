@@ -90,10 +90,10 @@ func (ln *listener) onEvent(poller.Events) {
 // pick chooses the loop for a new connection.
 func (ln *listener) pick() *Loop {
 	s := ln.srv
-	// With ReusePort every loop has its own TCP socket and the kernel picked this one. Unix
+	// With PerLoopListeners every loop has its own TCP socket and the kernel picked this one. Unix
 	// sockets, and TCP where the kernel does not balance SO_REUSEPORT (macOS), have one
 	// socket and fall through to round-robin.
-	if len(s.loops) == 1 || s.opt.balancing == ReusePort && ln.kind == sockopt.TCP && sockopt.ReusePortBalances {
+	if len(s.loops) == 1 || s.opt.balancing == PerLoopListeners && ln.kind == sockopt.TCP && sockopt.ReusePortBalances {
 		return ln.loop
 	}
 	if s.opt.balancing == LeastConnections {

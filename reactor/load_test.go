@@ -90,7 +90,7 @@ func TestManyConcurrentConnections(t *testing.T) {
 	default:
 	}
 	st := s.Stats()
-	if st.Loops[0].Conns == 0 || st.Loops[1].Conns == 0 {
+	if st.Loops[0].ConnsOpen == 0 || st.Loops[1].ConnsOpen == 0 {
 		t.Fatalf("connections not spread over loops: %+v", st.Loops)
 	}
 }

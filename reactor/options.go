@@ -19,11 +19,11 @@ const (
 	// LeastConnections accepts on one loop and hands each connection to the loop with the
 	// fewest open connections, which evens out long-lived connections of uneven lifetime.
 	LeastConnections
-	// ReusePort opens one listening socket per loop with SO_REUSEPORT, and the kernel spreads
+	// PerLoopListeners opens one listening socket per loop with SO_REUSEPORT, and the kernel spreads
 	// connections by a hash of their addresses. No loop hands work to another, which scales
 	// accept-heavy loads best; the spread is uneven for few connections. Unix sockets have no
 	// SO_REUSEPORT and fall back to RoundRobin.
-	ReusePort
+	PerLoopListeners
 )
 
 // String returns the policy's name.
@@ -33,8 +33,8 @@ func (b LoadBalancing) String() string {
 		return "round-robin"
 	case LeastConnections:
 		return "least-connections"
-	case ReusePort:
-		return "reuseport"
+	case PerLoopListeners:
+		return "per-loop-listeners"
 	}
 	return fmt.Sprintf("LoadBalancing(%d)", int(b))
 }
@@ -112,7 +112,7 @@ func WithPoller(name string) Option {
 }
 
 // WithReusePort sets SO_REUSEPORT on listening sockets so other processes (a new version of
-// the daemon during a restart) can bind the same address. WithLoadBalancing(ReusePort) sets it
+// the daemon during a restart) can bind the same address. WithLoadBalancing(PerLoopListeners) sets it
 // regardless. Default off.
 func WithReusePort(on bool) Option {
 	return func(o *options) { o.reusePort = on }
@@ -222,11 +222,11 @@ func WithLogger(l *zap.Logger) Option {
 }
 
 // WithLoadBalancing chooses how connections are spread over loops: RoundRobin (default),
-// LeastConnections or ReusePort. It also applies to ListenPacket: with ReusePort each loop
+// LeastConnections or PerLoopListeners. It also applies to ListenPacket: with PerLoopListeners each loop
 // gets its own UDP socket, otherwise one socket lives on the first loop.
 func WithLoadBalancing(b LoadBalancing) Option {
 	return func(o *options) {
-		if b < RoundRobin || b > ReusePort {
+		if b < RoundRobin || b > PerLoopListeners {
 			o.fail("WithLoadBalancing(%d): unknown policy", int(b))
 			return
 		}

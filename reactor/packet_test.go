@@ -18,7 +18,7 @@ func udpEcho() PacketHandler {
 
 func TestUDPEcho(t *testing.T) {
 	for _, b := range backends(t) {
-		for _, lb := range []LoadBalancing{RoundRobin, ReusePort} {
+		for _, lb := range []LoadBalancing{RoundRobin, PerLoopListeners} {
 			t.Run(b.Name+"/"+lb.String(), func(t *testing.T) {
 				s, err := NewServer(echoHandler(), WithPoller(b.Name), WithLoops(2), WithLoadBalancing(lb))
 				if err != nil {
@@ -95,5 +95,52 @@ func TestUDPBroadcastNeedsOption(t *testing.T) {
 		if err := pc.WriteTo([]byte("x"), bcast); !errors.Is(err, ErrConnClosed) {
 			t.Errorf("WriteTo after Close = %v", err)
 		}
+	}
+}
+
+// TestPacketConnsSendFirst: a program can send from the server's UDP socket before any
+// datagram has arrived, through Server.PacketConns.
+func TestPacketConnsSendFirst(t *testing.T) {
+	for _, lb := range []LoadBalancing{RoundRobin, PerLoopListeners} {
+		t.Run(lb.String(), func(t *testing.T) {
+			s, err := NewServer(echoHandler(), WithLoops(2), WithLoadBalancing(lb))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := s.PacketConns(); len(got) != 0 {
+				t.Fatalf("PacketConns before ListenPacket: %d", len(got))
+			}
+			addr, err := s.ListenPacket("udp", "127.0.0.1:0", udpEcho())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			pcs := s.PacketConns()
+			if len(pcs) == 0 {
+				t.Fatal("no PacketConn after ListenPacket")
+			}
+			for _, pc := range pcs {
+				if pc.LocalAddr().String() != addr.String() {
+					t.Fatalf("PacketConn bound to %v, ListenPacket said %v", pc.LocalAddr(), addr)
+				}
+			}
+			peer, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			if err := pcs[0].WriteTo([]byte("hello first"), peer.LocalAddr()); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 64)
+			peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+			n, from, err := peer.ReadFrom(buf)
+			if err != nil || string(buf[:n]) != "hello first" || from.String() != addr.String() {
+				t.Fatalf("got %q from %v, %v", buf[:n], from, err)
+			}
+		})
 	}
 }

@@ -15,10 +15,6 @@ import (
 	"github.com/reactord/reactord/poller"
 )
 
-// ErrCalledOnLoop is returned by Shutdown when called from one of the server's own loop
-// goroutines, which it would have to wait for.
-var ErrCalledOnLoop = errors.New("reactor: Shutdown called on a loop goroutine")
-
 // Server runs N event loops over listening sockets. Its methods are safe from any goroutine.
 type Server struct {
 	h       Handler
@@ -80,7 +76,7 @@ func (s *Server) PollerName() string { return s.backend.Name }
 
 // Listen opens a listening socket ("tcp", "tcp4", "tcp6" or "unix") and returns its bound
 // address, with an ephemeral port (":0") resolved. It may be called before or after Start.
-// With WithLoadBalancing(ReusePort) a TCP address gets one socket per loop where the kernel
+// With WithLoadBalancing(PerLoopListeners) a TCP address gets one socket per loop where the kernel
 // spreads connections over such sockets (Linux; FreeBSD through SO_REUSEPORT_LB). On macOS,
 // whose SO_REUSEPORT would send every connection to one of them, it gets one socket with
 // SO_REUSEPORT set and connections are handed to the loops round-robin. Errors:
@@ -94,7 +90,7 @@ func (s *Server) Listen(network, addr string) (net.Addr, error) {
 		return nil, fmt.Errorf("%w: %q (use ListenPacket)", ErrUnsupportedNetwork, network)
 	}
 	count := 1
-	if s.opt.balancing == ReusePort && ep.Kind == sockopt.TCP && sockopt.ReusePortBalances {
+	if s.opt.balancing == PerLoopListeners && ep.Kind == sockopt.TCP && sockopt.ReusePortBalances {
 		count = s.opt.loops
 	}
 	fds, bound, err := s.openSockets(ep, count)
@@ -123,9 +119,9 @@ func (s *Server) Listen(network, addr string) (net.Addr, error) {
 }
 
 // ListenPacket opens a UDP socket ("udp", "udp4", "udp6") whose datagrams go to h, and
-// returns its bound address. With WithLoadBalancing(ReusePort) each loop gets a socket on the
+// returns its bound address. With WithLoadBalancing(PerLoopListeners) each loop gets a socket on the
 // same port where the kernel spreads datagrams over them (not on macOS: there, as without
-// ReusePort, one socket is served by the first loop, since every socket on the port would get
+// PerLoopListeners, one socket is served by the first loop, since every socket on the port would get
 // a copy of each broadcast). WithBroadcast applies. Errors as Listen, and ErrInvalidArgument
 // for a nil h.
 func (s *Server) ListenPacket(network, addr string, h PacketHandler) (net.Addr, error) {
@@ -140,7 +136,7 @@ func (s *Server) ListenPacket(network, addr string, h PacketHandler) (net.Addr, 
 		return nil, fmt.Errorf("%w: %q (use Listen)", ErrUnsupportedNetwork, network)
 	}
 	count := 1
-	if s.opt.balancing == ReusePort && sockopt.ReusePortBalances {
+	if s.opt.balancing == PerLoopListeners && sockopt.ReusePortBalances {
 		count = s.opt.loops
 	}
 	fds, bound, err := s.openSockets(ep, count)
@@ -171,9 +167,9 @@ func (s *Server) ListenPacket(network, addr string, h PacketHandler) (net.Addr, 
 func (s *Server) openSockets(ep sockopt.Endpoint, count int) ([]int, net.Addr, error) {
 	cfg := sockopt.Config{
 		ReuseAddr: s.opt.reuseAddr,
-		// WithLoadBalancing(ReusePort) sets SO_REUSEPORT even where it opens a single socket
+		// WithLoadBalancing(PerLoopListeners) sets SO_REUSEPORT even where it opens a single socket
 		// because the kernel would not balance (macOS), so a restart can still share the port.
-		ReusePort: s.opt.reusePort || count > 1 || s.opt.balancing == ReusePort && !sockopt.ReusePortBalances,
+		ReusePort: s.opt.reusePort || count > 1 || s.opt.balancing == PerLoopListeners && !sockopt.ReusePortBalances,
 		Broadcast: s.opt.broadcast && ep.Kind == sockopt.UDP,
 		RcvBuf:    s.opt.rcvBuf,
 		SndBuf:    s.opt.sndBuf,
@@ -441,6 +437,15 @@ func (s *Server) Addrs() []net.Addr {
 	return append([]net.Addr(nil), s.addrs...)
 }
 
+// PacketConns returns the datagram sockets opened by ListenPacket, in the order they were
+// opened (one per loop for an address served with WithLoadBalancing(PerLoopListeners)), so a
+// program can send with WriteTo before any datagram has arrived. Any goroutine.
+func (s *Server) PacketConns() []*PacketConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*PacketConn(nil), s.packets...)
+}
+
 // Loops returns the server's loops, or nil before Start. Any goroutine.
 func (s *Server) Loops() []*Loop {
 	p := s.loopsPtr.Load()
@@ -455,8 +460,8 @@ func (s *Server) Stats() Stats {
 	st := Stats{ConnsOpen: s.open.Load(), AcceptPaused: s.acceptPaused.Load()}
 	for _, l := range s.Loops() {
 		ls := l.Stats()
-		st.ConnsAccepted += ls.Accepted
-		st.ConnsClosed += ls.Closed
+		st.ConnsAccepted += ls.ConnsAccepted
+		st.ConnsClosed += ls.ConnsClosed
 		st.BytesIn += ls.BytesIn
 		st.BytesOut += ls.BytesOut
 		st.Loops = append(st.Loops, ls)

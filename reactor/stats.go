@@ -17,18 +17,18 @@ type Stats struct {
 
 // LoopStats are one loop's counters. Events/Waits is the mean number of ready fds per Wait.
 type LoopStats struct {
-	Index       int
-	Conns       int64  // connections open on this loop
-	Iterations  uint64 // loop iterations
-	Waits       uint64 // Poller.Wait calls
-	Events      uint64 // ready fds reported by Wait
-	Wakeups     uint64 // Wake calls made by Post/AsyncWrite/Close to a sleeping loop
-	Timers      int64  // timers pending now (including connection timeouts)
-	TimersFired uint64 // timers run (including connection timeouts checked)
-	Accepted    uint64
-	Closed      uint64
-	BytesIn     uint64
-	BytesOut    uint64
+	Index         int
+	ConnsOpen     int64  // connections open on this loop
+	Iterations    uint64 // loop iterations
+	Waits         uint64 // Poller.Wait calls
+	Events        uint64 // ready fds reported by Wait
+	Wakeups       uint64 // Wake calls made by Post/AsyncWrite/Close to a sleeping loop
+	Timers        int64  // timers pending now (including connection timeouts)
+	TimersFired   uint64 // timers run (including connection timeouts checked)
+	ConnsAccepted uint64 // connections handed to this loop
+	ConnsClosed   uint64 // connections of this loop closed
+	BytesIn       uint64
+	BytesOut      uint64
 }
 
 // loopCounters are the loop's own plain counters, touched only by the loop goroutine.
@@ -63,17 +63,17 @@ func (l *Loop) publish() {
 func (l *Loop) Stats() LoopStats {
 	p := &l.pub
 	return LoopStats{
-		Index:       l.idx,
-		Conns:       l.openConns.Load(),
-		Iterations:  p.iterations.Load(),
-		Waits:       p.waits.Load(),
-		Events:      p.events.Load(),
-		Wakeups:     p.wakeups.Load(),
-		Timers:      p.timers.Load(),
-		TimersFired: p.timersFired.Load(),
-		Accepted:    p.accepted.Load(),
-		Closed:      p.closed.Load(),
-		BytesIn:     p.bytesIn.Load(),
-		BytesOut:    p.bytesOut.Load(),
+		Index:         l.idx,
+		ConnsOpen:     l.openConns.Load(),
+		Iterations:    p.iterations.Load(),
+		Waits:         p.waits.Load(),
+		Events:        p.events.Load(),
+		Wakeups:       p.wakeups.Load(),
+		Timers:        p.timers.Load(),
+		TimersFired:   p.timersFired.Load(),
+		ConnsAccepted: p.accepted.Load(),
+		ConnsClosed:   p.closed.Load(),
+		BytesIn:       p.bytesIn.Load(),
+		BytesOut:      p.bytesOut.Load(),
 	}
 }

@@ -22,7 +22,7 @@ func (d *daemon) newServer() (*codec.Server, error) {
 		// One listening socket per loop with SO_REUSEPORT: the kernel spreads connections
 		// over the loops (no hand-off between loops), and other reactord processes started
 		// with -reuseport can bind the same port.
-		ropts = append(ropts, reactor.WithReusePort(true), reactor.WithLoadBalancing(reactor.ReusePort))
+		ropts = append(ropts, reactor.WithReusePort(true), reactor.WithLoadBalancing(reactor.PerLoopListeners))
 	}
 	limits := codec.Limits{
 		MaxRequestLineBytes: int(min(d.cfg.MaxHeaderBytes, maxRequestLine)),

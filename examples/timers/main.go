@@ -171,7 +171,7 @@ func run(addr string, idle, tick time.Duration) error {
 			n := 0
 			l.Every(tick, func() {
 				n++
-				fmt.Printf("tick %d on loop %d: %d connection(s)\n", n, l.Index(), l.Stats().Conns)
+				fmt.Printf("tick %d on loop %d: %d connection(s)\n", n, l.Index(), l.Stats().ConnsOpen)
 			})
 		})
 		if err != nil {

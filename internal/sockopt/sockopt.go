@@ -28,10 +28,10 @@ const (
 )
 
 // ErrNetwork is returned for a network name the reactor does not serve.
-var ErrNetwork = errors.New("sockopt: unsupported network")
+var ErrNetwork = errors.New("reactor: unsupported network")
 
 // ErrAddress is returned for an address that cannot be used with the network.
-var ErrAddress = errors.New("sockopt: bad address")
+var ErrAddress = errors.New("reactor: bad address")
 
 // Config holds the socket options applied before bind. Zero values leave the kernel default.
 type Config struct {
