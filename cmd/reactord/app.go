@@ -10,12 +10,15 @@ import (
 	"github.com/reactord/reactord/internal/static"
 )
 
-// app decides the answer to every request, independently of the transport: /healthz,
-// /metrics, then the static files under -root, or the built-in page when there is no root.
+// app decides the answer to every request, independently of the transport: the method
+// check, "OPTIONS *", /healthz, /metrics, then the static files under -root, or the built-in
+// page when there is no root. Every 2xx it gives goes through the static package's rules
+// (preconditions, HEAD, OPTIONS), so /healthz answers If-None-Match: * with 304 like a file.
 // It is safe for concurrent use by all loops.
 type app struct {
 	files   *static.FS // nil without -root
 	page    []byte     // the built-in page, rendered once at start
+	pageTag string     // its ETag, computed with it (see setPage)
 	metrics *metrics.Metrics
 
 	// draining turns /healthz to 503 once shutdown starts, so a load balancer that probes
@@ -29,7 +32,6 @@ var (
 	okBody       = []byte("ok\n")
 	drainingBody = []byte("shutting down\n")
 	notFound     = []byte("404 Not Found\n")
-	noAllow      = []byte("405 Method Not Allowed\n")
 	internalErr  = []byte("500 Internal Server Error\n")
 )
 
@@ -41,40 +43,55 @@ const (
 	metricsPath = "/metrics"
 )
 
+// health is /healthz while serving: no validators (If-None-Match: * still gives 304, and
+// If-Match with a tag 412), never stored by a cache.
+var health = static.Content{Type: textPlain, Body: okBody, CacheControl: "no-store"}
+
+// setPage installs the built-in page and its entity-tag.
+func (a *app) setPage(page []byte) {
+	a.page, a.pageTag = page, static.ContentETag(page)
+}
+
 // handle answers one request. A Response with a File must be closed by the caller once sent.
 func (a *app) handle(r *static.Request) static.Response {
+	// Methods first, whatever the path: a refused method never reveals what exists.
+	if resp, ok := static.CheckMethod(r.Method); !ok {
+		return resp
+	}
 	path := r.Target
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i]
 	}
 	switch path {
+	case "*":
+		// The codec accepts the asterisk-form for OPTIONS only: a question about the server
+		// as a whole (RFC 9110 §9.3.7).
+		return static.OptionsResponse()
 	case healthPath:
-		if !getOrHead(r.Method) {
-			return simple(405, textPlain, noAllow, r.Method, static.Field{Name: "Allow", Value: "GET, HEAD"})
-		}
 		if a.draining.Load() {
+			// Not a 2xx, so preconditions do not apply (RFC 9110 §13.2.1).
 			return simple(503, textPlain, drainingBody, r.Method, static.Field{Name: "Cache-Control", Value: "no-store"})
 		}
-		return simple(200, textPlain, okBody, r.Method, static.Field{Name: "Cache-Control", Value: "no-store"})
+		return static.ServeContent(r, &health)
 	case metricsPath:
-		if !getOrHead(r.Method) {
-			return simple(405, textPlain, noAllow, r.Method, static.Field{Name: "Allow", Value: "GET, HEAD"})
-		}
-		return a.metricsResponse(r.Method)
+		return a.metricsResponse(r)
 	}
 	if a.files != nil {
 		return a.files.Serve(r)
 	}
 	if path == "/" || path == "/index.html" {
-		if !getOrHead(r.Method) {
-			return simple(405, textPlain, noAllow, r.Method, static.Field{Name: "Allow", Value: "GET, HEAD"})
-		}
-		return simple(200, "text/html; charset=utf-8", a.page, r.Method, static.Field{Name: "Cache-Control", Value: "no-cache"})
+		return static.ServeContent(r, &static.Content{
+			Type: "text/html; charset=utf-8", Body: a.page, ETag: a.pageTag, CacheControl: "no-cache", Ranges: true,
+		})
 	}
 	return simple(404, textPlain, notFound, r.Method)
 }
 
-func (a *app) metricsResponse(method string) static.Response {
+func (a *app) metricsResponse(r *static.Request) static.Response {
+	c := static.Content{Type: metrics.ContentType, CacheControl: "no-store"}
+	if r.Method == "OPTIONS" {
+		return static.ServeContent(r, &c) // no need to render the body
+	}
 	buf, _ := a.bufs.Get().(*bytes.Buffer)
 	if buf == nil {
 		buf = new(bytes.Buffer)
@@ -82,17 +99,16 @@ func (a *app) metricsResponse(method string) static.Response {
 	buf.Reset()
 	defer a.bufs.Put(buf)
 	if err := a.metrics.WriteText(buf); err != nil {
-		return simple(500, textPlain, internalErr, method)
+		return simple(500, textPlain, internalErr, r.Method)
 	}
 	// The body outlives this call (the transport sends it later), so it is copied out of the
 	// pooled buffer.
-	body := bytes.Clone(buf.Bytes())
-	return simple(200, metrics.ContentType, body, method, static.Field{Name: "Cache-Control", Value: "no-store"})
+	c.Body = bytes.Clone(buf.Bytes())
+	return static.ServeContent(r, &c)
 }
 
-func getOrHead(m string) bool { return m == "GET" || m == "HEAD" }
-
-// simple builds an in-memory response; HEAD gets the headers and length without the body.
+// simple builds an in-memory response that is not a 2xx (no preconditions apply); HEAD gets
+// the headers and length without the body.
 func simple(status int, ctype string, body []byte, method string, extra ...static.Field) static.Response {
 	h := make([]static.Field, 0, 1+len(extra))
 	h = append(h, static.Field{Name: "Content-Type", Value: ctype})

@@ -18,7 +18,8 @@ func TestAppRoutes(t *testing.T) {
 	}
 	defer m.Close()
 	page := []byte("<p>page</p>")
-	bare := &app{page: page, metrics: m}
+	bare := &app{metrics: m}
+	bare.setPage(page)
 
 	root := t.TempDir()
 	if err := os.WriteFile(filepath.Join(root, "a.txt"), []byte("A"), 0o644); err != nil {
@@ -29,7 +30,8 @@ func TestAppRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fs.Close()
-	withRoot := &app{page: page, metrics: m, files: fs}
+	withRoot := &app{metrics: m, files: fs}
+	withRoot.setPage(page)
 
 	cases := []struct {
 		a      *app
@@ -42,16 +44,29 @@ func TestAppRoutes(t *testing.T) {
 		{bare, "GET", "/", 200, "<p>page</p>", "Content-Type: text/html; charset=utf-8"},
 		{bare, "GET", "/index.html", 200, "<p>page</p>", ""},
 		{bare, "HEAD", "/", 200, "", ""},
-		{bare, "POST", "/", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD"},
+		{bare, "POST", "/", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD, OPTIONS"},
 		{bare, "GET", "/other", 404, "404 Not Found\n", ""},
 		{bare, "GET", "/healthz", 200, "ok\n", "Cache-Control: no-store"},
 		{bare, "GET", "/healthz?probe=1", 200, "ok\n", ""},
 		{bare, "HEAD", "/healthz", 200, "", ""},
-		{bare, "PUT", "/healthz", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD"},
-		{bare, "DELETE", "/metrics", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD"},
+		{bare, "PUT", "/healthz", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD, OPTIONS"},
+		{bare, "DELETE", "/metrics", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD, OPTIONS"},
 		{withRoot, "GET", "/a.txt", 200, "A", ""},
 		{withRoot, "GET", "/", 403, "403 Forbidden\n", ""}, // a root without index.html and no listing
 		{withRoot, "GET", "/healthz", 200, "ok\n", ""},
+		{bare, "FOO", "/", 501, "501 Not Implemented\n", ""},
+		{bare, "PROPFIND", "/healthz", 501, "501 Not Implemented\n", ""},
+		{withRoot, "FOO", "/a.txt", 501, "501 Not Implemented\n", ""},
+		{bare, "CONNECT", "", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD, OPTIONS"},
+		{withRoot, "CONNECT", "", 405, "405 Method Not Allowed\n", "Allow: GET, HEAD, OPTIONS"},
+		{bare, "OPTIONS", "*", 200, "", "Allow: GET, HEAD, OPTIONS"},
+		{withRoot, "OPTIONS", "*", 200, "", "Allow: GET, HEAD, OPTIONS"},
+		{bare, "OPTIONS", "/", 200, "", "Allow: GET, HEAD, OPTIONS"},
+		{bare, "OPTIONS", "/healthz", 200, "", "Allow: GET, HEAD, OPTIONS"},
+		{bare, "OPTIONS", "/metrics", 200, "", "Allow: GET, HEAD, OPTIONS"},
+		{bare, "OPTIONS", "/other", 404, "404 Not Found\n", ""},
+		{withRoot, "OPTIONS", "/a.txt", 200, "", "Allow: GET, HEAD, OPTIONS"},
+		{bare, "GET", "/", 200, "<p>page</p>", "ETag: " + static.ContentETag(page)},
 	}
 	for _, tc := range cases {
 		r := tc.a.handle(&static.Request{Method: tc.method, Target: tc.target})

@@ -88,7 +88,7 @@ func TestVersionAndHelp(t *testing.T) {
 	if code != 0 {
 		t.Errorf("-h exit code %d", code)
 	}
-	for _, flag := range []string{"-listen ADDR", "-poller NAME", "-loops N", "-root DIR", "-follow-symlinks", "-dir-listing",
+	for _, flag := range []string{"-listen ADDR", "-poller NAME", "-loops N", "-root DIR", "-follow-symlinks", "-dir-listing", "-serve-dotfiles",
 		"-log-level LEVEL", "-log-format FORMAT", "-access-log DEST", "-max-conns N", "-header-timeout DURATION",
 		"-read-timeout DURATION", "-idle-timeout DURATION", "-max-header-bytes SIZE", "-max-body-bytes SIZE",
 		"-reuseport", "-shutdown-timeout DURATION", "-addr-file FILE", "-config FILE", "-version"} {

@@ -103,7 +103,13 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 
 	var files *static.FS
 	if cfg.Root != "" {
-		if files, err = static.New(static.Options{Root: cfg.Root, FollowSymlinks: cfg.FollowSymlinks, DirListing: cfg.DirListing}); err != nil {
+		files, err = static.New(static.Options{
+			Root:           cfg.Root,
+			FollowSymlinks: cfg.FollowSymlinks,
+			DirListing:     cfg.DirListing,
+			ServeDotfiles:  cfg.ServeDotfiles,
+		})
+		if err != nil {
 			return configError("root", err)
 		}
 		defer files.Close()
@@ -123,10 +129,12 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		return exitFailure
 	}
 	defer d.app.metrics.Close()
-	if d.app.page, err = site.Render(site.Info{Version: versionString(), Poller: srv.Reactor().PollerName(), Loops: cfg.Loops}); err != nil {
+	page, err := site.Render(site.Info{Version: versionString(), Poller: srv.Reactor().PollerName(), Loops: cfg.Loops})
+	if err != nil {
 		log.Error("built-in page", zap.Error(err))
 		return exitFailure
 	}
+	d.app.setPage(page)
 	return d.serve(sigs)
 }
 

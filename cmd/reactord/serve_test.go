@@ -65,7 +65,7 @@ func TestDefaultPageHealthz(t *testing.T) {
 	if r := do(t, c, "GET", d.url("/healthz")); r.status != 200 || r.body != "ok\n" {
 		t.Errorf("healthz: %d %q", r.status, r.body)
 	}
-	if r := do(t, c, "POST", d.url("/healthz")); r.status != 405 || r.header.Get("Allow") != "GET, HEAD" {
+	if r := do(t, c, "POST", d.url("/healthz")); r.status != 405 || r.header.Get("Allow") != "GET, HEAD, OPTIONS" {
 		t.Errorf("POST healthz: %d %v", r.status, r.header)
 	}
 	if r := do(t, c, "GET", d.url("/nothing")); r.status != 404 {
@@ -105,8 +105,8 @@ func TestStaticFiles(t *testing.T) {
 		{"dir redirect", "GET", "/docs", nil, 301, "", map[string]string{"Location": "/docs/"}},
 		{"no listing", "GET", "/docs/", nil, 403, "", nil},
 		{"missing", "GET", "/missing.txt", nil, 404, "", nil},
-		{"post", "POST", "/hello.txt", nil, 405, "", map[string]string{"Allow": "GET, HEAD"}},
-		{"delete", "DELETE", "/hello.txt", nil, 405, "", map[string]string{"Allow": "GET, HEAD"}},
+		{"post", "POST", "/hello.txt", nil, 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
+		{"delete", "DELETE", "/hello.txt", nil, 405, "", map[string]string{"Allow": "GET, HEAD, OPTIONS"}},
 		{"INM", "GET", "/hello.txt", []string{"If-None-Match", etag}, 304, "", map[string]string{"ETag": etag}},
 		{"INM weak", "GET", "/hello.txt", []string{"If-None-Match", "W/" + etag}, 304, "", nil},
 		{"INM list", "GET", "/hello.txt", []string{"If-None-Match", `"x", ` + etag}, 304, "", nil},

@@ -38,6 +38,10 @@ type Config struct {
 	FollowSymlinks bool
 	// DirListing serves an HTML listing for directories without index.html.
 	DirListing bool
+	// ServeDotfiles serves files and directories whose name starts with "." When false (the
+	// default) a path with such a segment, other than a leading /.well-known/, answers 404
+	// and listings leave such entries out.
+	ServeDotfiles bool
 	// LogLevel is the minimum level of the daemon's own log: debug, info, warn or error.
 	LogLevel string
 	// LogFormat is json, console, or auto (console when stderr is a terminal).

@@ -46,7 +46,7 @@ func TestParseFlags(t *testing.T) {
 	dir := t.TempDir()
 	got, err := Parse([]string{
 		"-listen", "127.0.0.1:0", "-listen", "unix:" + filepath.Join(dir, "s.sock"),
-		"-poller", lastBackend(t), "-loops", "3", "-root", dir, "-follow-symlinks", "-dir-listing",
+		"-poller", lastBackend(t), "-loops", "3", "-root", dir, "-follow-symlinks", "-dir-listing", "-serve-dotfiles",
 		"-log-level", "debug", "-log-format", "console", "-access-log", filepath.Join(dir, "access.log"),
 		"-max-conns", "100", "-header-timeout", "2s", "-read-timeout", "3s", "-idle-timeout", "4s",
 		"-max-header-bytes", "8KiB", "-max-body-bytes", "2MiB", "-reuseport", "-shutdown-timeout", "5s",
@@ -57,7 +57,7 @@ func TestParseFlags(t *testing.T) {
 	}
 	want := Config{
 		Listen: []string{"127.0.0.1:0", "unix:" + filepath.Join(dir, "s.sock")},
-		Poller: lastBackend(t), Loops: 3, Root: dir, FollowSymlinks: true, DirListing: true,
+		Poller: lastBackend(t), Loops: 3, Root: dir, FollowSymlinks: true, DirListing: true, ServeDotfiles: true,
 		LogLevel: "debug", LogFormat: "console", AccessLog: filepath.Join(dir, "access.log"),
 		MaxConns: 100, HeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second,
 		MaxHeaderBytes: 8 << 10, MaxBodyBytes: 2 << 20, ReusePort: true, ShutdownTimeout: 5 * time.Second,
@@ -75,6 +75,7 @@ listen = ["127.0.0.1:9000", "127.0.0.1:9001"]
 loops = 2
 root = "`+dir+`"
 dir-listing = true
+serve-dotfiles = true
 idle-timeout = "90s"
 max-header-bytes = 4096
 max-body-bytes = "1KiB"
@@ -90,7 +91,7 @@ access-log = "off"
 	if !reflect.DeepEqual(got.Listen, []string{"127.0.0.1:9000", "127.0.0.1:9001"}) {
 		t.Errorf("listen from file = %v", got.Listen)
 	}
-	if got.Root != dir || !got.DirListing || got.IdleTimeout != 90*time.Second || got.MaxHeaderBytes != 4096 ||
+	if got.Root != dir || !got.DirListing || !got.ServeDotfiles || got.IdleTimeout != 90*time.Second || got.MaxHeaderBytes != 4096 ||
 		got.MaxBodyBytes != 1024 || got.AccessLog != "off" || got.ConfigFile != path {
 		t.Errorf("file values not applied: %+v", got)
 	}

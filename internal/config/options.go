@@ -38,6 +38,8 @@ var options = []option{
 		func(c *Config) value { return &boolValue{p: &c.FollowSymlinks} }},
 	{"dir-listing", "", "list directories that have no index.html (off: 403)",
 		func(c *Config) value { return &boolValue{p: &c.DirListing} }},
+	{"serve-dotfiles", "", `serve names starting with "." such as .env or .git/ (off: such paths answer 404 and listings omit them; /.well-known/ is always served)`,
+		func(c *Config) value { return &boolValue{p: &c.ServeDotfiles} }},
 	{"log-level", "LEVEL", "minimum level of the daemon log: debug, info, warn, error",
 		func(c *Config) value { return &stringValue{p: &c.LogLevel} }},
 	{"log-format", "FORMAT", "daemon log format on stderr: json, console, or auto (console when stderr is a terminal)",

@@ -143,46 +143,88 @@ const (
 	condPreconditionKO                   // 412
 )
 
-// evalPreconditions applies RFC 9110 §13.2.2 steps 1-4 in order. If-None-Match, when present,
-// makes If-Modified-Since irrelevant; If-Match likewise overrides If-Unmodified-Since.
-func evalPreconditions(r *Request, etag string, modSec time.Time) condResult {
-	// Step 1-2: If-Match, else If-Unmodified-Since.
+// validators are what a representation offers to conditional requests, already in the form
+// they are sent: etag is a strong entity-tag with its quotes ("" for none), lastMod is the
+// modification time to the second after clamping to now (zero for none), and now is the
+// response's origination time (the Date sent with it).
+type validators struct {
+	etag    string
+	lastMod time.Time
+	now     time.Time
+}
+
+// lastModifiedAt turns a modification time into the Last-Modified value sent at now: whole
+// seconds, and never later than now (RFC 9110 §8.8.2.1: a time in the future, such as a file
+// copied from a host whose clock runs ahead, is replaced by the message's Date).
+func lastModifiedAt(mtime, now time.Time) time.Time {
+	sec := mtime.UTC().Truncate(time.Second)
+	if nowSec := now.UTC().Truncate(time.Second); sec.After(nowSec) {
+		return nowSec
+	}
+	return sec
+}
+
+// recent reports whether Last-Modified falls in the current second: then it is not a strong
+// validator (RFC 9110 §8.8.2.2), since the representation may change again within the same
+// second without the date changing. A clamped future time is always recent.
+func (v *validators) recent() bool {
+	return !v.lastMod.Before(v.now.UTC().Truncate(time.Second))
+}
+
+// evalPreconditions applies RFC 9110 §13.2.2 steps 1-4 in order for a method the daemon
+// allows (GET, HEAD or OPTIONS) on a representation that exists.
+//
+//  1. If-Match: false (no tag matches strongly; "*" always matches) → 412.
+//  2. else If-Unmodified-Since, when there is a Last-Modified and the date is valid: modified
+//     after it → 412.
+//  3. If-None-Match: true (a tag matches weakly, or "*") → 304 for GET and HEAD, 412 for
+//     other methods.
+//  4. else If-Modified-Since, for GET and HEAD with a Last-Modified: not modified since → 304.
+//     The date is ignored when it is invalid or later than now (it cannot come from this
+//     server, which never sends a future Last-Modified, so it proves nothing about the
+//     client's copy), and 304 is not given while Last-Modified is in the current second
+//     (a second change within that second would go unnoticed).
+func evalPreconditions(r *Request, v *validators) condResult {
 	if r.IfMatch != "" {
-		if !strongMatch(r.IfMatch, etag) {
+		if !strongMatch(r.IfMatch, v.etag) {
 			return condPreconditionKO
 		}
-	} else if r.IfUnmodifiedSince != "" {
-		if t, ok := ParseHTTPDate(r.IfUnmodifiedSince); ok && modSec.After(t) {
+	} else if r.IfUnmodifiedSince != "" && !v.lastMod.IsZero() {
+		if t, ok := ParseHTTPDate(r.IfUnmodifiedSince); ok && v.lastMod.After(t) {
 			return condPreconditionKO
 		}
 	}
-	// Step 3-4: If-None-Match, else If-Modified-Since (GET and HEAD only; Serve never gets
-	// here for other methods).
+	getOrHead := r.Method == "GET" || r.Method == "HEAD"
 	if r.IfNoneMatch != "" {
-		if weakMatch(r.IfNoneMatch, etag) {
-			return condNotModified
+		if weakMatch(r.IfNoneMatch, v.etag) {
+			if getOrHead {
+				return condNotModified
+			}
+			return condPreconditionKO
 		}
 		return condProceed
 	}
-	if r.IfModifiedSince != "" {
-		if t, ok := ParseHTTPDate(r.IfModifiedSince); ok && !modSec.After(t) {
+	if r.IfModifiedSince != "" && getOrHead && !v.lastMod.IsZero() {
+		if t, ok := ParseHTTPDate(r.IfModifiedSince); ok && !t.After(v.now) && !v.lastMod.After(t) && !v.recent() {
 			return condNotModified
 		}
 	}
 	return condProceed
 }
 
-// ifRangeHolds evaluates If-Range (§13.1.5): an entity tag must match strongly; a date must
-// equal Last-Modified exactly. A malformed value never holds, so the whole file is sent.
-func ifRangeHolds(v, etag string, modSec time.Time) bool {
-	v = strings.TrimSpace(v)
-	if strings.HasPrefix(v, `"`) || strings.HasPrefix(v, "W/") {
-		t, rest, ok := scanETag(v)
-		if !ok || t.weak || strings.TrimSpace(rest) != "" {
+// ifRangeHolds evaluates If-Range (RFC 9110 §13.1.5): an entity tag must match the current one
+// strongly (a weak tag never does); a date must equal Last-Modified exactly and be a strong
+// validator, i.e. not in the current second (§8.8.2.2). A malformed value never holds, so
+// the whole representation is sent.
+func ifRangeHolds(ifRange string, v *validators) bool {
+	s := strings.TrimSpace(ifRange)
+	if strings.HasPrefix(s, `"`) || strings.HasPrefix(s, "W/") {
+		t, rest, ok := scanETag(s)
+		if !ok || t.weak || strings.TrimSpace(rest) != "" || v.etag == "" {
 			return false
 		}
-		return t.opaque == etag
+		return t.opaque == v.etag
 	}
-	t, ok := ParseHTTPDate(v)
-	return ok && t.Equal(modSec)
+	t, ok := ParseHTTPDate(s)
+	return ok && !v.lastMod.IsZero() && t.Equal(v.lastMod) && !v.recent()
 }

@@ -2,6 +2,8 @@ package static
 
 import (
 	"errors"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -77,9 +79,31 @@ func FuzzETagList(f *testing.F) {
 	f.Fuzz(func(t *testing.T, list string) {
 		weakMatch(list, etag)
 		strongMatch(list, etag)
-		ifRangeHolds(list, etag, time.Unix(1700000000, 0))
+		ifRangeHolds(list, &validators{etag: etag, lastMod: time.Unix(1700000000, 0), now: time.Unix(1800000000, 0)})
 		if !weakMatch(list+", "+etag, etag) || !strongMatch(etag+","+list, etag) {
 			t.Fatalf("own tag not found in %q", list)
+		}
+	})
+}
+
+// FuzzListingLink checks that the listing's rule and the request path's rule agree on every
+// directory entry name: a name the listing links (linkable) comes back from its link as the
+// same single segment, and a name it leaves out is one the path rules refuse.
+func FuzzListingLink(f *testing.F) {
+	for _, s := range []string{"a.txt", "a b", "back\\slash", "new\nline", "%2e", "..", ".", "ü", "\xff", "a?b#c", "tab\t", "del\x7f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" || strings.IndexByte(name, '/') >= 0 {
+			return // no directory entry has such a name
+		}
+		tg, err := parseTarget("/" + url.PathEscape(name))
+		if linkable(name) {
+			if err != nil || !slices.Equal(tg.segs, []string{name}) {
+				t.Fatalf("linkable %q: link parses to %q, %v", name, tg.segs, err)
+			}
+		} else if err == nil {
+			t.Fatalf("%q left out of listings, but its link is accepted as %q", name, tg.segs)
 		}
 	})
 }

@@ -10,14 +10,19 @@ import (
 	"strings"
 )
 
-// maxListing bounds the entries shown for one directory, so a huge directory cannot make one
+// maxListing bounds the entries read for one directory, so a huge directory cannot make one
 // request allocate without limit.
 const maxListing = 10000
 
 // listing renders an HTML page listing dir's entries. displayPath is the decoded path shown
-// in the title. Names are HTML-escaped for the text and percent-encoded for the links, so a
-// file called `<script>` or `a"b` is shown, not executed.
-func listing(dir *os.File, displayPath string) ([]byte, error) {
+// in the title; atRoot says dir is the served root. Names are HTML-escaped for the text and
+// percent-encoded for the links, so a file called `<script>` or `a"b` is shown, not executed.
+//
+// The page shows only what a client can fetch: entries hidden by the dotfile rule are left
+// out (as Serve answers them 404), and so are names no request can reach — a backslash or a
+// control byte, which the path rules refuse even percent-encoded (see linkable). Every link
+// on the page therefore names something Serve answers for.
+func (fs *FS) listing(dir *os.File, displayPath string, atRoot bool) ([]byte, error) {
 	entries, err := dir.ReadDir(maxListing)
 	if err != nil && !errors.Is(err, io.EOF) {
 		// ReadDir(n>0) reports io.EOF for an empty directory; anything else is real.
@@ -31,11 +36,14 @@ func listing(dir *os.File, displayPath string) ([]byte, error) {
 	b.WriteString("</title></head>\n<body>\n<h1>Index of ")
 	b.WriteString(title)
 	b.WriteString("</h1>\n<ul>\n")
-	if displayPath != "/" {
+	if !atRoot {
 		b.WriteString("<li><a href=\"../\">../</a></li>\n")
 	}
 	for _, e := range entries {
 		name := e.Name()
+		if !linkable(name) || (!fs.opts.ServeDotfiles && hiddenName(name, atRoot)) {
+			continue
+		}
 		suffix := ""
 		if e.IsDir() {
 			suffix = "/"

@@ -24,6 +24,29 @@ func (t target) rel() string {
 	return strings.Join(t.segs, "/")
 }
 
+// wellKnown is the one name starting with "." that is served by default, and only as the
+// first segment: RFC 8615 puts site metadata (ACME challenges, security.txt) under
+// "/.well-known/".
+const wellKnown = ".well-known"
+
+// hidden reports whether the target names a dotfile or passes through a dot directory: any
+// segment starting with "." other than a leading ".well-known". The segments are decoded, so
+// "/%2eenv" is as hidden as "/.env"; "." and ".." never get here (they are refused as 400).
+func (t target) hidden() bool {
+	for i, s := range t.segs {
+		if s[0] == '.' && (i > 0 || s != wellKnown) {
+			return true
+		}
+	}
+	return false
+}
+
+// hiddenName reports whether a directory entry is hidden from a listing: the same rule as
+// hidden, for the entry's name inside the listed directory (atRoot: the root directory).
+func hiddenName(name string, atRoot bool) bool {
+	return name[0] == '.' && (!atRoot || name != wellKnown)
+}
+
 // canonical returns the target re-encoded from its segments: an absolute path that can
 // never start with "//" (which a browser would read as another host in a Location).
 func (t target) canonical(slash bool) string {
@@ -92,15 +115,11 @@ func parseTarget(raw string) (target, error) {
 			switch {
 			case c == '/':
 				return t, badPath("encoded slash")
-			case c == '\\':
-				return t, badPath("encoded backslash")
-			case c < 0x20 || c == 0x7f:
-				return t, badPath("encoded control byte")
+			case refusedByte(c):
+				return t, badPath("encoded backslash or control byte")
 			}
-		case c == '\\':
-			return t, badPath("backslash")
-		case c < 0x20 || c == 0x7f:
-			return t, badPath("control byte")
+		case refusedByte(c):
+			return t, badPath("backslash or control byte")
 		}
 		decoded = append(decoded, c)
 	}
@@ -117,6 +136,27 @@ func parseTarget(raw string) (target, error) {
 	}
 	return t, nil
 }
+
+// linkable reports whether a directory entry's name, percent-encoded into a link, would be
+// accepted by parseTarget as one segment naming it again: not "." or "..", and no byte that
+// parseTarget refuses even encoded (a backslash, NUL or other control byte). A listing leaves
+// out the names that fail, so that it never links to a URL the daemon answers with 400.
+func linkable(name string) bool {
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c == '/' || refusedByte(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// refusedByte reports whether a byte is refused in a path, raw or percent-encoded: a
+// backslash (a separator to some file systems and proxies) or a control byte (NUL truncates
+// C strings; CR and LF split header lines when a path is echoed in Location).
+func refusedByte(c byte) bool { return c == '\\' || c < 0x20 || c == 0x7f }
 
 func badPath(reason string) error {
 	return &pathError{reason}

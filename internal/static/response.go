@@ -3,6 +3,7 @@ package static
 import (
 	"os"
 	"strconv"
+	"time"
 )
 
 // Request holds what Serve needs from an HTTP request. The strings are copied by the caller
@@ -21,6 +22,19 @@ type Request struct {
 	IfUnmodifiedSince string
 	IfRange           string
 	Range             string
+
+	// Now is the time the response is generated: the Date a transport sends with it. The
+	// validators are compared against it (a Last-Modified later than Now is sent as Now,
+	// RFC 9110 §8.8.2.1). The zero value means time.Now().
+	Now time.Time
+}
+
+// now returns the response's origination time.
+func (r *Request) now() time.Time {
+	if r.Now.IsZero() {
+		return time.Now()
+	}
+	return r.Now
 }
 
 // Field is one response header field.
@@ -35,7 +49,8 @@ type Response struct {
 	// Status is the HTTP status code.
 	Status int
 	// Header lists the fields to send, except Content-Length (see ContentLength) and the
-	// fields a transport adds itself (Date, Connection, Server).
+	// fields a transport adds itself (Connection, Server, and Date unless Header has one:
+	// Serve sends its own Date when Last-Modified is that recent, so the two agree).
 	Header []Field
 	// ContentLength is the value of Content-Length: the length of Body or of the file
 	// section, and for HEAD the length a GET would have sent. -1 means send no
@@ -80,7 +95,7 @@ func init() {
 	for code, text := range map[int]string{
 		301: "Moved Permanently", 400: "Bad Request", 403: "Forbidden", 404: "Not Found",
 		405: "Method Not Allowed", 412: "Precondition Failed", 416: "Range Not Satisfiable",
-		500: "Internal Server Error", 503: "Service Unavailable",
+		500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
 	} {
 		statusBodies[code] = []byte(strconv.Itoa(code) + " " + text + "\n")
 	}

@@ -5,9 +5,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,14 +13,14 @@ import (
 // indexName is served for a directory request when present.
 const indexName = "index.html"
 
-// allowHeader lists the methods Serve answers; 405 responses carry it.
-var allowHeader = Field{"Allow", "GET, HEAD"}
-
 // Serve decides the answer to one request. It never panics on any input, and every outcome is
-// a Response: 400 for a refused path, 403 for a link escaping the root, a directory without
-// index.html (listing off) or a file that is not regular, 404 for a missing file, 405 for
-// methods other than GET and HEAD, 301 to add the slash to a directory, 304, 412, 206, 416,
-// 500 or 503 (out of file descriptors) where they apply, else 200.
+// a Response: 405 or 501 for methods other than GET, HEAD and OPTIONS (see CheckMethod), 400
+// for a refused path, 404 for a missing file or a hidden one (a name starting with "."
+// unless ServeDotfiles is set), 403 for a link escaping the root, a directory without
+// index.html (listing off) or a file that is not regular, 301 to add the slash to a
+// directory, 304, 412, 206, 416, 500 or 503 (out of file descriptors) where they apply, else
+// 200. OPTIONS gets the status GET would get for the path, with the body of a successful
+// OPTIONS (Allow, no content) in place of 200; "OPTIONS *" is always 200.
 //
 // When the Response carries a File, the caller owns it and must Close the Response. Serve
 // may be called concurrently from several goroutines.
@@ -30,13 +28,22 @@ func (fs *FS) Serve(r *Request) Response {
 	if fs == nil || fs.root == nil || r == nil {
 		return errorResponse(500, false)
 	}
-	head := r.Method == "HEAD"
-	if r.Method != "GET" && !head {
-		return errorResponse(405, false, allowHeader)
+	if resp, ok := CheckMethod(r.Method); !ok {
+		return resp
 	}
+	if r.Target == "*" && r.Method == "OPTIONS" {
+		return OptionsResponse()
+	}
+	head := r.Method == "HEAD"
 	t, err := parseTarget(r.Target)
 	if err != nil {
 		return errorResponse(400, head)
+	}
+	if !fs.opts.ServeDotfiles && t.hidden() {
+		// The same answer as for a name that does not exist, decided before the file
+		// system is touched: whether /.env or /.git/ exists cannot be told from outside,
+		// whatever the method or the conditional headers.
+		return errorResponse(404, head)
 	}
 	f, fi, status := fs.open(t.rel())
 	if status != 0 {
@@ -47,8 +54,7 @@ func (fs *FS) Serve(r *Request) Response {
 		if !t.trailingSlash {
 			// Redirect so that relative links in the page resolve inside the directory.
 			f.Close()
-			resp := errorResponse(301, head, Field{"Location", t.canonical(true)})
-			return resp
+			return errorResponse(301, head, Field{"Location", t.canonical(true)})
 		}
 		idx, idxInfo, idxStatus := fs.open(joinRel(name, indexName))
 		switch {
@@ -57,9 +63,9 @@ func (fs *FS) Serve(r *Request) Response {
 			f, fi, name = idx, idxInfo, indexName
 		case idxStatus == 0:
 			idx.Close() // index.html is a directory or special file: treat as absent
-			return fs.dirResponse(f, t, head)
+			return fs.dirResponse(r, f, fi, t)
 		case idxStatus == 404:
-			return fs.dirResponse(f, t, head)
+			return fs.dirResponse(r, f, fi, t)
 		default:
 			f.Close()
 			return errorResponse(idxStatus, head)
@@ -73,12 +79,16 @@ func (fs *FS) Serve(r *Request) Response {
 		f.Close()
 		return errorResponse(403, head)
 	}
-	return fileResponse(r, f, fi, name, head)
+	return fileResponse(r, f, fi, name)
 }
 
-// dirResponse answers a directory without a usable index.html. It closes dir.
-func (fs *FS) dirResponse(dir *os.File, t target, head bool) Response {
+// dirResponse answers a directory without a usable index.html. It closes dir. The listing
+// is a representation like any other: validators (an ETag hashing the page, so it changes
+// exactly when the listing does, and the directory's mtime, which changes whenever an entry
+// is added, removed or renamed), preconditions and ranges.
+func (fs *FS) dirResponse(r *Request, dir *os.File, fi os.FileInfo, t target) Response {
 	defer dir.Close()
+	head := r.Method == "HEAD"
 	if !fs.opts.DirListing {
 		return errorResponse(403, head)
 	}
@@ -86,64 +96,33 @@ func (fs *FS) dirResponse(dir *os.File, t target, head bool) Response {
 	if len(t.segs) > 0 {
 		display += "/"
 	}
-	body, err := listing(dir, display)
+	body, err := fs.listing(dir, display, len(t.segs) == 0)
 	if err != nil {
 		return errorResponse(statusForOpenError(err), head)
 	}
-	resp := Response{
-		Status: 200,
-		Header: []Field{
-			{"Content-Type", "text/html; charset=utf-8"},
-			{"Cache-Control", "no-cache"},
-		},
-		ContentLength: int64(len(body)),
-		Body:          body,
-	}
-	if head {
-		resp.Body = nil
-	}
-	return resp
+	return ServeContent(r, &Content{
+		Type:         "text/html; charset=utf-8",
+		Body:         body,
+		ETag:         ContentETag(body),
+		ModTime:      fi.ModTime(),
+		CacheControl: "no-cache",
+		Ranges:       true,
+	})
 }
 
 // fileResponse answers a regular file after the preconditions and Range. It takes ownership
 // of f: either it travels in the Response or it is closed here.
-func fileResponse(r *Request, f *os.File, fi os.FileInfo, name string, head bool) Response {
-	size := fi.Size()
-	modSec := fi.ModTime().UTC().Truncate(time.Second)
-	etag := ETag(size, fi.ModTime())
-	lastMod := modSec.Format(TimeFormat)
-	validators := []Field{{"ETag", etag}, {"Last-Modified", lastMod}}
-
-	switch evalPreconditions(r, etag, modSec) {
-	case condNotModified:
-		f.Close()
-		return Response{Status: 304, Header: validators, ContentLength: -1}
-	case condPreconditionKO:
-		f.Close()
-		return errorResponse(412, head)
+func fileResponse(r *Request, f *os.File, fi os.FileInfo, name string) Response {
+	rep := representation{ctype: ContentType(name), ranges: true, size: fi.Size()}
+	rep.v.now = r.now()
+	rep.v.etag = ETag(rep.size, fi.ModTime())
+	rep.v.lastMod = lastModifiedAt(fi.ModTime(), rep.v.now)
+	resp, start, length := rep.answer(r)
+	if (resp.Status == 200 || resp.Status == 206) && r.Method == "GET" && length > 0 {
+		resp.File, resp.Offset = f, start
+		return resp
 	}
-
-	h := make([]Field, 0, 5)
-	h = append(h, Field{"Content-Type", ContentType(name)}, Field{"Accept-Ranges", "bytes"})
-	h = append(h, validators...)
-	resp := Response{Status: 200, Header: h, ContentLength: size, File: f}
-
-	// Range is defined for GET only (RFC 9110 §14.2); If-Range that fails means "send it all".
-	if r.Range != "" && !head && (r.IfRange == "" || ifRangeHolds(r.IfRange, etag, modSec)) {
-		switch kind, start, length := parseRange(r.Range, size); kind {
-		case rangeSingle:
-			resp.Status = 206
-			resp.Header = append(resp.Header, Field{"Content-Range", contentRange(start, length, size)})
-			resp.Offset, resp.ContentLength = start, length
-		case rangeUnsatisfiable:
-			f.Close()
-			return errorResponse(416, false, Field{"Content-Range", "bytes */" + strconv.FormatInt(size, 10)})
-		}
-	}
-	if head || resp.ContentLength == 0 {
-		f.Close()
-		resp.File = nil
-	}
+	f.Close()
 	return resp
 }
 

@@ -45,6 +45,12 @@ func tree(t *testing.T) string {
 		"root/idxdir/index.html/x.txt":  "x",
 		"outside/secret.txt":            "TOP SECRET\n",
 		"root/inner/target/landing.txt": "landed\n",
+		"root/.env":                     "SECRET=1\n",
+		"root/dots/.git/HEAD":           "ref: refs/heads/main\n",
+		"root/dots/visible.txt":         "v\n",
+		"root/sub/.secret":              "s\n",
+		"root/.well-known/security.txt": "Contact: x\n",
+		"root/.well-known/.hidden":      "h\n",
 	}
 	for name, body := range files {
 		p := filepath.Join(base, filepath.FromSlash(name))
@@ -65,6 +71,8 @@ func tree(t *testing.T) string {
 		"root/link-out":         "../outside/secret.txt",
 		"root/dirlink-out":      "../outside",
 		"root/inner/link-inner": "target",
+		"root/env-link":         ".env",
+		"root/gitdir-link":      "dots/.git",
 	}
 	for name, dest := range links {
 		if err := os.Symlink(dest, filepath.Join(base, filepath.FromSlash(name))); err != nil {
@@ -132,6 +140,7 @@ func TestServe(t *testing.T) {
 		req       Request
 		follow    bool
 		listing   bool
+		dotfiles  bool
 		status    int
 		body      string // exact body; "" with length 0 means empty, checked when bodySub == ""
 		bodySub   []string
@@ -155,11 +164,28 @@ func TestServe(t *testing.T) {
 		{name: "upper ext", req: Request{Method: "GET", Target: "/UPPER.HTML"}, status: 200, header: hdr{"Content-Type": "text/html; charset=utf-8"}},
 		{name: "unknown ext", req: Request{Method: "GET", Target: "/blob.zzzunknown"}, status: 200, header: hdr{"Content-Type": "application/octet-stream"}},
 		{name: "empty file", req: Request{Method: "GET", Target: "/empty.txt"}, status: 200, length: 0, checkBody: true},
-		{name: "POST", req: Request{Method: "POST", Target: "/hello.txt"}, status: 405, header: hdr{"Allow": "GET, HEAD"}},
-		{name: "PUT", req: Request{Method: "PUT", Target: "/hello.txt"}, status: 405, header: hdr{"Allow": "GET, HEAD"}},
-		{name: "DELETE", req: Request{Method: "DELETE", Target: "/"}, status: 405, header: hdr{"Allow": "GET, HEAD"}},
-		{name: "OPTIONS", req: Request{Method: "OPTIONS", Target: "*"}, status: 405, header: hdr{"Allow": "GET, HEAD"}},
-		{name: "lower-case get", req: Request{Method: "get", Target: "/"}, status: 405},
+		{name: "POST", req: Request{Method: "POST", Target: "/hello.txt"}, status: 405, header: hdr{"Allow": "GET, HEAD, OPTIONS"}},
+		{name: "PUT", req: Request{Method: "PUT", Target: "/hello.txt"}, status: 405, header: hdr{"Allow": "GET, HEAD, OPTIONS"}},
+		{name: "DELETE", req: Request{Method: "DELETE", Target: "/"}, status: 405, header: hdr{"Allow": "GET, HEAD, OPTIONS"}},
+		{name: "PATCH", req: Request{Method: "PATCH", Target: "/hello.txt"}, status: 405, header: hdr{"Allow": "GET, HEAD, OPTIONS"}},
+		{name: "TRACE", req: Request{Method: "TRACE", Target: "/"}, status: 405, header: hdr{"Allow": "GET, HEAD, OPTIONS"}},
+		{name: "CONNECT", req: Request{Method: "CONNECT", Target: "example.com:443"}, status: 405, header: hdr{"Allow": "GET, HEAD, OPTIONS"}},
+		{name: "POST missing still 405", req: Request{Method: "POST", Target: "/nope.txt"}, status: 405},
+		{name: "unknown method", req: Request{Method: "FOO", Target: "/hello.txt"}, status: 501, bodySub: []string{"501 Not Implemented"}, noHeader: []string{"Allow"}},
+		{name: "PROPFIND", req: Request{Method: "PROPFIND", Target: "/"}, status: 501},
+		{name: "unknown method bad path", req: Request{Method: "FOO", Target: "/../x"}, status: 501},
+		{name: "lower-case get", req: Request{Method: "get", Target: "/"}, status: 501},
+		{name: "OPTIONS star", req: Request{Method: "OPTIONS", Target: "*"}, status: 200, length: 0, checkBody: true,
+			header: hdr{"Allow": "GET, HEAD, OPTIONS"}, noHeader: []string{"Content-Type", "ETag"}},
+		{name: "OPTIONS file", req: Request{Method: "OPTIONS", Target: "/hello.txt"}, status: 200, length: 0, checkBody: true,
+			header: hdr{"Allow": "GET, HEAD, OPTIONS"}, noHeader: []string{"Content-Type", "ETag", "Last-Modified"}},
+		{name: "OPTIONS missing", req: Request{Method: "OPTIONS", Target: "/nope.txt"}, status: 404},
+		{name: "OPTIONS bad path", req: Request{Method: "OPTIONS", Target: "/../x"}, status: 400},
+		{name: "OPTIONS If-Match fail", req: Request{Method: "OPTIONS", Target: "/hello.txt", IfMatch: `"nope"`}, status: 412},
+		{name: "OPTIONS If-None-Match star", req: Request{Method: "OPTIONS", Target: "/hello.txt", IfNoneMatch: "*"}, status: 412},
+		{name: "OPTIONS IMS ignored", req: Request{Method: "OPTIONS", Target: "/hello.txt", IfModifiedSince: after}, status: 200},
+		{name: "OPTIONS listing", req: Request{Method: "OPTIONS", Target: "/sub/"}, listing: true, status: 200, length: 0, checkBody: true},
+		{name: "OPTIONS listing off", req: Request{Method: "OPTIONS", Target: "/sub/"}, status: 403},
 		{name: "missing", req: Request{Method: "GET", Target: "/nope.txt"}, status: 404, bodySub: []string{"404 Not Found"}},
 		{name: "missing HEAD", req: Request{Method: "HEAD", Target: "/nope.txt"}, status: 404, length: 14, checkBody: true},
 		{name: "file with slash", req: Request{Method: "GET", Target: "/hello.txt/"}, status: 404},
@@ -180,6 +206,37 @@ func TestServe(t *testing.T) {
 			bodySub: []string{"index.html/"}},
 		{name: "index in subdir", req: Request{Method: "GET", Target: "/withindex/"}, status: 200, body: "<p>with</p>", checkBody: true},
 		{name: "index.html is a dir", req: Request{Method: "GET", Target: "/idxdir/"}, status: 403},
+
+		// Dotfiles: refused as missing unless ServeDotfiles, whatever the encoding.
+		{name: "dotfile", req: Request{Method: "GET", Target: "/.env"}, status: 404, body: "404 Not Found\n", checkBody: true},
+		{name: "dotfile encoded", req: Request{Method: "GET", Target: "/%2eenv"}, status: 404, bodyNot: []string{"SECRET"}},
+		{name: "dotfile encoded upper", req: Request{Method: "GET", Target: "/%2Eenv"}, status: 404},
+		{name: "dotfile double slash", req: Request{Method: "GET", Target: "//.env"}, status: 404},
+		{name: "dot dir", req: Request{Method: "GET", Target: "/dots/.git/HEAD"}, status: 404, bodyNot: []string{"ref:"}},
+		{name: "dot dir encoded", req: Request{Method: "GET", Target: "/dots/%2Egit/HEAD"}, status: 404},
+		{name: "dot dir no redirect", req: Request{Method: "GET", Target: "/dots/.git"}, status: 404, noHeader: []string{"Location"}},
+		{name: "dot dir slash", req: Request{Method: "GET", Target: "/dots/.git/"}, listing: true, status: 404},
+		{name: "dotfile HEAD", req: Request{Method: "HEAD", Target: "/.env"}, status: 404, length: 14, checkBody: true},
+		{name: "dotfile conditional", req: Request{Method: "GET", Target: "/.env", IfNoneMatch: "*"}, status: 404},
+		{name: "dotfile range", req: Request{Method: "GET", Target: "/.env", Range: "bytes=0-3"}, status: 404},
+		{name: "dotfile OPTIONS", req: Request{Method: "OPTIONS", Target: "/.env"}, status: 404},
+		{name: "dotfile in subdir", req: Request{Method: "GET", Target: "/sub/.secret"}, status: 404},
+		{name: "dotfile with query", req: Request{Method: "GET", Target: "/.env?x=1"}, status: 404},
+		{name: "well-known", req: Request{Method: "GET", Target: "/.well-known/security.txt"}, status: 200, body: "Contact: x\n", checkBody: true},
+		{name: "well-known encoded", req: Request{Method: "GET", Target: "/%2Ewell-known/security.txt"}, status: 200},
+		{name: "well-known redirect", req: Request{Method: "GET", Target: "/.well-known"}, status: 301, header: hdr{"Location": "/.well-known/"}},
+		{name: "well-known nested dotfile", req: Request{Method: "GET", Target: "/.well-known/.hidden"}, status: 404},
+		{name: "well-known only at root", req: Request{Method: "GET", Target: "/sub/.well-known/x"}, status: 404},
+		{name: "link to dotfile is served", req: Request{Method: "GET", Target: "/env-link"}, status: 200, body: "SECRET=1\n", checkBody: true},
+		{name: "link to dot dir is served", req: Request{Method: "GET", Target: "/gitdir-link/HEAD"}, status: 200},
+		{name: "dotfiles on", req: Request{Method: "GET", Target: "/.env"}, dotfiles: true, status: 200, body: "SECRET=1\n", checkBody: true},
+		{name: "dotfiles on dot dir", req: Request{Method: "GET", Target: "/dots/.git/HEAD"}, dotfiles: true, status: 200},
+		{name: "dotfiles on encoded", req: Request{Method: "GET", Target: "/%2eenv"}, dotfiles: true, status: 200},
+		{name: "dotfiles on still refuses dotdot", req: Request{Method: "GET", Target: "/.%2e/outside/secret.txt"}, dotfiles: true, status: 400},
+		{name: "listing hides dotfiles", req: Request{Method: "GET", Target: "/dots/"}, listing: true, status: 200,
+			bodySub: []string{`href="./visible.txt"`}, bodyNot: []string{".git"}},
+		{name: "listing shows dotfiles when on", req: Request{Method: "GET", Target: "/dots/"}, listing: true, dotfiles: true, status: 200,
+			bodySub: []string{`href="./.git/"`, `href="./visible.txt"`}},
 
 		// Traversal and malformed paths: all refused before the file system is touched.
 		{name: "dotdot", req: Request{Method: "GET", Target: "/../outside/secret.txt"}, status: 400},
@@ -235,7 +292,7 @@ func TestServe(t *testing.T) {
 		{name: "IMS rfc850", req: Request{Method: "GET", Target: "/hello.txt", IfModifiedSince: "Tuesday, 02-Jan-24 03:04:05 GMT"}, status: 304, length: -1},
 		{name: "IMS asctime", req: Request{Method: "GET", Target: "/hello.txt", IfModifiedSince: "Tue Jan  2 03:04:05 2024"}, status: 304, length: -1},
 		{name: "IMS HEAD", req: Request{Method: "HEAD", Target: "/hello.txt", IfModifiedSince: lastMod}, status: 304, length: -1},
-		{name: "IMS on dir listing ignored", req: Request{Method: "GET", Target: "/sub/", IfModifiedSince: after}, listing: true, status: 200},
+		{name: "IMS in the future ignored", req: Request{Method: "GET", Target: "/hello.txt", IfModifiedSince: "Fri, 01 Jan 2100 00:00:00 GMT"}, status: 200},
 
 		// If-Match and If-Unmodified-Since.
 		{name: "IM match", req: Request{Method: "GET", Target: "/hello.txt", IfMatch: etag}, status: 200, body: hello, checkBody: true},
@@ -285,19 +342,20 @@ func TestServe(t *testing.T) {
 		{name: "If-Range unsatisfiable stale", req: Request{Method: "GET", Target: "/hello.txt", Range: "bytes=99-", IfRange: `"old"`}, status: 200},
 	}
 	before := openFDs(t)
-	fss := map[[2]bool]*FS{}
-	for _, follow := range []bool{false, true} {
-		for _, list := range []bool{false, true} {
-			fs, err := New(Options{Root: root, FollowSymlinks: follow, DirListing: list})
+	fss := map[Options]*FS{}
+	for _, tc := range cases {
+		o := Options{Root: root, FollowSymlinks: tc.follow, DirListing: tc.listing, ServeDotfiles: tc.dotfiles}
+		if fss[o] == nil {
+			fs, err := New(o)
 			if err != nil {
 				t.Fatal(err)
 			}
-			fss[[2]bool{follow, list}] = fs
+			fss[o] = fs
 		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			res := run(t, fss[[2]bool{tc.follow, tc.listing}], tc.req)
+			res := run(t, fss[Options{Root: root, FollowSymlinks: tc.follow, DirListing: tc.listing, ServeDotfiles: tc.dotfiles}], tc.req)
 			if res.status != tc.status {
 				t.Fatalf("status = %d, want %d (body %q)", res.status, tc.status, res.body)
 			}
