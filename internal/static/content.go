@@ -90,7 +90,20 @@ func (rep *representation) answer(r *Request) (resp Response, start, length int6
 	case condNotModified:
 		// RFC 9110 §15.4.5: a 304 carries the fields a 200 would have that help a cache
 		// update its entry: the validators and Cache-Control.
-		h := make([]Field, 0, 4)
+		n := 0
+		if rep.v.etag != "" {
+			n++
+		}
+		if !rep.v.lastMod.IsZero() {
+			n++
+			if rep.v.recent() {
+				n++ // Date
+			}
+		}
+		if rep.cacheControl != "" {
+			n++
+		}
+		h := make([]Field, 0, n)
 		h = rep.appendValidators(h)
 		if rep.cacheControl != "" {
 			h = append(h, Field{"Cache-Control", rep.cacheControl})
