@@ -152,7 +152,10 @@ func WriteUsage(w io.Writer) {
 	b.WriteString("Usage: reactord [flags]\n\n")
 	b.WriteString("reactord serves static files (or its built-in page), /healthz and /metrics over an\n")
 	b.WriteString("event-loop HTTP/1.1 server. Every flag except -config and -version can also be set\n")
-	b.WriteString("in the -config file, a TOML file using the flag names as keys; flags override the file.\n\n")
+	b.WriteString("in the -config file, a TOML file using the flag names as keys; flags override the file.\n")
+	b.WriteString("Safe by default: only GET, HEAD and OPTIONS are served (other standard methods 405,\n")
+	b.WriteString("unknown ones 501), names starting with \".\" are 404 unless -serve-dotfiles, and a\n")
+	b.WriteString("directory without index.html is 403 unless -dir-listing. See docs/OPERATIONS.md.\n\n")
 	b.WriteString("Flags:\n")
 	line := func(name, arg, usage, def string) {
 		head := "  -" + name
