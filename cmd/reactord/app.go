@@ -6,8 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/reactord/reactord/internal/metrics"
-	"github.com/reactord/reactord/internal/static"
+	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
+	"github.com/reactord/reactord/cmd/reactord/internal/static"
 )
 
 // app decides the answer to every request, independently of the transport: the method

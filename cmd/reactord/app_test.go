@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reactord/reactord/internal/metrics"
-	"github.com/reactord/reactord/internal/static"
+	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
+	"github.com/reactord/reactord/cmd/reactord/internal/static"
 )
 
 // TestAppRoutes checks the routing decisions without a transport.

@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/reactord/reactord/internal/config"
+	"github.com/reactord/reactord/cmd/reactord/internal/config"
 )
 
 // listenSpec turns a -listen value into the reactor's network and address.

@@ -22,13 +22,13 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/reactord/reactord/cmd/reactord/internal/accesslog"
+	"github.com/reactord/reactord/cmd/reactord/internal/config"
+	"github.com/reactord/reactord/cmd/reactord/internal/logging"
+	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
+	"github.com/reactord/reactord/cmd/reactord/internal/site"
+	"github.com/reactord/reactord/cmd/reactord/internal/static"
 	codec "github.com/reactord/reactord/codec/http"
-	"github.com/reactord/reactord/internal/accesslog"
-	"github.com/reactord/reactord/internal/config"
-	"github.com/reactord/reactord/internal/logging"
-	"github.com/reactord/reactord/internal/metrics"
-	"github.com/reactord/reactord/internal/site"
-	"github.com/reactord/reactord/internal/static"
 	"github.com/reactord/reactord/poller"
 )
 

@@ -21,7 +21,7 @@ import (
 	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
-	"github.com/reactord/reactord/internal/static"
+	"github.com/reactord/reactord/cmd/reactord/internal/static"
 	"github.com/reactord/reactord/poller"
 )
 

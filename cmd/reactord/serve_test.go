@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reactord/reactord/internal/static"
+	"github.com/reactord/reactord/cmd/reactord/internal/static"
 )
 
 // webRoot builds a served tree and a secret next to it.

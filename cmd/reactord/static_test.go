@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reactord/reactord/internal/static"
+	"github.com/reactord/reactord/cmd/reactord/internal/static"
 )
 
 // get sends one request line with the given extra header lines on a new connection and

@@ -5,8 +5,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/reactord/reactord/cmd/reactord/internal/static"
 	codec "github.com/reactord/reactord/codec/http"
-	"github.com/reactord/reactord/internal/static"
 )
 
 // handle is the native codec handler: it runs on the connection's loop, turns the request

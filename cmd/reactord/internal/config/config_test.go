@@ -253,7 +253,7 @@ func TestIsUnix(t *testing.T) {
 // exist and have the right type (its paths exist only on a server, so it is not validated).
 func TestExampleFile(t *testing.T) {
 	c := Defaults()
-	if err := loadFile(filepath.Join("..", "..", "deploy", "reactord.toml"), &c); err != nil {
+	if err := loadFile(filepath.Join("..", "..", "..", "..", "deploy", "reactord.toml"), &c); err != nil {
 		t.Fatal(err)
 	}
 	if c.Root != "/srv/www" || c.MaxConns != 100000 || c.MaxHeaderBytes != 32<<10 || len(c.Listen) != 2 {
