@@ -100,3 +100,9 @@ func Wait(timeout time.Duration, cond func() bool) error {
 	}
 	return nil
 }
+
+// Deadline returns the time d (scaled with Scale) from now: for the read and write deadlines a
+// test puts on its sockets, which are bounds on how long the code under test may take.
+func Deadline(d time.Duration) time.Time {
+	return time.Now().Add(Scale(d))
+}

@@ -52,3 +52,12 @@ func TestScaleDefaultsToOne(t *testing.T) {
 		t.Fatalf("Scale(1s) = %v, want %v", got, want)
 	}
 }
+
+func TestDeadline(t *testing.T) {
+	before := time.Now()
+	got := Deadline(time.Minute)
+	after := time.Now()
+	if lo, hi := before.Add(Scale(time.Minute)), after.Add(Scale(time.Minute)); got.Before(lo) || got.After(hi) {
+		t.Fatalf("Deadline(1m) = %v, want between %v and %v", got, lo, hi)
+	}
+}
