@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // TestContract runs every case against every backend configuration this OS has.
@@ -81,7 +83,7 @@ func testBoth(t *testing.T, c config) {
 		t.Fatal(err)
 	}
 	// One Event per fd: a backend with separate read and write filters (kqueue) must merge.
-	got := collect(t, p, 5*time.Second)
+	got := collect(t, p, testsupport.Scale(5*time.Second))
 	if got[a] != Readable|Writable {
 		t.Fatalf("want fd %d Readable|Writable in one Wait, got %v", a, got)
 	}
@@ -221,7 +223,7 @@ func testWakeUnblocks(t *testing.T, c config) {
 		if r.n != 0 || r.err != nil {
 			t.Fatalf("woken Wait returned %d, %v; want 0, nil", r.n, r.err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(testsupport.Scale(5 * time.Second)):
 		t.Fatal("Wake did not unblock Wait(-1) within 5s")
 	}
 }
@@ -282,7 +284,7 @@ func testWakeCoalesces(t *testing.T, c config) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(testsupport.Scale(5 * time.Second)):
 		t.Fatal("1000 Wakes did not release Wait(-1) within 5s")
 	}
 	// The wake-up was consumed: a timed Wait now runs its full course.
@@ -319,7 +321,7 @@ func testTimeout(t *testing.T, c config) {
 		if n != 0 || err != nil {
 			t.Fatalf("Wait(%v) = %d, %v", d, n, err)
 		}
-		if el < d || el > d+2*time.Second {
+		if el < d || el > d+testsupport.Scale(2*time.Second) {
 			t.Fatalf("Wait(%v) took %v", d, el)
 		}
 	}
@@ -347,7 +349,7 @@ func testManyFDs(t *testing.T, c config) {
 		want[ends[i][0]] = true
 	}
 	got := map[int]bool{}
-	dl := time.Now().Add(5 * time.Second)
+	dl := testsupport.Deadline(5 * time.Second)
 	for len(got) < len(want) && time.Now().Before(dl) {
 		for fd, ev := range collect(t, p, time.Until(dl)) {
 			if !want[fd] || ev != Readable {
@@ -361,7 +363,7 @@ func testManyFDs(t *testing.T, c config) {
 	}
 	if c.et == 0 {
 		// Level-triggered: all five again, and nothing else, in one Wait.
-		if all := collect(t, p, time.Second); len(all) != len(want) {
+		if all := collect(t, p, testsupport.Scale(time.Second)); len(all) != len(want) {
 			t.Fatalf("second Wait: got %v, want %v", all, want)
 		}
 	}
@@ -409,7 +411,7 @@ func testSmallOut(t *testing.T, c config) {
 	seen := map[int]bool{}
 	out := make([]Event, 1)
 	for i := 0; i < 3; i++ {
-		n, err := p.Wait(out, 5*time.Second)
+		n, err := p.Wait(out, testsupport.Scale(5*time.Second))
 		if err != nil || n != 1 {
 			t.Fatalf("Wait #%d = %d, %v; want 1", i, n, err)
 		}
@@ -592,7 +594,7 @@ func testCloseUnblocksWait(t *testing.T, c config) {
 		if err != nil && !errors.Is(err, ErrClosed) {
 			t.Fatalf("Wait during Close: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(testsupport.Scale(5 * time.Second)):
 		t.Fatal("Close did not release a blocked Wait within 5s")
 	}
 }

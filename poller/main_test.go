@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // nofile is the RLIMIT_NOFILE soft limit after TestMain tried to raise it to the hard limit.
@@ -218,7 +220,7 @@ func collect(t testing.TB, p Poller, timeout time.Duration) map[int]Events {
 // waitFor waits (up to a generous 5s) until fd is reported with every bit of want.
 func waitFor(t testing.TB, p Poller, fd int, want Events) Events {
 	t.Helper()
-	dl := time.Now().Add(5 * time.Second)
+	dl := testsupport.Deadline(5 * time.Second)
 	var last map[int]Events
 	for time.Now().Before(dl) {
 		last = collect(t, p, time.Until(dl))

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // BenchmarkEcho measures echo round trips over loopback per backend and message size, with
@@ -74,10 +76,9 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 			cmd.Wait()
 			b.Fatalf("clients: %q %v", line, err)
 		}
-		deadline := time.Now().Add(30 * time.Second)
-		for s.Stats().ConnsOpen != n && time.Now().Before(deadline) {
-			time.Sleep(time.Millisecond)
-		}
+		testsupport.Eventually(b, 30*time.Second, "every client connection accepted", func() bool {
+			return s.Stats().ConnsOpen == n
+		})
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/n, "heap-bytes/conn")

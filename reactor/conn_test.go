@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // closeRecorder returns a handler built on h whose OnClose errors arrive on the channel.
@@ -35,7 +37,7 @@ func waitClose(t *testing.T, ch chan error) error {
 	select {
 	case err := <-ch:
 		return err
-	case <-time.After(10 * time.Second):
+	case <-time.After(testsupport.Scale(10 * time.Second)):
 		t.Fatal("OnClose not called")
 		return nil
 	}
@@ -113,7 +115,7 @@ func TestReadEOFHandlerKeepsConnForLateAnswer(t *testing.T) {
 			// OnReadEOF the connection would already be gone.
 			select {
 			case <-h.sawEOF:
-			case <-time.After(5 * time.Second):
+			case <-time.After(testsupport.Scale(5 * time.Second)):
 				t.Fatal("OnReadEOF was not called")
 			}
 			close(h.release)
@@ -152,50 +154,118 @@ func TestResetReportsECONNRESET(t *testing.T) {
 	}
 }
 
+// TestTimeouts: traffic keeps a connection with an idle or read timeout open for longer than
+// the timeout, and once the traffic stops the connection is closed with the matching error.
+//
+// "Traffic keeps it open" is only a fair claim while every pause in the traffic is shorter
+// than the timeout, and on a busy machine the test itself can be descheduled for longer than
+// that. So the client timestamps each round trip and judges a close during the traffic by the
+// longest pause the server could have seen: shorter than the timeout, the close is a bug; not
+// shorter, the attempt proves nothing and is repeated with the timeout doubled.
 func TestTimeouts(t *testing.T) {
 	tests := []struct {
 		name string
-		set  func(c *Conn)
+		set  func(c *Conn, d time.Duration)
 		want error
 	}{
-		{"idle", func(c *Conn) { c.SetIdleTimeout(50 * time.Millisecond) }, ErrIdleTimeout},
-		{"read", func(c *Conn) { c.SetReadTimeout(50 * time.Millisecond) }, ErrReadTimeout},
-		{"read-before-idle", func(c *Conn) {
+		{"idle", func(c *Conn, d time.Duration) { c.SetIdleTimeout(d) }, ErrIdleTimeout},
+		{"read", func(c *Conn, d time.Duration) { c.SetReadTimeout(d) }, ErrReadTimeout},
+		{"read-before-idle", func(c *Conn, d time.Duration) {
 			c.SetIdleTimeout(time.Hour)
-			c.SetReadTimeout(30 * time.Millisecond)
+			c.SetReadTimeout(d)
 		}, ErrReadTimeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h, closed := closeRecorder(HandlerFuncs{Open: tc.set, Data: func(c *Conn, in []byte) int {
-				c.Write(in)
-				return len(in)
-			}})
-			s, addr := startServer(t, h, WithLoops(1))
-			c := dial(t, "tcp", addr)
-			// Activity keeps it open: traffic every 10ms for a while.
-			buf := make([]byte, 1)
-			for i := 0; i < 10; i++ {
-				c.Write([]byte("p"))
-				if _, err := io.ReadFull(c, buf); err != nil {
-					t.Fatalf("echo %d: %v", i, err)
+			const attempts = 4
+			d := testsupport.Scale(50 * time.Millisecond)
+			for i := 1; ; i++ {
+				stall := timeoutAttempt(t, d, tc.set, tc.want)
+				if stall == 0 {
+					return
 				}
-				time.Sleep(10 * time.Millisecond) // paces the traffic, not a synchronisation
+				if i == attempts {
+					t.Fatalf("%d attempts, the last with a %v timeout, each stalled for longer than its timeout (last %v): too slow a machine; raise %s",
+						attempts, d, stall, testsupport.EnvTimeScale)
+				}
+				t.Logf("attempt %d: a pause of %v reached the %v timeout (the machine stalled); again with %v", i, stall, d, 2*d)
+				d *= 2
 			}
-			select {
-			case err := <-closed:
-				t.Fatalf("closed during activity: %v", err)
-			default:
-			}
-			if err := waitClose(t, closed); !errors.Is(err, tc.want) {
-				t.Fatalf("OnClose err = %v, want %v", err, tc.want)
-			}
-			if _, err := c.Read(buf); err != io.EOF {
-				t.Fatalf("client read after timeout: %v, want EOF", err)
-			}
-			eventually(t, 5*time.Second, "timer removed", func() bool { return s.Stats().Loops[0].Timers == 0 })
 		})
 	}
+}
+
+// timeoutAttempt runs one attempt of TestTimeouts with timeout d. It returns 0 when the
+// attempt passed (it fails the test itself on a wrong outcome), or the longest pause the
+// server could have seen when a close during the traffic cannot be blamed on the server.
+func timeoutAttempt(t *testing.T, d time.Duration, set func(*Conn, time.Duration), want error) time.Duration {
+	t.Helper()
+	h, closed := closeRecorder(HandlerFuncs{Open: func(c *Conn) { set(c, d) }, Data: func(c *Conn, in []byte) int {
+		c.Write(in)
+		return len(in)
+	}})
+	s, err := NewServer(h, WithLoops(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	addr, err := s.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The server stamps activity with its loop clock when it reads (and, for the idle
+	// timeout, writes) a byte: always between our sending it and our reading the echo. So the
+	// longest pause it can have seen between two stamps is bounded by the time from one send
+	// to the next echo, and before the first stamp by the time from dialling to the first echo
+	// (the timer is armed in OnOpen, after the dial began).
+	prev := time.Now()
+	c := dial(t, "tcp", addr.String())
+	var longest time.Duration
+	var first time.Time
+	buf := make([]byte, 1)
+	for {
+		sent := time.Now()
+		_, werr := c.Write([]byte("p"))
+		_, rerr := io.ReadFull(c, buf)
+		got := time.Now()
+		longest = max(longest, got.Sub(prev))
+		if werr != nil || rerr != nil {
+			if longest < d {
+				t.Fatalf("connection closed during traffic (%v, %v) although no pause reached the %v timeout (longest %v)", werr, rerr, d, longest)
+			}
+			return longest
+		}
+		if first.IsZero() {
+			first = got
+		}
+		prev = sent
+		// Stop once a byte was sent more than d after the first echo: without the traffic
+		// resetting the timer, the connection would have been closed before that byte.
+		if sent.Sub(first) > d {
+			break
+		}
+		time.Sleep(d / 5) // paces the traffic; the pauses are measured, not assumed
+	}
+	select {
+	case err := <-closed:
+		if longest < d {
+			t.Fatalf("closed during traffic (%v) although no pause reached the %v timeout (longest %v)", err, d, longest)
+		}
+		return longest
+	default:
+	}
+	// The traffic stops: the timeout closes the connection, with the matching error.
+	if err := waitClose(t, closed); !errors.Is(err, want) {
+		t.Fatalf("OnClose err = %v, want %v", err, want)
+	}
+	if _, err := c.Read(buf); err != io.EOF {
+		t.Fatalf("client read after timeout: %v, want EOF", err)
+	}
+	testsupport.Eventually(t, 5*time.Second, "timer removed", func() bool { return s.Stats().Loops[0].Timers == 0 })
+	return 0
 }
 
 func TestDefaultIdleTimeoutOption(t *testing.T) {
@@ -240,7 +310,7 @@ func TestLocalCloseFlushesAndReportsNil(t *testing.T) {
 	if err := waitClose(t, closed); err != nil {
 		t.Fatalf("OnClose err = %v, want nil", err)
 	}
-	eventually(t, 5*time.Second, "closed count", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "closed count", func() bool {
 		st := s.Stats()
 		return st.ConnsOpen == 0 && st.ConnsClosed == 1
 	})
@@ -338,7 +408,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	idle := dial(t, "tcp", addr)
 	busy.Write([]byte("work"))
 	<-requested
-	eventually(t, 5*time.Second, "both accepted", func() bool { return s.Stats().ConnsOpen == 2 })
+	testsupport.Eventually(t, 5*time.Second, "both accepted", func() bool { return s.Stats().ConnsOpen == 2 })
 
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
@@ -355,7 +425,7 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 	default:
 	}
 	// New connections are refused once listeners are closed.
-	eventually(t, 5*time.Second, "listener closed", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "listener closed", func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
@@ -383,7 +453,7 @@ func TestShutdownContextExpires(t *testing.T) {
 	s, addr := startServer(t, h, WithLoops(1))
 	c := dial(t, "tcp", addr)
 	c.Write([]byte("stuck"))
-	eventually(t, 5*time.Second, "request read", func() bool { return s.Stats().BytesIn == 5 })
+	testsupport.Eventually(t, 5*time.Second, "request read", func() bool { return s.Stats().BytesIn == 5 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -543,7 +613,7 @@ func TestResumeInsideOnDataRedelivers(t *testing.T) {
 	cl.Write([]byte("one\ntwo\nthree\n"))
 	want := "ONE\nTWO\nTHREE\n"
 	got := make([]byte, len(want))
-	cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+	cl.SetReadDeadline(testsupport.Deadline(5 * time.Second))
 	if _, err := io.ReadFull(cl, got); err != nil || string(got) != want {
 		t.Fatalf("got %q, %v", got, err)
 	}
@@ -581,7 +651,7 @@ func TestOnWritableAfterSingleWriteDrain(t *testing.T) {
 	_, addr := startServer(t, h, WithLoops(1), WithWatermarks(64<<10, 16<<10))
 	cl := dial(t, "tcp", addr)
 	cl.Write([]byte("go"))
-	cl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	cl.SetReadDeadline(testsupport.Deadline(10 * time.Second))
 	n, err := io.CopyN(io.Discard, cl, total)
 	if err != nil || n != total {
 		t.Fatalf("read %d of %d: %v", n, total, err)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 func TestEchoEachBackend(t *testing.T) {
@@ -28,7 +30,7 @@ func TestEchoEachBackend(t *testing.T) {
 					}
 				}
 				// Loop counters are published at the end of an iteration: poll for them.
-				eventually(t, 5*time.Second, "stats", func() bool {
+				testsupport.Eventually(t, 5*time.Second, "stats", func() bool {
 					st := s.Stats()
 					return st.ConnsAccepted == 4 && st.BytesIn >= 4*100000 && st.BytesOut == st.BytesIn
 				})

@@ -8,6 +8,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // frameHandler implements a length-prefixed protocol: each frame is a 4-byte big-endian length
@@ -94,7 +96,7 @@ func TestFramingFragmentation(t *testing.T) {
 					errc <- nil
 				}()
 				got := make([]byte, want.Len())
-				c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				c.SetReadDeadline(testsupport.Deadline(30 * time.Second))
 				if _, err := io.ReadFull(c, got); err != nil {
 					t.Fatalf("read replies: %v", err)
 				}

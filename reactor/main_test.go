@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
+	"github.com/reactord/reactord/internal/testsupport"
 	"github.com/reactord/reactord/poller"
 )
 
@@ -63,17 +64,10 @@ func (e exitOnly) Run() int { return e.code }
 // waitFDs polls until the descriptor count is back to want (closing sockets release
 // asynchronously in the runtime's netpoller).
 func waitFDs(want int) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := countFDs()
-		if n <= want {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("fd leak: %d open, %d before: %s", n, want, strings.Join(openFDs(), " "))
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := testsupport.Wait(5*time.Second, func() bool { return countFDs() <= want }); err != nil {
+		return fmt.Errorf("fd leak: %d open, %d before (%v): %s", countFDs(), want, err, strings.Join(openFDs(), " "))
 	}
+	return nil
 }
 
 // backends returns the compiled poller backends.
@@ -83,18 +77,6 @@ func backends(t testing.TB) []poller.Backend {
 		t.Skip("no poller backend compiled")
 	}
 	return b
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // startServer starts a server on 127.0.0.1:0 and closes it at the end of the test.
@@ -125,11 +107,11 @@ func echoHandler() Handler {
 
 func dial(t testing.TB, network, addr string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout(network, addr, 5*time.Second)
+	c, err := net.DialTimeout(network, addr, testsupport.Scale(5*time.Second))
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c.SetDeadline(testsupport.Deadline(30 * time.Second))
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 func udpEcho() PacketHandler {
@@ -136,7 +138,7 @@ func TestPacketConnsSendFirst(t *testing.T) {
 				t.Fatal(err)
 			}
 			buf := make([]byte, 64)
-			peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+			peer.SetReadDeadline(testsupport.Deadline(5 * time.Second))
 			n, from, err := peer.ReadFrom(buf)
 			if err != nil || string(buf[:n]) != "hello first" || from.String() != addr.String() {
 				t.Fatalf("got %q from %v, %v", buf[:n], from, err)

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/reactord/reactord/internal/testsupport"
 	"github.com/reactord/reactord/poller"
 )
 
@@ -106,7 +107,7 @@ func TestListenAfterStartAndServe(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve() }()
-	eventually(t, 5*time.Second, "started", func() bool { return len(s.Loops()) == 2 })
+	testsupport.Eventually(t, 5*time.Second, "started", func() bool { return len(s.Loops()) == 2 })
 	if err := s.Start(); !errors.Is(err, ErrServerStarted) {
 		t.Fatalf("second Start = %v", err)
 	}
@@ -163,21 +164,37 @@ func TestTimersAndPost(t *testing.T) {
 	if err := l.Post(func() {
 		var r result
 		var ev *Timer
-		l.AfterFunc(30*time.Millisecond, func() { r.order = append(r.order, "30ms") })
-		stopped := l.AfterFunc(10*time.Millisecond, func() { r.order = append(r.order, "stopped") })
+		// Every deadline is set from one base instant, so the order below does not depend
+		// on how long this function takes to run (AfterFunc reads the clock afresh).
+		base := l.clock()
+		at := func(d time.Duration) time.Duration { return d - time.Duration(l.clock()-base) }
+		// The result is sent once both the last one-shot and the check after the Every
+		// timer's Stop have run, whatever the loop's delays: a stalled loop runs due
+		// timers late, but still in deadline order.
+		pending := 2
+		finish := func() {
+			if pending--; pending == 0 {
+				done <- r
+			}
+		}
+		l.AfterFunc(at(30*time.Millisecond), func() { r.order = append(r.order, "30ms"); finish() })
+		stopped := l.AfterFunc(at(10*time.Millisecond), func() { r.order = append(r.order, "stopped") })
 		if !stopped.Stop() || stopped.Stop() {
 			panic("Stop results wrong")
 		}
 		moved := l.AfterFunc(time.Hour, func() { r.order = append(r.order, "reset") })
-		moved.Reset(20 * time.Millisecond)
-		l.AfterFunc(10*time.Millisecond, func() { r.order = append(r.order, "10ms") })
-		ev = l.Every(5*time.Millisecond, func() {
+		moved.Reset(at(20 * time.Millisecond))
+		l.AfterFunc(at(10*time.Millisecond), func() { r.order = append(r.order, "10ms") })
+		const period = 5 * time.Millisecond
+		ev = l.Every(period, func() {
 			r.every++
 			if r.every == 3 {
 				ev.Stop()
+				// Due after the next run a stopped Every would have made: if Stop did
+				// not hold, that run comes first.
+				l.AfterFunc(3*period, finish)
 			}
 		})
-		l.AfterFunc(60*time.Millisecond, func() { done <- r })
 		if l.AfterFunc(time.Second, nil) != nil || l.Every(0, func() {}) != nil {
 			panic("invalid timers accepted")
 		}
@@ -213,10 +230,10 @@ func TestMaxConnsPausesAccepting(t *testing.T) {
 	s, addr := startServer(t, echoHandler(), WithMaxConns(2), WithLoops(1))
 	a := dial(t, "tcp", addr)
 	b := dial(t, "tcp", addr)
-	eventually(t, 5*time.Second, "two open", func() bool { return s.Stats().ConnsOpen == 2 })
+	testsupport.Eventually(t, 5*time.Second, "two open", func() bool { return s.Stats().ConnsOpen == 2 })
 	third := dial(t, "tcp", addr) // completes the handshake in the backlog
 	third.Write([]byte("3"))
-	eventually(t, 5*time.Second, "accept paused", func() bool { return s.Stats().AcceptPaused > 0 })
+	testsupport.Eventually(t, 5*time.Second, "accept paused", func() bool { return s.Stats().AcceptPaused > 0 })
 	if s.Stats().ConnsAccepted != 2 {
 		t.Fatalf("accepted beyond the cap: %+v", s.Stats())
 	}

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // TestGoroutineID checks the goroutine identity that selfID uses where gettid(2) does not
@@ -51,7 +53,7 @@ func onLoop(t *testing.T, l *Loop, f func() error) error {
 	select {
 	case err := <-done:
 		return err
-	case <-time.After(10 * time.Second):
+	case <-time.After(testsupport.Scale(10 * time.Second)):
 		t.Fatal("loop callback did not finish: deadlocked waiting for its own loop?")
 		return nil
 	}
@@ -71,7 +73,7 @@ func TestLoopThreadDetection(t *testing.T) {
 			}
 		}},
 		{"Shutdown off the loops drains", func(t *testing.T, s *Server) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testsupport.Scale(10*time.Second))
 			defer cancel()
 			if err := s.Shutdown(ctx); err != nil {
 				t.Fatalf("Shutdown from a plain goroutine = %v", err)
@@ -105,7 +107,7 @@ func TestLoopThreadDetection(t *testing.T) {
 			for _, l := range s.Loops() {
 				select {
 				case <-l.done:
-				case <-time.After(10 * time.Second):
+				case <-time.After(testsupport.Scale(10 * time.Second)):
 					t.Fatalf("loop %d still running after Close", l.Index())
 				}
 			}
