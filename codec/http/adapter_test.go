@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reactord/reactord/internal/testsupport"
 	"github.com/reactord/reactord/reactor"
 )
 
@@ -158,31 +159,69 @@ func TestAdapterOutOfOrderCompletion(t *testing.T) {
 
 // TestAdapterUnsafeMethodBarrier: a pipelined POST runs alone: the GET after it starts only
 // once the POST has been answered.
+//
+// The POST's handler blocks until the test has looked at the server: with the GET read and
+// the loop past the pass that read it, the GET must be neither queued for a worker nor
+// running, nor have run. (A server without the barrier hands it to one of the three idle
+// workers as soon as it parses it.)
 func TestAdapterUnsafeMethodBarrier(t *testing.T) {
 	var mu sync.Mutex
 	var events []string
 	note := func(s string) { mu.Lock(); events = append(events, s); mu.Unlock() }
+	seen := func() string { mu.Lock(); defer mu.Unlock(); return strings.Join(events, ",") }
+	postRunning, release := make(chan struct{}), make(chan struct{})
 	mux := nethttp.NewServeMux()
 	mux.HandleFunc("/", func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		note("start " + r.Method)
 		if r.Method == "POST" {
-			time.Sleep(50 * time.Millisecond) // gives a parallel GET the chance to start, if it could
+			close(postRunning)
+			<-release
 		}
 		note("end " + r.Method)
 		io.WriteString(w, r.Method)
 	})
-	_, addr := startServer(t, Adapt(mux), WithWorkers(4))
+	srv, addr := startServer(t, Adapt(mux), WithWorkers(4), WithReactorOptions(reactor.WithLoops(1)))
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	defer unblock() // a failed check must not leave the POST blocking the server's shutdown
 	cl := dialClient(t, addr)
-	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	for _, want := range []string{"GET", "POST", "GET"} {
+	reqs := "GET / HTTP/1.1\r\nHost: a\r\n\r\nPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+	cl.send(reqs)
+	if _, body := cl.read("GET"); body != "GET" {
+		t.Fatalf("first response %q, want GET", body)
+	}
+	select {
+	case <-postRunning:
+	case <-time.After(testsupport.Scale(10 * time.Second)):
+		t.Fatalf("the POST never started; events %s", seen())
+	}
+	// The loop has all three requests (one write, read whole)...
+	testsupport.Eventually(t, 0, "the server to read the three requests", func() bool {
+		return srv.Stats().BytesIn == uint64(len(reqs))
+	})
+	// ...and has finished the pass that dispatched the POST and parsed the GET after it: a
+	// task posted now runs after that pass.
+	passed := make(chan struct{})
+	if err := srv.Reactor().Loops()[0].Post(func() { close(passed) }); err != nil {
+		t.Fatal(err)
+	}
+	<-passed
+	// The first GET's worker may still be on its way out. Once only the POST is left, a GET
+	// that had been handed to the pool has either run or is still counted as queued/running.
+	testsupport.Eventually(t, 0, "the pool to hold only the POST", func() bool {
+		st := srv.Stats()
+		return st.Queued == 0 && st.Running == 1
+	})
+	if got := seen(); got != "start GET,end GET,start POST" {
+		t.Fatalf("while the POST runs, events %s: a request after it started", got)
+	}
+	unblock()
+	for _, want := range []string{"POST", "GET"} {
 		if _, body := cl.read("GET"); body != want {
 			t.Fatalf("got %q want %q", body, want)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	got := strings.Join(events, ",")
-	if got != "start GET,end GET,start POST,end POST,start GET,end GET" {
+	if got := seen(); got != "start GET,end GET,start POST,end POST,start GET,end GET" {
 		t.Fatalf("events %s", got)
 	}
 }
@@ -196,7 +235,7 @@ func TestAdapterContextCancelledOnDisconnect(t *testing.T) {
 		select {
 		case <-r.Context().Done():
 			cancelled <- r.Context().Err()
-		case <-time.After(20 * time.Second):
+		case <-time.After(testsupport.Scale(20 * time.Second)):
 			cancelled <- errors.New("context not cancelled")
 		}
 		// The EOF may be a half-close, so the write is still attempted (nil) unless the
@@ -214,7 +253,7 @@ func TestAdapterContextCancelledOnDisconnect(t *testing.T) {
 	if err := <-cancelled; !errors.Is(err, errCanceled) {
 		t.Fatalf("context: %v", err)
 	}
-	waitFor(t, "server closes the connection", func() bool { return srv.Stats().ConnsOpen == 0 })
+	testsupport.Eventually(t, 0, "server closes the connection", func() bool { return srv.Stats().ConnsOpen == 0 })
 }
 
 func TestAdapterStreamingFlush(t *testing.T) {
@@ -276,12 +315,12 @@ func TestAdapterShutdownGraceful(t *testing.T) {
 	s, addr := startServer(t, Adapt(mux))
 	idle := dialClient(t, addr)
 	busy := dialClient(t, addr)
-	waitFor(t, "connections", func() bool { return s.Stats().ConnsOpen == 2 })
+	testsupport.Eventually(t, 0, "connections", func() bool { return s.Stats().ConnsOpen == 2 })
 	busy.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
 	<-entered
 	done := make(chan error, 1)
 	go func() {
-		ctx, cancel := contextWithTimeout(10 * time.Second)
+		ctx, cancel := contextWithTimeout(testsupport.Scale(10 * time.Second))
 		defer cancel()
 		done <- s.Shutdown(ctx)
 	}()
@@ -347,7 +386,7 @@ func TestAdapterHalfCloseStillAnswered(t *testing.T) {
 	}
 	// Release the handler only once the loop has handled the EOF: the connection is the only
 	// fd of the single loop with traffic, so the next readiness event is the EOF.
-	waitFor(t, "EOF read by the loop", func() bool { return events() > before })
+	testsupport.Eventually(t, 0, "EOF read by the loop", func() bool { return events() > before })
 	close(release)
 	resp, body := cl.read("GET")
 	if resp.StatusCode != 200 || body != "late but complete" {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reactord/reactord/internal/testsupport"
 	"github.com/reactord/reactord/reactor"
 )
 
@@ -59,7 +60,7 @@ func benchServer(b *testing.B, h Handler, batch int) {
 		b.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	c.SetDeadline(testsupport.Deadline(10 * time.Minute))
 	// Learn one response's length (a single request in flight: nothing else is read).
 	cr := &countingReader{r: c}
 	if _, err := c.Write(getTenHeaders); err != nil {

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // Black-box runs of the external suites in ../shared/conformance against a real Server over
@@ -86,7 +88,7 @@ func methodOf(raw []byte) string {
 // on a kept-alive connection, nothing more arrives for a short grace period.
 func roundTrip(addr string, raw, followup []byte, deadline time.Duration) exchange {
 	var ex exchange
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	c, err := net.DialTimeout("tcp", addr, testsupport.Scale(2*time.Second))
 	if err != nil {
 		ex.garbage = err
 		return ex
@@ -125,7 +127,7 @@ func roundTrip(addr string, raw, followup []byte, deadline time.Duration) exchan
 			ex.first, ex.body = resp, body
 		}
 		if resp.Close {
-			c.SetReadDeadline(time.Now().Add(time.Second))
+			c.SetReadDeadline(testsupport.Deadline(time.Second))
 			_, err := br.ReadByte()
 			ex.closed = err != nil && !isTimeout(err)
 			return ex
@@ -290,7 +292,7 @@ func runTCPCases(addr string, cases []tcpCase) []exchange {
 		sem <- struct{}{}
 		go func(i int) {
 			defer wg.Done()
-			out[i] = roundTrip(addr, cases[i].raw, cases[i].followup, 2*time.Second)
+			out[i] = roundTrip(addr, cases[i].raw, cases[i].followup, testsupport.Scale(2*time.Second))
 			<-sem
 		}(i)
 	}

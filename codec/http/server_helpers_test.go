@@ -10,10 +10,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // startServer runs a Server on 127.0.0.1:0 and shuts it down at the end of the test.
 func startServer(t testing.TB, h Handler, opts ...Option) (*Server, string) {
+	t.Helper()
+	return startServerPrimed(t, h, nil, opts...)
+}
+
+// startServerPrimed is startServer with a step between Listen and Start: prime gets the
+// address while the kernel already completes connections but no loop runs yet. A test whose
+// first request must not race a server timeout dials and writes it there: the bytes are
+// waiting when the connection is accepted, and a loop reads ready connections before it runs
+// its timers, so however late the loop gets to it, the request is seen first.
+func startServerPrimed(t testing.TB, h Handler, prime func(addr string), opts ...Option) (*Server, string) {
 	t.Helper()
 	s, err := NewServer(h, opts...)
 	if err != nil {
@@ -22,6 +34,9 @@ func startServer(t testing.TB, h Handler, opts ...Option) (*Server, string) {
 	addr, err := s.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
+	}
+	if prime != nil {
+		prime(addr.String())
 	}
 	if err := s.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -39,11 +54,11 @@ type client struct {
 
 func dialClient(t testing.TB, addr string) *client {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr, testsupport.Scale(5*time.Second))
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
-	c.SetDeadline(time.Now().Add(20 * time.Second))
+	c.SetDeadline(testsupport.Deadline(20 * time.Second))
 	t.Cleanup(func() { c.Close() })
 	return &client{t: t, c: c, br: bufio.NewReaderSize(c, 64<<10)}
 }
@@ -78,8 +93,8 @@ func readResponse(br *bufio.Reader, method string) (*nethttp.Response, string, e
 // closed reports whether the server closed the connection (EOF or reset) with nothing more
 // to read.
 func (cl *client) closed() bool {
-	cl.c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	defer cl.c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	cl.c.SetReadDeadline(testsupport.Deadline(5 * time.Second))
+	defer cl.c.SetReadDeadline(testsupport.Deadline(20 * time.Second))
 	_, err := cl.br.ReadByte()
 	return errors.Is(err, io.EOF) || err != nil && strings.Contains(err.Error(), "reset")
 }
@@ -99,18 +114,6 @@ var echo = HandlerFunc(func(w *ResponseWriter, r *Request) {
 	}
 	w.Write(r.Body())
 })
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reactord/reactord/internal/testsupport"
 	"github.com/reactord/reactord/reactor"
 )
 
@@ -286,14 +287,18 @@ func TestServerPanicNative(t *testing.T) {
 func TestServerSlowloris(t *testing.T) {
 	var mu sync.Mutex
 	var infos []string
-	_, addr := startServer(t, hello, WithReadHeaderTimeout(200*time.Millisecond),
+	// The first bytes are written before the server starts: a client slower than the header
+	// timeout to send its first byte is closed silently, which is another test's case.
+	var cl *client
+	startServerPrimed(t, hello, func(addr string) {
+		cl = dialClient(t, addr)
+		cl.send("GET / HTTP/1.1\r\nHo")
+	}, WithReadHeaderTimeout(200*time.Millisecond),
 		WithObserver(func(i *RequestInfo) {
 			mu.Lock()
 			infos = append(infos, fmt.Sprintf("%d %v", i.Status, i.Err))
 			mu.Unlock()
 		}))
-	cl := dialClient(t, addr)
-	cl.send("GET / HTTP/1.1\r\nHo")
 	// Keep dribbling until the server answers: it must not wait for the head for ever.
 	done := make(chan struct{})
 	go func() {
@@ -302,7 +307,7 @@ func TestServerSlowloris(t *testing.T) {
 			if _, err := cl.c.Write([]byte("x")); err != nil {
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(20 * time.Millisecond) // the attack's pacing: the server must not wait for it
 		}
 	}()
 	resp, _ := cl.read("GET")
@@ -311,7 +316,7 @@ func TestServerSlowloris(t *testing.T) {
 	if resp.StatusCode != 408 || !resp.Close {
 		t.Fatalf("got %d close=%v, want 408 and close", resp.StatusCode, resp.Close)
 	}
-	waitFor(t, "observer", func() bool { mu.Lock(); defer mu.Unlock(); return len(infos) == 1 })
+	testsupport.Eventually(t, 0, "observer", func() bool { mu.Lock(); defer mu.Unlock(); return len(infos) == 1 })
 	if !strings.HasPrefix(infos[0], "408") {
 		t.Fatalf("observer saw %v", infos)
 	}
@@ -320,10 +325,17 @@ func TestServerSlowloris(t *testing.T) {
 // TestServerIdleTimeout: an idle keep-alive connection is closed without a response; a new
 // connection that sends nothing is closed at the header timeout.
 func TestServerIdleTimeout(t *testing.T) {
-	_, addr := startServer(t, hello, WithIdleTimeout(100*time.Millisecond), WithReadHeaderTimeout(150*time.Millisecond))
-	cl := dialClient(t, addr)
-	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	cl.read("GET")
+	// The first connection's request is written before the server starts. Written after,
+	// a client descheduled for 150 ms between dialling and writing (a loaded machine) would be
+	// closed as silent before its request, and the test would fail for the wrong reason.
+	var cl *client
+	_, addr := startServerPrimed(t, hello, func(addr string) {
+		cl = dialClient(t, addr)
+		cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	}, WithIdleTimeout(100*time.Millisecond), WithReadHeaderTimeout(150*time.Millisecond))
+	if resp, body := cl.read("GET"); resp.StatusCode != 200 || body != "hello" {
+		t.Fatalf("got %d %q, want 200 hello", resp.StatusCode, body)
+	}
 	if !cl.closed() {
 		t.Fatal("idle connection not closed")
 	}
@@ -464,7 +476,7 @@ func TestServerPipelineBackpressure(t *testing.T) {
 		t.Fatalf("%d responses produced for a client that reads nothing", served)
 	}
 	// Reading responses lets the server go on, in order.
-	cl.c.SetDeadline(time.Now().Add(20 * time.Second))
+	cl.c.SetDeadline(testsupport.Deadline(20 * time.Second))
 	for i := 0; i < 3000; i++ {
 		if _, b := cl.read("GET"); len(b) != 4096 {
 			t.Fatalf("response %d: %d bytes", i, len(b))
@@ -479,10 +491,10 @@ func TestServerShutdownNative(t *testing.T) {
 	idle.read("GET")
 	partial := dialClient(t, addr)
 	partial.send("GET / HTTP/1.1\r\nHost: a\r\n")
-	waitFor(t, "connections", func() bool { return s.Stats().ConnsOpen == 2 })
+	testsupport.Eventually(t, 0, "connections", func() bool { return s.Stats().ConnsOpen == 2 })
 	done := make(chan error, 1)
 	go func() {
-		ctx, cancel := contextWithTimeout(10 * time.Second)
+		ctx, cancel := contextWithTimeout(testsupport.Scale(10 * time.Second))
 		defer cancel()
 		done <- s.Shutdown(ctx)
 	}()
