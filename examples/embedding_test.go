@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/reactord/reactord/internal/testsupport"
 	"github.com/reactord/reactord/reactor"
 )
 
@@ -175,18 +176,6 @@ func startReactor(t *testing.T, h reactor.Handler, opts ...reactor.Option) (*rea
 	return srv, addr.String()
 }
 
-// eventually polls cond until it holds or the step times out.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestReactorCollector(t *testing.T) {
 	echo := reactor.HandlerFuncs{Data: func(c *reactor.Conn, in []byte) int {
 		c.Write(in)
@@ -219,7 +208,7 @@ func TestReactorCollector(t *testing.T) {
 	}
 	var got map[string]float64
 	var loops int
-	eventually(t, "the metrics", func() bool {
+	testsupport.Eventually(t, 0, "the metrics", func() bool {
 		got, loops = gather(t, reg)
 		for name, v := range want {
 			if got[name] != v {
@@ -276,7 +265,7 @@ func TestStreamerBackpressure(t *testing.T) {
 	}
 	// Do not read until the server has hit the high-water mark: that is the case the
 	// watermarks exist for.
-	eventually(t, "the output to reach the high-water mark", s.full.Load)
+	testsupport.Eventually(t, 0, "the output to reach the high-water mark", s.full.Load)
 	r := bufio.NewReaderSize(c, 64<<10)
 	c.SetReadDeadline(time.Now().Add(stepTimeout))
 	n, err := io.Copy(io.Discard, io.LimitReader(r, big+3))
@@ -305,7 +294,7 @@ func TestLoggerSeesAcceptPause(t *testing.T) {
 	// The second connection completes in the kernel's backlog, but the server is at its cap:
 	// accepting pauses, which is logged once and counted.
 	second := dial(t, addr)
-	eventually(t, "the accept-paused warning", func() bool {
+	testsupport.Eventually(t, 0, "the accept-paused warning", func() bool {
 		return logs.FilterMessage("accept paused: connection limit reached").Len() > 0
 	})
 	if srv.Stats().AcceptPaused == 0 {

@@ -19,6 +19,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 func TestMain(m *testing.M) {
@@ -26,10 +28,11 @@ func TestMain(m *testing.M) {
 }
 
 // Bounds on how long a step may take. They are generous (a race-enabled binary on a busy
-// 2-core machine) and only ever reached when something is broken.
-const (
-	startTimeout = 20 * time.Second
-	stepTimeout  = 10 * time.Second
+// 2-core machine), only ever reached when something is broken, and scaled with
+// REACTORD_TEST_TIMESCALE like every bound in the tests.
+var (
+	startTimeout = testsupport.Scale(20 * time.Second)
+	stepTimeout  = testsupport.Scale(10 * time.Second)
 )
 
 // buildExamples compiles the named example directories into one temporary directory with a
@@ -402,7 +405,7 @@ func driveUDPBroadcast(t *testing.T, p *proc) {
 		if _, err := conn.WriteToUDP([]byte("from the test"), dst); err != nil {
 			t.Fatalf("broadcast: %v", err)
 		}
-		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond)) // retry interval, bounded by deadline
 		n, _, err := conn.ReadFromUDP(buf)
 		if err == nil {
 			if got := string(buf[:n]); got != "ack from the test" {

@@ -17,6 +17,8 @@ import (
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // binary is the reactord executable built once by TestMain.
@@ -105,7 +107,7 @@ func start(t *testing.T, args ...string) *proc {
 			<-d.done
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := testsupport.Deadline(20 * time.Second)
 	for {
 		if b, err := os.ReadFile(addrFile); err == nil {
 			d.addrs = strings.Fields(string(b))
@@ -153,6 +155,7 @@ func (d *proc) signal(sig os.Signal) {
 // wait waits for the process to exit and returns its exit code.
 func (d *proc) wait(timeout time.Duration) int {
 	d.t.Helper()
+	timeout = testsupport.Scale(timeout)
 	select {
 	case <-d.done:
 	case <-time.After(timeout):
@@ -179,7 +182,7 @@ func client(t *testing.T) *http.Client {
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{
-		Timeout:       30 * time.Second,
+		Timeout:       testsupport.Scale(30 * time.Second),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		Transport:     tr,
 	}
@@ -224,12 +227,12 @@ func raw(t *testing.T, addr, method, request string) response {
 // rawNet is raw over any stream network ("tcp", "unix").
 func rawNet(t *testing.T, network, addr, method, request string) response {
 	t.Helper()
-	conn, err := net.DialTimeout(network, addr, 5*time.Second)
+	conn, err := net.DialTimeout(network, addr, testsupport.Scale(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.SetDeadline(testsupport.Deadline(10 * time.Second))
 	if _, err := io.WriteString(conn, request); err != nil {
 		t.Fatal(err)
 	}
@@ -243,16 +246,4 @@ func rawNet(t *testing.T, network, addr, method, request string) response {
 		t.Fatalf("%q: body: %v", request, err)
 	}
 	return response{resp.StatusCode, resp.Header, string(b)}
-}
-
-// eventually polls cond every 10ms until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // TestLimitsAndTimeouts checks that the size and timeout flags reach the codec: 431 for a
@@ -17,45 +19,38 @@ import (
 // does not complete within -header-timeout, and an idle keep-alive connection closed after
 // -idle-timeout. The codec's own answers are counted as rejected in /metrics.
 func TestLimitsAndTimeouts(t *testing.T) {
+	const timeout = 300 * time.Millisecond
 	d := start(t, "-listen", "127.0.0.1:0", "-access-log", "off", "-max-header-bytes", "1KiB",
-		"-max-body-bytes", "100", "-header-timeout", "300ms", "-idle-timeout", "300ms")
+		"-max-body-bytes", "100", "-header-timeout", timeout.String(), "-idle-timeout", timeout.String())
+	roundTrip := func(method, request string) *http.Response {
+		t.Helper()
+		conn := dialPrompt(t, d.addr, request, timeout)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("%.40q: %v", request, err)
+		}
+		resp.Body.Close()
+		return resp
+	}
 
 	big := "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2048) + "\r\n\r\n"
-	if r := raw(t, d.addr, "GET", big); r.status != 431 {
-		t.Errorf("2 KiB header: %d, want 431", r.status)
+	if r := roundTrip("GET", big); r.StatusCode != 431 {
+		t.Errorf("2 KiB header: %d, want 431", r.StatusCode)
 	}
 	body := "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n" + strings.Repeat("b", 101)
-	if r := raw(t, d.addr, "POST", body); r.status != 413 {
-		t.Errorf("101-byte body: %d, want 413", r.status)
+	if r := roundTrip("POST", body); r.StatusCode != 413 {
+		t.Errorf("101-byte body: %d, want 413", r.StatusCode)
 	}
 
 	// A header that never completes: the server answers 408 once -header-timeout passes.
-	conn, err := net.Dial("tcp", d.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("slow header: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 408 {
-		t.Errorf("slow header: %d, want 408", resp.StatusCode)
+	if r := roundTrip("GET", "GET / HTTP/1.1\r\nHost: x\r\n"); r.StatusCode != 408 {
+		t.Errorf("slow header: %d, want 408", r.StatusCode)
 	}
 
 	// An idle keep-alive connection is closed by the server after -idle-timeout.
-	idle, err := net.Dial("tcp", d.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	idle.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(idle, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	idle := dialPrompt(t, d.addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", timeout)
 	br := bufio.NewReader(idle)
-	resp, err = http.ReadResponse(br, nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("keep-alive request: %v", err)
 	}
@@ -104,4 +99,37 @@ func TestReusePortHandover(t *testing.T) {
 		}
 	}
 	b.stop()
+}
+
+// dialPrompt opens a connection to addr and writes first on it, soon enough that the daemon,
+// whose -header-timeout (silent) runs from its accept, cannot have given up on the connection
+// before the bytes arrived. A busy machine can deschedule the test between the dial and the
+// write for longer than that: such a connection is closed and dialled again (a few times),
+// because a silent close would fail the test for a reason that is not the one it checks.
+// The connection is closed at the end of the test; its deadline is 10 s, scaled.
+func dialPrompt(t *testing.T, addr, first string, silentAfter time.Duration) net.Conn {
+	t.Helper()
+	const attempts = 5
+	for i := 0; i < attempts; i++ {
+		conn, err := net.DialTimeout("tcp", addr, testsupport.Scale(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The daemon accepts after the handshake completed, so its timer starts no
+		// earlier than dialled; bytes written before dialled+silentAfter are in its socket
+		// before the timeout, and a loop reads ready sockets before it runs timers.
+		dialled := time.Now()
+		conn.SetDeadline(testsupport.Deadline(10 * time.Second))
+		if _, err := io.WriteString(conn, first); err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(dialled) < silentAfter {
+			t.Cleanup(func() { conn.Close() })
+			return conn
+		}
+		conn.Close()
+		t.Logf("write came %v after the dial (≥ %v): dialling again", time.Since(dialled), silentAfter)
+	}
+	t.Fatalf("%d attempts to write within %v of dialling failed: too slow a machine; raise %s", attempts, silentAfter, testsupport.EnvTimeScale)
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/cmd/reactord/internal/static"
+	"github.com/reactord/reactord/internal/testsupport"
 	"github.com/reactord/reactord/poller"
 )
 
@@ -90,7 +91,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	}
 	var after map[string]*dto.MetricFamily
 	// The loops publish their counters once per iteration: poll briefly for them to land.
-	eventually(t, 5*time.Second, "connection counters", func() bool {
+	testsupport.Eventually(t, 5*time.Second, "connection counters", func() bool {
 		after = scrape(t, d)
 		return sample(t, after, "reactord_connections_closed_total", nil)-sample(t, before, "reactord_connections_closed_total", nil) >= 3
 	})
@@ -190,7 +191,7 @@ func TestGracefulShutdown(t *testing.T) {
 	// Read each status line and header: the server has answered and is now sending.
 	for i := range slows {
 		s := &slows[i]
-		s.conn.SetDeadline(time.Now().Add(30 * time.Second))
+		s.conn.SetDeadline(testsupport.Deadline(30 * time.Second))
 		line, err := s.br.ReadString('\n')
 		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 200") {
 			t.Fatalf("conn %d: status line %q %v", i, line, err)
@@ -219,7 +220,7 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(60 * time.Second))
+		conn.SetDeadline(testsupport.Deadline(60 * time.Second))
 		io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 		br := bufio.NewReader(conn)
 		for {
@@ -242,8 +243,8 @@ func TestGracefulShutdown(t *testing.T) {
 	d.signal(unix.SIGTERM)
 
 	// The listener closes: new connections are refused (poll; the loops act on their own time).
-	eventually(t, 10*time.Second, "listener to close", func() bool {
-		c, err := net.DialTimeout("tcp", d.addr, time.Second)
+	testsupport.Eventually(t, 10*time.Second, "listener to close", func() bool {
+		c, err := net.DialTimeout("tcp", d.addr, testsupport.Scale(time.Second))
 		if err != nil {
 			return true
 		}
@@ -302,7 +303,7 @@ func TestSIGHUPReopensAccessLog(t *testing.T) {
 	d := start(t, "-listen", "127.0.0.1:0", "-access-log", logPath)
 	c := client(t)
 	do(t, c, "GET", d.url("/before-rotation"))
-	eventually(t, 10*time.Second, "first access line", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "first access line", func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "/before-rotation")
 	})
@@ -310,12 +311,12 @@ func TestSIGHUPReopensAccessLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.signal(unix.SIGHUP)
-	eventually(t, 10*time.Second, "reopened file", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "reopened file", func() bool {
 		_, err := os.Stat(logPath)
 		return err == nil
 	})
 	do(t, c, "GET", d.url("/after-rotation"))
-	eventually(t, 10*time.Second, "line in the new file", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "line in the new file", func() bool {
 		b, _ := os.ReadFile(logPath)
 		return strings.Contains(string(b), "/after-rotation")
 	})
@@ -389,7 +390,7 @@ func TestShutdownTimeout(t *testing.T) {
 	defer conn.Close()
 	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
 	io.WriteString(conn, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	conn.SetReadDeadline(testsupport.Deadline(10 * time.Second))
 	if _, err := bufio.NewReader(conn).ReadString('\n'); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/reactord/reactord/cmd/reactord/internal/static"
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // webRoot builds a served tree and a secret next to it.
@@ -153,7 +154,7 @@ func TestStaticFiles(t *testing.T) {
 	// Every file opened for those requests was closed: once the client's connections are
 	// gone, the daemon holds as many descriptors as before.
 	tr.CloseIdleConnections()
-	eventually(t, 10*time.Second, "descriptors to return to their count before the requests", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "descriptors to return to their count before the requests", func() bool {
 		return d.openFDs() <= fdsBefore
 	})
 	d.stop()
@@ -277,7 +278,7 @@ func TestPipelinedAndAbsoluteForm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	conn.SetDeadline(testsupport.Deadline(30 * time.Second))
 	req := "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n" +
 		"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n" +
 		"GET http://x/style.css HTTP/1.1\r\nHost: x\r\n\r\n" +

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // checkFlags fails unless fd is non-blocking and close-on-exec.
@@ -56,21 +58,17 @@ func TestOpenAndAcceptFlags(t *testing.T) {
 	if _, err := Accept(ln); err != unix.EAGAIN {
 		t.Fatalf("Accept on an empty backlog = %v, want EAGAIN", err)
 	}
-	c, err := net.DialTimeout("tcp4", ToAddr(TCP, sa).String(), 5*time.Second)
+	c, err := net.DialTimeout("tcp4", ToAddr(TCP, sa).String(), testsupport.Scale(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	// The handshake completes in the kernel; poll until the connection is in the backlog.
-	deadline := time.Now().Add(5 * time.Second)
 	var fd int
-	for {
+	testsupport.Eventually(t, 5*time.Second, "the connection in the backlog", func() bool {
 		fd, err = Accept(ln)
-		if err != unix.EAGAIN || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return err != unix.EAGAIN
+	})
 	if err != nil {
 		t.Fatalf("Accept: %v", err)
 	}

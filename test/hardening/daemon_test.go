@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // daemon is one reactord process started by a test.
@@ -91,7 +93,7 @@ func startDaemon(t testing.TB, o daemonOpts) *daemon {
 		_ = cmd.Process.Signal(unix.SIGKILL)
 		<-d.done
 	})
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := testsupport.Deadline(20 * time.Second)
 	for {
 		b, err := os.ReadFile(addrFile)
 		if err == nil && len(b) > 0 {
@@ -119,9 +121,11 @@ func (d *daemon) stop(timeout time.Duration) int {
 	return d.wait(timeout)
 }
 
-// wait waits for the process to exit and returns its status.
+// wait waits for the process to exit and returns its status. The timeout is scaled with
+// testsupport.Scale.
 func (d *daemon) wait(timeout time.Duration) int {
 	d.t.Helper()
+	timeout = testsupport.Scale(timeout)
 	select {
 	case <-d.done:
 		return d.status
@@ -179,23 +183,19 @@ func (d *daemon) connFds() (sockets, files int) {
 // descriptor count and list: the baseline of a leak check.
 func (d *daemon) quiescentFds(t testing.TB) (int, string) {
 	t.Helper()
-	eventually(t, 15*time.Second, "the daemon to close every connection", func() bool {
+	testsupport.Eventually(t, 15*time.Second, "the daemon to close every connection", func() bool {
 		s, f := d.connFds()
 		return s == d.baseSockets && f == 0
 	})
 	return d.fds(), d.fdTargets()
 }
 
-// waitFds polls until the daemon holds want descriptors; on timeout it fails the test with
-// the descriptor lists before and now.
+// waitFds polls until the daemon holds want descriptors; on timeout (scaled with
+// testsupport.Scale) it fails the test with the descriptor lists before and now.
 func (d *daemon) waitFds(t testing.TB, want int, before string, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for d.fds() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon holds %d descriptors %v later, want %d\nbefore:\n%s\nnow:\n%s", d.fds(), timeout, want, before, d.fdTargets())
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
+	if err := testsupport.Wait(timeout, func() bool { return d.fds() == want }); err != nil {
+		t.Fatalf("daemon holds %d descriptors, want %d (%v)\nbefore:\n%s\nnow:\n%s", d.fds(), want, err, before, d.fdTargets())
 	}
 }
 
@@ -304,7 +304,7 @@ func (d *daemon) goroutinesFresh(t testing.TB) int {
 		t.Fatal(err)
 	}
 	got := -1
-	eventually(t, 20*time.Second, "a fresh go_goroutines snapshot", func() bool {
+	testsupport.Eventually(t, 20*time.Second, "a fresh go_goroutines snapshot", func() bool {
 		g, m, err := d.runtimeMetrics()
 		got = g
 		return err == nil && m != stale
@@ -324,7 +324,7 @@ func (d *daemon) goroutinesSettled(t testing.TB, want int) int {
 		t.Fatal(err)
 	}
 	got, fresh := -1, false
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := testsupport.Deadline(20 * time.Second)
 	for {
 		g, m, err := d.runtimeMetrics()
 		if err == nil && m != stale {
@@ -337,18 +337,6 @@ func (d *daemon) goroutinesSettled(t testing.TB, want int) int {
 			t.Fatalf("daemon go_goroutines: want at most %d, last fresh snapshot %v said %d", want, fresh, got)
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval
-	}
-}
-
-// eventually polls cond every 20 ms until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
 	}
 }
 

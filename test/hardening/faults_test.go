@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // faultRounds is how many times each fault is repeated.
@@ -33,7 +35,7 @@ var faults = []struct {
 		if _, err := io.WriteString(c, getReq(hugePath)); err != nil {
 			return err
 		}
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetReadDeadline(testsupport.Deadline(5 * time.Second))
 		if _, err := io.ReadFull(c, make([]byte, 64<<10)); err != nil {
 			return fmt.Errorf("start of the response: %w", err)
 		}
@@ -50,7 +52,7 @@ var faults = []struct {
 		if _, err := io.WriteString(c, getReq(hugePath)); err != nil {
 			return err
 		}
-		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_ = c.SetReadDeadline(testsupport.Deadline(5 * time.Second))
 		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
 			return err
 		}
@@ -129,7 +131,7 @@ var faults = []struct {
 		}
 		// The request can never complete: the daemon may answer 400 or just close, but it
 		// must close, and must not answer anything else.
-		data, closed, err := readToClose(c, time.Now().Add(5*time.Second))
+		data, closed, err := readToClose(c, testsupport.Deadline(5*time.Second))
 		if err != nil || !closed {
 			return fmt.Errorf("closed=%v err=%v data=%q", closed, err, data)
 		}
@@ -163,7 +165,7 @@ var faults = []struct {
 		if err := c.CloseWrite(); err != nil {
 			return err
 		}
-		data, closed, err := readToClose(c, time.Now().Add(5*time.Second))
+		data, closed, err := readToClose(c, testsupport.Deadline(5*time.Second))
 		if err != nil || !closed || len(data) != 0 {
 			return fmt.Errorf("closed=%v err=%v data=%q", closed, err, data)
 		}
@@ -211,7 +213,7 @@ func expectResponses(c interface {
 	io.Reader
 	SetReadDeadline(time.Time) error
 }, n int, size int64) error {
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(testsupport.Deadline(10 * time.Second))
 	br := bufio.NewReaderSize(c, 64<<10)
 	for i := range n {
 		resp, err := http.ReadResponse(br, nil)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // Flood parameters: the daemon gets 64 descriptors; the flood opens 4x that many connections.
@@ -37,7 +39,7 @@ func TestConnectionFlood(t *testing.T) {
 	defer keep.Close()
 	kbr := bufio.NewReader(keep)
 	serveKeep := func(path string) (int, error) {
-		_ = keep.SetDeadline(time.Now().Add(5 * time.Second))
+		_ = keep.SetDeadline(testsupport.Deadline(5 * time.Second))
 		resp, _, err := roundTrip(keep, kbr, getReq(path))
 		if err != nil {
 			return 0, err
@@ -58,7 +60,7 @@ func TestConnectionFlood(t *testing.T) {
 	var wg sync.WaitGroup
 	for range floodConns {
 		wg.Go(func() {
-			c, err := net.DialTimeout("tcp", d.addr, 2*time.Second)
+			c, err := net.DialTimeout("tcp", d.addr, testsupport.Scale(2*time.Second))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -74,7 +76,7 @@ func TestConnectionFlood(t *testing.T) {
 			c.Close()
 		}
 	}()
-	eventually(t, 10*time.Second, "the daemon to run out of descriptors", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "the daemon to run out of descriptors", func() bool {
 		return strings.Contains(d.logs.String(), "accept paused: out of resources")
 	})
 	fdsFlood := d.fds()
@@ -113,7 +115,7 @@ func TestConnectionFlood(t *testing.T) {
 	}
 	flood = nil
 	start := time.Now()
-	eventually(t, 20*time.Second, "a new connection to be served after the flood", func() bool {
+	testsupport.Eventually(t, 20*time.Second, "a new connection to be served after the flood", func() bool {
 		st, _, err := fetch(d.addr, smallPath)
 		return err == nil && st == 200
 	})

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 const (
@@ -73,7 +75,7 @@ func loadClient(addr string, tally *loadTally, stop <-chan struct{}, lostDetail 
 				return
 			default:
 			}
-			_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+			_ = c.SetDeadline(testsupport.Deadline(20 * time.Second))
 			if _, err := io.WriteString(c, getReq(paths[i%2])); err != nil {
 				tally.notWritten.Add(1)
 				break
@@ -139,7 +141,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	for range shutdownClients {
 		wg.Go(func() { loadClient(d.addr, &tally, stop, lostDetail) })
 	}
-	eventually(t, 30*time.Second, "load to reach its pre-shutdown count", func() bool {
+	testsupport.Eventually(t, 30*time.Second, "load to reach its pre-shutdown count", func() bool {
 		return tally.complete.Load() >= requestsBeforeKill
 	})
 	atTerm := tally.complete.Load()
@@ -153,7 +155,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(testsupport.Scale(30 * time.Second)):
 		close(stop)
 		<-done
 		t.Error("load clients still running 30 s after the daemon exited")

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // Slowloris parameters. The attack dribbles one byte per second against the
@@ -88,7 +90,7 @@ func keepAliveLatencies(addr string, n int, stop <-chan struct{}) ([]time.Durati
 			default:
 			}
 		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetDeadline(testsupport.Deadline(10 * time.Second))
 		start := time.Now()
 		resp, body, err := roundTrip(c, br, getReq(smallPath))
 		if err != nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // The daemon has no watermark flag: it runs with the reactor's default high-water mark.
@@ -89,7 +91,7 @@ func TestSlowReader(t *testing.T) {
 	const readBack = 512
 	br := bufio.NewReaderSize(c, 64<<10)
 	var got int64
-	_ = c.SetReadDeadline(time.Now().Add(60 * time.Second))
+	_ = c.SetReadDeadline(testsupport.Deadline(60 * time.Second))
 	for got < readBack {
 		resp, err := http.ReadResponse(br, nil)
 		if err != nil {

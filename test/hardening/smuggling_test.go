@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // smuggled is the request an attacker hides behind an ambiguous frame. If the daemon ever
@@ -129,11 +131,11 @@ func TestSmuggling(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer c.Close()
-				_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_ = c.SetWriteDeadline(testsupport.Deadline(5 * time.Second))
 				if _, err := c.Write([]byte(v.stream)); err != nil {
 					t.Fatalf("write: %v", err)
 				}
-				data, closed, err := readToClose(c, time.Now().Add(5*time.Second))
+				data, closed, err := readToClose(c, testsupport.Deadline(5*time.Second))
 				if err != nil {
 					t.Fatalf("read: %v (got %q)", err, data)
 				}
@@ -185,7 +187,7 @@ func TestSmugglingOracle(t *testing.T) {
 	if _, err := c.Write([]byte(stream)); err != nil {
 		t.Fatal(err)
 	}
-	data, closed, err := readToClose(c, time.Now().Add(5*time.Second))
+	data, closed, err := readToClose(c, testsupport.Deadline(5*time.Second))
 	if err != nil || !closed {
 		t.Fatalf("closed=%v err=%v", closed, err)
 	}

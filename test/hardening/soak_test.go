@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // TestSoak holds a mixed load on the daemon for $REACTORD_SOAK (a Go duration, e.g. 10m) and
@@ -99,7 +101,7 @@ func TestSoak(t *testing.T) {
 						return
 					}
 					defer c.Close()
-					r := dribble(c, time.Now().Add(10*time.Second))
+					r := dribble(c, testsupport.Deadline(10*time.Second))
 					if resps, err := parseResponses(r.data); !r.closed || err != nil || len(resps) != 1 || resps[0].status != 408 {
 						report(fmt.Errorf("slow connection: closed=%v %q", r.closed, r.data))
 						return

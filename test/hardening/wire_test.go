@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // dial connects to addr over loopback TCP.
 func dial(addr string) (*net.TCPConn, error) {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr, testsupport.Scale(5*time.Second))
 	if err != nil {
 		return nil, err
 	}
@@ -34,7 +36,7 @@ func fetch(addr, path string) (int, []byte, error) {
 		return 0, nil, err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetDeadline(testsupport.Deadline(10 * time.Second))
 	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", path); err != nil {
 		return 0, nil, err
 	}
