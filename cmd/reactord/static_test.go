@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/reactord/reactord/cmd/reactord/internal/static"
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // get sends one request line with the given extra header lines on a new connection and
@@ -269,11 +270,11 @@ func TestMethods(t *testing.T) {
 			{"OPTIONS / HTTP/1.1", 200, static.AllowedMethods},
 			{"OPTIONS /healthz HTTP/1.1", 200, static.AllowedMethods},
 		} {
-			conn, err := net.DialTimeout("tcp", d.addr, 5*time.Second)
+			conn, err := net.DialTimeout("tcp", d.addr, testsupport.Scale(5*time.Second))
 			if err != nil {
 				t.Fatal(err)
 			}
-			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			conn.SetDeadline(testsupport.Deadline(10 * time.Second))
 			io.WriteString(conn, tc.line+"\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 			br := bufio.NewReader(conn)
 			method, _, _ := strings.Cut(tc.line, " ")
