@@ -3,6 +3,7 @@ package poller
 import (
 	"errors"
 	"math/bits"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,7 @@ func TestContract(t *testing.T) {
 		{"HangupOnClose", testHangupOnClose},
 		{"HangupOnShutdown", testHangupOnShutdown},
 		{"ModifySwitchesInterest", testModify},
+		{"AddWithNoInterest", testAddQuiet},
 		{"RemoveStopsEvents", testRemove},
 		{"LevelOrEdge", testLevelOrEdge},
 		{"WakeUnblocksWait", testWakeUnblocks},
@@ -148,6 +150,32 @@ func testModify(t *testing.T, c config) {
 	}
 	// The byte is still unread, so even an edge-triggered fd is reported after re-arming.
 	waitFor(t, p, a, Readable)
+}
+
+func testAddQuiet(t *testing.T, c config) {
+	// Registered but silent: data waiting on fd is not reported until interest is turned on,
+	// and then it is, even edge-triggered (the data arrived before the interest did).
+	p := c.open(t)
+	a, b := socketpair(t)
+	write(t, b, "x")
+	if err := p.Add(a, c.et); err != nil {
+		t.Fatal(err)
+	}
+	quiet(t, p, a)
+	if err := p.Add(a, Readable|c.et); !errors.Is(err, ErrAlreadyRegistered) {
+		t.Fatalf("Add of an fd registered with no interest: %v, want ErrAlreadyRegistered", err)
+	}
+	if err := p.Modify(a, Readable|c.et); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, p, a, Readable)
+	if err := p.Modify(a, c.et); err != nil {
+		t.Fatal(err)
+	}
+	quiet(t, p, a)
+	if err := p.Remove(a); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func testRemove(t *testing.T, c config) {
@@ -506,8 +534,14 @@ func testErrors(t *testing.T, c config) {
 		}...)
 	}
 	for _, tc := range tests {
-		if err := tc.call(); !errors.Is(err, tc.want) {
+		err := tc.call()
+		if !errors.Is(err, tc.want) {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+		// Errors about a registration say which backend and which fd, for the logs.
+		if tc.want != ErrInvalidArgument && tc.want != ErrUnsupported && err != nil &&
+			!strings.Contains(err.Error(), "poller: "+c.b.Name+": ") {
+			t.Errorf("%s: error %q does not name the backend", tc.name, err)
 		}
 	}
 	// Failed calls changed nothing: a is still registered with its old interest.

@@ -14,25 +14,23 @@ func init() {
 	register(Backend{Name: "epoll", Features: FeatureEdgeTriggered | FeatureO1 | FeatureRDHUP, open: openEpoll}, 0)
 }
 
-// epollPoller is the Linux default: the kernel keeps the interest list, and epoll_wait costs
+// epollOps is the Linux default: the kernel keeps the interest list, and epoll_wait costs
 // O(ready fds), not O(watched fds).
-type epollPoller struct {
-	lifecycle
+type epollOps struct {
 	epfd int
 	wfd  int               // the eventfd; never reported to the caller
-	evs  []unix.EpollEvent // reused by Wait, grown to len(out) once
-	fds  fdTable           // interest|present per watched fd
+	evs  []unix.EpollEvent // reused by wait, grown to len(out) once
 }
 
-func openEpoll() (Poller, error) {
+func openEpoll() (ops, kernelWaker, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("poller: epoll_create1: %w", err)
+		return nil, nil, fmt.Errorf("poller: epoll_create1: %w", err)
 	}
 	w, err := newEventfdWaker()
 	if err != nil {
 		unix.Close(epfd)
-		return nil, err
+		return nil, nil, err
 	}
 	// The eventfd is level-triggered on purpose: after Close's final signal it stays
 	// readable, so a Wait that raced with Close cannot block.
@@ -40,11 +38,9 @@ func openEpoll() (Poller, error) {
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, w.fd, &ev); err != nil {
 		w.close()
 		unix.Close(epfd)
-		return nil, fmt.Errorf("poller: epoll_ctl(eventfd): %w", err)
+		return nil, nil, fmt.Errorf("poller: epoll_ctl(eventfd): %w", err)
 	}
-	p := &epollPoller{epfd: epfd, wfd: w.fd}
-	p.lifecycle = lifecycle{name: "epoll", k: w}
-	return p, nil
+	return &epollOps{epfd: epfd, wfd: w.fd}, w, nil
 }
 
 // toEpoll converts an interest. EPOLLRDHUP goes with read interest: a half-closed peer is
@@ -87,138 +83,57 @@ func fromEpoll(e uint32) Events {
 	return r
 }
 
-// Add watches fd; see Poller.Add.
-func (p *epollPoller) Add(fd int, interest Events) error {
-	if err := checkInterest(fd, interest, FeatureEdgeTriggered); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	if _, ok := p.fds.get(fd); ok || fd == p.wfd {
-		return fmt.Errorf("poller: epoll: add fd %d: %w", fd, ErrAlreadyRegistered)
-	}
-	ev := unix.EpollEvent{Events: toEpoll(interest), Fd: int32(fd)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		if err == unix.EEXIST {
-			// Our table says no but the kernel says yes: the caller closed a watched fd
-			// without Remove while a dup of it kept the file in the interest list, and
-			// the number came back. Report it as what it is.
-			return fmt.Errorf("poller: epoll: add fd %d: %w (EEXIST)", fd, ErrAlreadyRegistered)
-		}
-		return fmt.Errorf("poller: epoll: add fd %d: %w", fd, err)
-	}
-	p.fds.set(fd, uint32(interest)|present)
-	return nil
+func (p *epollOps) add(fd int, in Events) error {
+	ev := unix.EpollEvent{Events: toEpoll(in), Fd: int32(fd)}
+	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
-// Modify replaces fd's interest; see Poller.Modify.
-func (p *epollPoller) Modify(fd int, interest Events) error {
-	if err := checkInterest(fd, interest, FeatureEdgeTriggered); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	if _, ok := p.fds.get(fd); !ok {
-		return fmt.Errorf("poller: epoll: modify fd %d: %w", fd, ErrNotRegistered)
-	}
-	ev := unix.EpollEvent{Events: toEpoll(interest), Fd: int32(fd)}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
-		if err == unix.ENOENT || err == unix.EBADF {
-			// The fd was closed while watched (the kernel dropped it, or the number now
-			// names another file): forget it so the number can be added again.
-			p.fds.del(fd)
-		}
-		if err == unix.ENOENT {
-			return fmt.Errorf("poller: epoll: modify fd %d: %w (ENOENT)", fd, ErrNotRegistered)
-		}
-		return fmt.Errorf("poller: epoll: modify fd %d: %w", fd, err)
-	}
-	p.fds.set(fd, uint32(interest)|present)
-	return nil
+func (p *epollOps) modify(fd int, _, in Events) error {
+	ev := unix.EpollEvent{Events: toEpoll(in), Fd: int32(fd)}
+	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev)
 }
 
-// Remove stops watching fd; see Poller.Remove. Call it before closing fd: epoll watches open
-// files, not fd numbers. A file leaves the interest list by itself only when its last fd is
-// closed, so if a dup of fd is open (after fork, dup, or SCM_RIGHTS), closing fd first leaves
-// the file watched under its old number, and its events keep coming with no way to remove
-// them (EPOLL_CTL_DEL on the closed number fails).
-func (p *epollPoller) Remove(fd int) error {
-	if err := checkFD(fd); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	if _, ok := p.fds.get(fd); !ok {
-		return fmt.Errorf("poller: epoll: remove fd %d: %w", fd, ErrNotRegistered)
-	}
-	p.fds.del(fd)
+// remove takes fd out of the interest list. The Poller contract says to call Remove before
+// closing fd because epoll watches open files, not fd numbers: a file leaves the interest list
+// by itself only when its last fd is closed, so if a dup of fd is open (after fork, dup, or
+// SCM_RIGHTS), closing fd first leaves the file watched under its old number, and its events
+// keep coming with no way to remove them (EPOLL_CTL_DEL on the closed number fails).
+func (p *epollOps) remove(fd int, _ Events) error {
 	// A nil event is fine: kernels before 2.6.9 wanted one, none we support do.
-	switch err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err {
-	case nil, unix.ENOENT: // ENOENT: closed already and dropped by the kernel; same outcome
-		return nil
-	default:
-		return fmt.Errorf("poller: epoll: remove fd %d: %w", fd, err)
-	}
+	return unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 }
 
-// Wait reports ready fds; see Poller.Wait. It does not allocate once evs has grown to
-// len(out).
-func (p *epollPoller) Wait(out []Event, timeout time.Duration) (int, error) {
-	if err := p.lock(); err != nil {
-		return 0, err
-	}
-	defer p.owner.Unlock()
-	if len(out) == 0 {
-		return 0, errEmptyOut
-	}
+// wait is one epoll_wait. It does not allocate once evs has grown to len(out).
+func (p *epollOps) wait(out []Event, d time.Duration) (int, bool, error) {
 	if cap(p.evs) < len(out) {
 		p.evs = make([]unix.EpollEvent, len(out))
 	}
 	evs := p.evs[:len(out)]
-	dl := deadline(timeout)
-	for {
-		var k int
-		var err error
-		if timeout == 0 {
-			k, err = epollPollRaw(p.epfd, evs)
-		} else {
-			k, err = unix.EpollWait(p.epfd, evs, msec(remaining(dl, timeout)))
-		}
-		if err != nil {
-			if err == unix.EINTR {
-				// A signal (Go's preemption uses SIGURG) interrupted the wait: wait
-				// again for whatever time remains, not the full timeout.
-				continue
-			}
-			return 0, fmt.Errorf("poller: epoll_wait: %w", err)
-		}
-		if p.closed.Load() {
-			return 0, ErrClosed
-		}
-		n, woke := 0, false
-		for i := range evs[:k] {
-			e := &evs[i]
-			if int(e.Fd) == p.wfd {
-				woke = true
-				continue
-			}
-			out[n] = Event{FD: int(e.Fd), Events: fromEpoll(e.Events)}
-			n++
-		}
-		if woke {
-			p.drained()
-		}
-		if n > 0 || woke || expired(dl, timeout) {
-			return n, nil
-		}
+	var k int
+	var err error
+	if d == 0 {
+		k, err = epollPollRaw(p.epfd, evs)
+	} else {
+		k, err = unix.EpollWait(p.epfd, evs, msec(d))
 	}
+	if err != nil {
+		return 0, false, err
+	}
+	n, woke := 0, false
+	for i := range evs[:k] {
+		e := &evs[i]
+		if int(e.Fd) == p.wfd {
+			woke = true
+			continue
+		}
+		out[n] = Event{FD: int(e.Fd), Events: fromEpoll(e.Events)}
+		n++
+	}
+	return n, woke, nil
 }
+
+func (p *epollOps) owns(fd int) bool { return fd == p.wfd }
+func (p *epollOps) close() error     { return unix.Close(p.epfd) }
 
 // epollPollRaw is epoll_wait with a zero timeout issued as a raw system call. Why raw: a zero
 // timeout never sleeps, so the runtime's entersyscall/exitsyscall hand-off (which exists so
@@ -235,12 +150,4 @@ func epollPollRaw(epfd int, evs []unix.EpollEvent) (int, error) {
 		return 0, e
 	}
 	return int(r), nil
-}
-
-// Close releases the epoll and eventfd fds; see Poller.Close.
-func (p *epollPoller) Close() error {
-	if err := p.beginClose(); err != nil {
-		return err
-	}
-	return p.finishClose(func() error { return unix.Close(p.epfd) })
 }

@@ -20,8 +20,9 @@ type kernelWaker interface {
 	close() error
 }
 
-// lifecycle is embedded in every backend. It holds what all of them share: the owner lock
-// that orders Add/Modify/Remove/Wait against Close, and the coalescing wake-up state.
+// lifecycle is embedded in front, the part of a Poller every backend shares. It holds the
+// owner lock that orders Add/Modify/Remove/Wait against Close, and the coalescing wake-up
+// state.
 //
 // Why an owner lock at all, when those calls come from one goroutine? Because Close may come
 // from any goroutine, and must not close the epoll/kqueue fd (whose number the kernel may hand

@@ -3,34 +3,31 @@
 package poller
 
 import (
-	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 func init() {
-	register(Backend{Name: "poll", open: openPoll}, 1)
+	// openCheck: poll accepts a closed fd and reports POLLNVAL for it on every call.
+	register(Backend{Name: "poll", open: openPoll, openCheck: true}, 1)
 }
 
-// pollPoller keeps the interest list itself, as an array of pollfd handed whole to the kernel
-// on every Wait: no fd limit, but each Wait costs O(watched fds) in the kernel and here.
-type pollPoller struct {
-	lifecycle
+// pollOps keeps the interest list itself, as an array of pollfd handed whole to the kernel on
+// every Wait: no fd limit, but each Wait costs O(watched fds) in the kernel and here.
+type pollOps struct {
 	pfds []unix.PollFd // pfds[0] is the wake-up fd; the caller's fds follow, in no order
 	idx  fdTable       // fd -> its index in pfds (never 0, which is the wake-up fd's)
 	next int           // where the next scan starts, so a short out slice starves no fd
 	kernelPoll
 }
 
-func openPoll() (Poller, error) {
+func openPoll() (ops, kernelWaker, error) {
 	k, wfd, err := newPollWaker()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p := &pollPoller{pfds: []unix.PollFd{{Fd: int32(wfd), Events: unix.POLLIN}}, next: 1}
-	p.lifecycle = lifecycle{name: "poll", k: k}
-	return p, nil
+	return &pollOps{pfds: []unix.PollFd{{Fd: int32(wfd), Events: unix.POLLIN}}, next: 1}, k, nil
 }
 
 // toPoll converts an interest. POLLRDHUP (Linux) goes with read interest only, for the reason
@@ -65,64 +62,22 @@ func fromPoll(e int16) Events {
 	return r
 }
 
-// Add watches fd; see Poller.Add. It appends one pollfd: O(1).
-func (p *pollPoller) Add(fd int, interest Events) error {
-	if err := checkInterest(fd, interest, 0); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	if _, ok := p.idx.get(fd); ok || fd == int(p.pfds[0].Fd) {
-		return fmt.Errorf("poller: poll: add fd %d: %w", fd, ErrAlreadyRegistered)
-	}
-	if err := checkOpen(fd); err != nil {
-		return fmt.Errorf("poller: poll: add fd %d: %w", fd, err)
-	}
+// add appends one pollfd: O(1).
+func (p *pollOps) add(fd int, in Events) error {
 	p.idx.set(fd, uint32(len(p.pfds)))
-	p.pfds = append(p.pfds, unix.PollFd{Fd: int32(fd), Events: toPoll(interest)})
+	p.pfds = append(p.pfds, unix.PollFd{Fd: int32(fd), Events: toPoll(in)})
 	return nil
 }
 
-// checkOpen fails with EBADF if fd is not open. poll, select and kqueue (for an interest of
-// 0, which adds no filter) need it: poll would accept a closed fd and report POLLNVAL later,
-// select would fail every Wait with EBADF.
-func checkOpen(fd int) error {
-	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-	return err
-}
-
-// Modify replaces fd's interest; see Poller.Modify.
-func (p *pollPoller) Modify(fd int, interest Events) error {
-	if err := checkInterest(fd, interest, 0); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	i, ok := p.idx.get(fd)
-	if !ok {
-		return fmt.Errorf("poller: poll: modify fd %d: %w", fd, ErrNotRegistered)
-	}
-	p.pfds[i].Events = toPoll(interest)
+func (p *pollOps) modify(fd int, _, in Events) error {
+	i, _ := p.idx.get(fd)
+	p.pfds[i].Events = toPoll(in)
 	return nil
 }
 
-// Remove stops watching fd; see Poller.Remove. The last pollfd moves into its slot: O(1).
-func (p *pollPoller) Remove(fd int) error {
-	if err := checkFD(fd); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	i, ok := p.idx.get(fd)
-	if !ok {
-		return fmt.Errorf("poller: poll: remove fd %d: %w", fd, ErrNotRegistered)
-	}
+// remove moves the last pollfd into fd's slot: O(1).
+func (p *pollOps) remove(fd int, _ Events) error {
+	i, _ := p.idx.get(fd)
 	last := len(p.pfds) - 1
 	if int(i) != last {
 		p.pfds[i] = p.pfds[last]
@@ -133,48 +88,30 @@ func (p *pollPoller) Remove(fd int) error {
 	return nil
 }
 
-// Wait reports ready fds; see Poller.Wait. It does not allocate.
-func (p *pollPoller) Wait(out []Event, timeout time.Duration) (int, error) {
-	if err := p.lock(); err != nil {
-		return 0, err
+// wait is one poll (ppoll on Linux). It does not allocate.
+func (p *pollOps) wait(out []Event, d time.Duration) (int, bool, error) {
+	k, err := p.poll(p.pfds, d)
+	if err != nil {
+		return 0, false, err
 	}
-	defer p.owner.Unlock()
-	if len(out) == 0 {
-		return 0, errEmptyOut
+	woke := p.pfds[0].Revents != 0
+	if woke {
+		p.pfds[0].Revents = 0
+		k--
 	}
-	dl := deadline(timeout)
-	for {
-		k, err := p.poll(p.pfds, remaining(dl, timeout))
-		if err != nil {
-			if err == unix.EINTR || err == unix.EAGAIN {
-				// EINTR: interrupted by a signal (Go's preemption); EAGAIN: the kernel
-				// was briefly short of memory for the pollfd copy. Retry with what is left.
-				continue
-			}
-			return 0, fmt.Errorf("poller: poll: %w", err)
-		}
-		if p.closed.Load() {
-			return 0, ErrClosed
-		}
-		woke := p.pfds[0].Revents != 0
-		if woke {
-			p.pfds[0].Revents = 0
-			k--
-			p.drained()
-		}
-		n := 0
-		if k > 0 {
-			n = p.collect(out)
-		}
-		if n > 0 || woke || expired(dl, timeout) {
-			return n, nil
-		}
+	n := 0
+	if k > 0 {
+		n = p.collect(out)
 	}
+	return n, woke, nil
 }
+
+func (p *pollOps) owns(fd int) bool { return fd == int(p.pfds[0].Fd) }
+func (p *pollOps) close() error     { return nil } // nothing but the waker, which front closes
 
 // collect copies ready pollfds into out, starting where the last full scan stopped, so that
 // when out is shorter than the ready set every fd gets its turn.
-func (p *pollPoller) collect(out []Event) int {
+func (p *pollOps) collect(out []Event) int {
 	m := len(p.pfds) - 1 // the caller's fds are pfds[1:]
 	if m == 0 {
 		return 0
@@ -200,12 +137,4 @@ func (p *pollPoller) collect(out []Event) int {
 		n++
 	}
 	return n
-}
-
-// Close releases the wake-up fds; see Poller.Close.
-func (p *pollPoller) Close() error {
-	if err := p.beginClose(); err != nil {
-		return err
-	}
-	return p.finishClose(func() error { return nil })
 }

@@ -6,6 +6,15 @@
 // watch and for what (Readable, Writable), and Wait reports which of them are ready. The
 // reactor package builds its event loop on top of it.
 //
+// # Structure
+//
+// Each backend file (epoll_linux.go, poll.go, select_linux.go, kqueue_bsd.go) holds only its
+// kernel calls, behind a small internal interface. front.go holds what they all share, once:
+// argument checks, the owner lock, the table of watched fds, "already registered" and "not
+// registered", EINTR and deadlines, wake-ups and error wrapping, so every backend answers
+// every misuse the same way. This is the shape of Redis's ae.c over ae_epoll.c and
+// ae_select.c, or libevent's eventop.
+//
 // # Choosing a backend
 //
 // Backends are values (see Backend): each has a name and feature flags, and Backends lists the
@@ -31,7 +40,6 @@ package poller
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"sort"
 	"strings"
@@ -166,15 +174,26 @@ type Backend struct {
 	Name string
 	// Features says what the backend can do.
 	Features Features
-	open     func() (Poller, error)
+
+	// open creates the backend's kernel half and its wake-up; the front (front.go) does the
+	// rest, the same for every backend.
+	open func() (ops, kernelWaker, error)
+	// openCheck: the kernel accepts a closed fd at registration; see front.openCheck.
+	openCheck bool
 }
 
-// Open returns a new Poller of this backend.
+// Open returns a new Poller of this backend. Errors: ErrUnknownBackend for a Backend value
+// not obtained from Backends or Lookup; otherwise the kernel's, wrapped (for io_uring also
+// ErrUnsupported when the kernel refuses or lacks it).
 func (b Backend) Open() (Poller, error) {
 	if b.open == nil {
 		return nil, fmt.Errorf("poller: %q: %w", b.Name, ErrUnknownBackend)
 	}
-	return b.open()
+	o, k, err := b.open()
+	if err != nil {
+		return nil, err
+	}
+	return newFront(b, o, k), nil
 }
 
 // Has reports whether the backend has every feature in f.
@@ -269,29 +288,6 @@ func names() string {
 		s[i] = b.Name
 	}
 	return strings.Join(s, ", ")
-}
-
-// checkFD rejects fd numbers no kernel hands out. The upper bound matters: the kernel takes fds
-// as 32-bit ints, so 1<<32+5 would silently name fd 5, and backends index tables by fd.
-func checkFD(fd int) error {
-	if fd < 0 || fd > math.MaxInt32 {
-		return fmt.Errorf("poller: fd %d: %w", fd, ErrInvalidArgument)
-	}
-	return nil
-}
-
-// checkInterest validates an fd and an interest mask against a backend's features.
-func checkInterest(fd int, interest Events, f Features) error {
-	if err := checkFD(fd); err != nil {
-		return err
-	}
-	if interest&^interestMask != 0 {
-		return fmt.Errorf("poller: fd %d interest %v: %w", fd, interest, ErrInvalidArgument)
-	}
-	if interest&EdgeTriggered != 0 && f&FeatureEdgeTriggered == 0 {
-		return fmt.Errorf("poller: edge-triggered: %w", ErrUnsupported)
-	}
-	return nil
 }
 
 // remaining converts a Wait timeout into a deadline-aware helper: it returns the time left

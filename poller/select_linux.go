@@ -3,7 +3,6 @@
 package poller
 
 import (
-	"fmt"
 	"math/bits"
 	"time"
 	"unsafe"
@@ -12,7 +11,8 @@ import (
 )
 
 func init() {
-	register(Backend{Name: "select", open: openSelect}, 2)
+	// openCheck: a closed fd in a set fails the whole select call with EBADF.
+	register(Backend{Name: "select", open: openSelect, openCheck: true}, 2)
 }
 
 // wordBits is the size of the kernel's fd_set word (a C unsigned long), which is Go's uint on
@@ -30,37 +30,36 @@ const wordBits = bits.UintSize
 //
 // pselect6 rather than select: it exists on every Linux port (arm64 and riscv64 have no
 // select), and takes a timespec, so the timeout needs no rounding.
-type selectPoller struct {
-	lifecycle
+type selectOps struct {
 	wfd    int
-	rd, wr []uint // master sets: the interest, edited by Add/Modify/Remove
+	rd, wr []uint // master sets: the interest, edited by add/modify/remove
 	rw, ww []uint // working sets: copied from the masters before each call, which the kernel overwrites with results
-	fds    fdTable
-	maxfd  int
-	next   int // fd where the next scan starts, so a short out slice starves no fd
-	ts     unix.Timespec
+	// maxfd is the highest fd with a bit in a master set (at least wfd): the kernel scans
+	// words up to it. An fd registered with an interest of 0 has no bit and is not counted.
+	maxfd int
+	next  int // fd where the next scan starts, so a short out slice starves no fd
+	ts    unix.Timespec
 }
 
-func openSelect() (Poller, error) {
+func openSelect() (ops, kernelWaker, error) {
 	k, wfd, err := newPollWaker()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	p := &selectPoller{wfd: wfd, maxfd: wfd}
-	p.lifecycle = lifecycle{name: "select", k: k}
+	p := &selectOps{wfd: wfd, maxfd: wfd}
 	p.grow(wfd)
 	setBit(p.rd, wfd)
-	return p, nil
+	return p, k, nil
 }
 
-func setBit(s []uint, fd int)      { s[fd/wordBits] |= 1 << (fd % wordBits) }
-func clearBit(s []uint, fd int)    { s[fd/wordBits] &^= 1 << (fd % wordBits) }
-func isSet(s []uint, fd int) bool  { return s[fd/wordBits]&(1<<(fd%wordBits)) != 0 }
-func wordsFor(maxfd int) int       { return maxfd/wordBits + 1 }
-func (p *selectPoller) words() int { return wordsFor(p.maxfd) }
+func setBit(s []uint, fd int)     { s[fd/wordBits] |= 1 << (fd % wordBits) }
+func clearBit(s []uint, fd int)   { s[fd/wordBits] &^= 1 << (fd % wordBits) }
+func isSet(s []uint, fd int) bool { return s[fd/wordBits]&(1<<(fd%wordBits)) != 0 }
+func wordsFor(maxfd int) int      { return maxfd/wordBits + 1 }
+func (p *selectOps) words() int   { return wordsFor(p.maxfd) }
 
 // grow makes every set long enough to hold fd.
-func (p *selectPoller) grow(fd int) {
+func (p *selectOps) grow(fd int) {
 	n := wordsFor(fd)
 	if n <= len(p.rd) {
 		return
@@ -73,8 +72,11 @@ func (p *selectPoller) grow(fd int) {
 	}
 }
 
-// setInterest writes fd's interest into the master sets.
-func (p *selectPoller) setInterest(fd int, in Events) {
+// setInterest writes fd's interest into the master sets and keeps maxfd the highest fd
+// with a bit set: shrinking it when its fd goes quiet stops the kernel scanning words nobody
+// watches.
+func (p *selectOps) setInterest(fd int, in Events) {
+	p.grow(fd)
 	clearBit(p.rd, fd)
 	clearBit(p.wr, fd)
 	if in&Readable != 0 {
@@ -83,138 +85,69 @@ func (p *selectPoller) setInterest(fd int, in Events) {
 	if in&Writable != 0 {
 		setBit(p.wr, fd)
 	}
-}
-
-// Add watches fd; see Poller.Add.
-func (p *selectPoller) Add(fd int, interest Events) error {
-	if err := checkInterest(fd, interest, 0); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	if _, ok := p.fds.get(fd); ok || fd == p.wfd {
-		return fmt.Errorf("poller: select: add fd %d: %w", fd, ErrAlreadyRegistered)
-	}
-	// A closed fd in a set fails the whole select call with EBADF: refuse it up front.
-	if err := checkOpen(fd); err != nil {
-		return fmt.Errorf("poller: select: add fd %d: %w", fd, err)
-	}
-	p.grow(fd)
-	p.setInterest(fd, interest)
-	p.fds.set(fd, uint32(interest)|present)
-	p.maxfd = max(p.maxfd, fd)
-	return nil
-}
-
-// Modify replaces fd's interest; see Poller.Modify.
-func (p *selectPoller) Modify(fd int, interest Events) error {
-	if err := checkInterest(fd, interest, 0); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	if _, ok := p.fds.get(fd); !ok {
-		return fmt.Errorf("poller: select: modify fd %d: %w", fd, ErrNotRegistered)
-	}
-	p.setInterest(fd, interest)
-	p.fds.set(fd, uint32(interest)|present)
-	return nil
-}
-
-// Remove stops watching fd; see Poller.Remove.
-func (p *selectPoller) Remove(fd int) error {
-	if err := checkFD(fd); err != nil {
-		return err
-	}
-	if err := p.lock(); err != nil {
-		return err
-	}
-	defer p.owner.Unlock()
-	if _, ok := p.fds.get(fd); !ok {
-		return fmt.Errorf("poller: select: remove fd %d: %w", fd, ErrNotRegistered)
-	}
-	p.setInterest(fd, 0)
-	p.fds.del(fd)
-	if fd == p.maxfd {
-		// Shrink nfds so the kernel stops scanning words nobody watches.
+	switch {
+	case in&(Readable|Writable) != 0:
+		p.maxfd = max(p.maxfd, fd)
+	case fd == p.maxfd:
 		p.maxfd = p.wfd
 		for f := fd - 1; f > p.wfd; f-- {
-			if _, ok := p.fds.get(f); ok {
+			if isSet(p.rd, f) || isSet(p.wr, f) {
 				p.maxfd = f
 				break
 			}
 		}
 	}
-	return nil
 }
 
-// Wait reports ready fds; see Poller.Wait. It does not allocate.
+func (p *selectOps) add(fd int, in Events) error       { p.setInterest(fd, in); return nil }
+func (p *selectOps) modify(fd int, _, in Events) error { p.setInterest(fd, in); return nil }
+func (p *selectOps) remove(fd int, _ Events) error     { p.setInterest(fd, 0); return nil }
+func (p *selectOps) owns(fd int) bool                  { return fd == p.wfd }
+func (p *selectOps) close() error                      { return nil } // the waker is front's
+
+// wait is one pselect6. It does not allocate.
 //
 // Hangup is never reported: select has no such bit. A closed peer shows as Readable and the
 // read returns EOF; a pending socket error shows as Readable and Writable and the read or
 // write returns it.
-func (p *selectPoller) Wait(out []Event, timeout time.Duration) (int, error) {
-	if err := p.lock(); err != nil {
-		return 0, err
+func (p *selectOps) wait(out []Event, d time.Duration) (int, bool, error) {
+	nw := p.words()
+	copy(p.rw[:nw], p.rd[:nw])
+	copy(p.ww[:nw], p.wr[:nw])
+	var tsp uintptr // nil: block
+	if d >= 0 {
+		p.ts = unix.NsecToTimespec(int64(d))
+		tsp = uintptr(unsafe.Pointer(&p.ts))
 	}
-	defer p.owner.Unlock()
-	if len(out) == 0 {
-		return 0, errEmptyOut
-	}
-	dl := deadline(timeout)
-	for {
-		nw := p.words()
-		copy(p.rw[:nw], p.rd[:nw])
-		copy(p.ww[:nw], p.wr[:nw])
-		var tsp uintptr // nil: block
-		if timeout >= 0 {
-			p.ts = unix.NsecToTimespec(int64(remaining(dl, timeout)))
-			tsp = uintptr(unsafe.Pointer(&p.ts))
-		}
-		// The sets and ts live in p, on the heap, which the Go GC never moves; p is live
-		// across the call. The 6th argument (signal mask) is nil: plain select semantics.
-		r, _, errno := unix.Syscall6(unix.SYS_PSELECT6, uintptr(p.maxfd+1),
-			uintptr(unsafe.Pointer(&p.rw[0])), uintptr(unsafe.Pointer(&p.ww[0])), 0, tsp, 0)
-		if errno != 0 {
-			switch errno {
-			case unix.EINTR:
-				// Interrupted by a signal (Go's preemption): retry with what is left.
-				continue
-			case unix.EBADF:
-				// A watched fd was closed without Remove. Report every such fd as Error
-				// (as poll's POLLNVAL does) instead of failing every Wait from now on.
-				if n := p.badFDs(out); n > 0 {
-					return n, nil
-				}
+	// The sets and ts live in p, on the heap, which the Go GC never moves; p is live across
+	// the call. The 6th argument (signal mask) is nil: plain select semantics.
+	r, _, errno := unix.Syscall6(unix.SYS_PSELECT6, uintptr(p.maxfd+1),
+		uintptr(unsafe.Pointer(&p.rw[0])), uintptr(unsafe.Pointer(&p.ww[0])), 0, tsp, 0)
+	if errno != 0 {
+		if errno == unix.EBADF {
+			// A watched fd was closed without Remove. Report every such fd as Error (as
+			// poll's POLLNVAL does) instead of failing every Wait from now on.
+			if n := p.badFDs(out); n > 0 {
+				return n, false, nil
 			}
-			return 0, fmt.Errorf("poller: select: %w", errno)
 		}
-		if p.closed.Load() {
-			return 0, ErrClosed
-		}
-		woke := isSet(p.rw, p.wfd)
-		if woke {
-			clearBit(p.rw, p.wfd)
-			p.drained()
-		}
-		n := 0
-		if r > 0 && (r > 1 || !woke) {
-			n = p.collect(out, nw)
-		}
-		if n > 0 || woke || expired(dl, timeout) {
-			return n, nil
-		}
+		return 0, false, errno
 	}
+	woke := isSet(p.rw, p.wfd)
+	if woke {
+		clearBit(p.rw, p.wfd)
+	}
+	n := 0
+	if r > 0 && (r > 1 || !woke) {
+		n = p.collect(out, nw)
+	}
+	return n, woke, nil
 }
 
 // collect turns the result sets into events, one per fd (read and write bits merged),
 // starting at fd p.next and wrapping around, word by word. The first word is visited twice:
 // first its bits from p.next up, at the end its bits below p.next.
-func (p *selectPoller) collect(out []Event, nw int) int {
+func (p *selectOps) collect(out []Event, nw int) int {
 	if p.next >= nw*wordBits {
 		p.next = 0
 	}
@@ -251,22 +184,15 @@ func (p *selectPoller) collect(out []Event, nw int) int {
 	return n
 }
 
-// badFDs fills out with the watched fds that are no longer open, as Error events.
-func (p *selectPoller) badFDs(out []Event) int {
+// badFDs fills out with the watched fds that are no longer open, as Error events. Only fds
+// with a bit in a master set can fail select, so only those are checked.
+func (p *selectOps) badFDs(out []Event) int {
 	n := 0
 	for fd := 0; fd <= p.maxfd && n < len(out); fd++ {
-		if _, ok := p.fds.get(fd); ok && checkOpen(fd) != nil {
+		if fd != p.wfd && (isSet(p.rd, fd) || isSet(p.wr, fd)) && checkOpen(fd) != nil {
 			out[n] = Event{FD: fd, Events: Error}
 			n++
 		}
 	}
 	return n
-}
-
-// Close releases the wake-up fd; see Poller.Close.
-func (p *selectPoller) Close() error {
-	if err := p.beginClose(); err != nil {
-		return err
-	}
-	return p.finishClose(func() error { return nil })
 }
