@@ -34,6 +34,7 @@ func benchWait(b *testing.B, be Backend, nfds int) {
 		b.Skipf("RLIMIT_NOFILE is %d, need %d", nofile, need)
 	}
 	p, err := be.Open()
+	skipUnsupported(b, err)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -108,6 +108,7 @@ func configs() []config {
 func (c config) open(t testing.TB) Poller {
 	t.Helper()
 	p, err := c.b.Open()
+	skipUnsupported(t, err)
 	if err != nil {
 		t.Fatalf("open %s: %v", c.b.Name, err)
 	}
@@ -117,6 +118,16 @@ func (c config) open(t testing.TB) Poller {
 		}
 	})
 	return p
+}
+
+// skipUnsupported skips the test when the backend cannot run on this machine, which only
+// io_uring does: a container's seccomp profile or the kernel.io_uring_disabled sysctl. The
+// message says why, from the error.
+func skipUnsupported(t testing.TB, err error) {
+	t.Helper()
+	if errors.Is(err, ErrUnsupported) {
+		t.Skipf("backend unavailable on this machine: %v", err)
+	}
 }
 
 // socketpair returns a connected pair of non-blocking Unix stream sockets, closed when the

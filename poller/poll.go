@@ -10,7 +10,7 @@ import (
 
 func init() {
 	// openCheck: poll accepts a closed fd and reports POLLNVAL for it on every call.
-	register(Backend{Name: "poll", open: openPoll, openCheck: true}, 1)
+	register(Backend{Name: "poll", open: openPoll, openCheck: true}, 2)
 }
 
 // pollOps keeps the interest list itself, as an array of pollfd handed whole to the kernel on

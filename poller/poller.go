@@ -196,6 +196,20 @@ func (b Backend) Open() (Poller, error) {
 	return newFront(b, o, k), nil
 }
 
+// Available reports whether the backend can run on this machine, by opening and closing one
+// instance. It returns nil, or Open's error: ErrUnsupported (wrapped, with the reason) for a
+// backend this kernel refuses or lacks, which today means io_uring under a seccomp profile,
+// the kernel.io_uring_disabled sysctl or a kernel before 5.13. A program that lets users name
+// a backend checks it once at start and falls back to Backends()[0] with a log line (the
+// daemon does), so a configuration written for one machine still runs on another.
+func (b Backend) Available() error {
+	p, err := b.Open()
+	if err != nil {
+		return err
+	}
+	return p.Close()
+}
+
 // Has reports whether the backend has every feature in f.
 func (b Backend) Has(f Features) bool { return b.Features&f == f }
 
@@ -271,7 +285,7 @@ func Lookup(name string) (Backend, error) {
 	return Backend{}, fmt.Errorf("poller: %q (have %s): %w", name, names(), ErrUnknownBackend)
 }
 
-// Open opens the backend called name: "epoll", "poll", "select", "kqueue", or "auto" (or "")
+// Open opens the backend called name: "epoll", "uring", "poll", "select", "kqueue", or "auto" (or "")
 // for the best one available, which the environment variable REACTOR_POLLER may override.
 // An unknown name, in the argument or in REACTOR_POLLER, returns ErrUnknownBackend.
 func Open(name string) (Poller, error) {

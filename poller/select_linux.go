@@ -12,7 +12,7 @@ import (
 
 func init() {
 	// openCheck: a closed fd in a set fails the whole select call with EBADF.
-	register(Backend{Name: "select", open: openSelect, openCheck: true}, 2)
+	register(Backend{Name: "select", open: openSelect, openCheck: true}, 3)
 }
 
 // wordBits is the size of the kernel's fd_set word (a C unsigned long), which is Go's uint on

@@ -115,6 +115,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		defer files.Close()
 	}
 
+	cfg.Poller = usablePoller(cfg.Poller, log)
 	d := &daemon{cfg: cfg, log: log, access: access, app: &app{files: files}}
 	srv, err := d.newServer()
 	if err != nil {
@@ -263,4 +264,23 @@ wait:
 	}
 	d.log.Info("stopped", zap.Duration("took", time.Since(start)), zap.Int64("open", open))
 	return exitOK
+}
+
+// usablePoller returns name, or the best backend compiled for this OS when the backend name
+// resolves to (REACTOR_POLLER included) is compiled in but this kernel refuses it: io_uring
+// under a seccomp profile or kernel.io_uring_disabled, or on a kernel before 5.13. One warning
+// says so, and the daemon starts, so a configuration written for one machine runs on another.
+// Unknown names are left for the reactor to report.
+func usablePoller(name string, log *zap.Logger) string {
+	b, err := poller.Lookup(name)
+	if err != nil {
+		return name
+	}
+	err = b.Available()
+	if !errors.Is(err, poller.ErrUnsupported) {
+		return name
+	}
+	best := poller.Backends()[0].Name
+	log.Warn("poller unavailable here, falling back", zap.String("poller", b.Name), zap.String("fallback", best), zap.Error(err))
+	return best
 }

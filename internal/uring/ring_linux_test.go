@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
@@ -216,7 +215,7 @@ func TestUnavailableUnderSeccomp(t *testing.T) {
 			done := make(chan error, 1)
 			go func() {
 				runtime.LockOSThread() // never unlocked: the filtered thread exits with the goroutine
-				if err := denySyscall(unix.SYS_IO_URING_SETUP, tc.errno); err != nil {
+				if err := testsupport.DenySyscall(unix.SYS_IO_URING_SETUP, tc.errno); err != nil {
 					done <- err
 					return
 				}
@@ -235,22 +234,6 @@ func TestUnavailableUnderSeccomp(t *testing.T) {
 			}
 		})
 	}
-}
-
-// denySyscall installs, on the calling thread only, a seccomp filter that fails system call
-// nr with errno and allows everything else.
-func denySyscall(nr uintptr, errno unix.Errno) error {
-	prog := []unix.SockFilter{
-		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}, // seccomp_data.nr
-		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 0, Jf: 1, K: uint32(nr)},
-		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(errno)},
-		{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW},
-	}
-	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return err
-	}
-	return unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)), 0, 0)
 }
 
 func TestPollMultishot(t *testing.T) {

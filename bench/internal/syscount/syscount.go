@@ -37,9 +37,13 @@ var ioCalls = map[string]bool{
 	"write": true, "writev": true, "sendto": true, "sendmsg": true, "sendmmsg": true, "sendfile": true,
 	"epoll_wait": true, "epoll_pwait": true, "epoll_pwait2": true, "epoll_ctl": true,
 	"poll": true, "ppoll": true, "select": true, "pselect6": true,
+	// io_uring: one io_uring_enter submits and waits for everything an iteration does;
+	// io_uring_register is setup, but counted so a loop that calls it per request shows.
+	"io_uring_enter": true, "io_uring_register": true, "splice": true, "accept4": true, "accept": true,
 }
 
-// IOTotal is the number of request-path calls (reads, writes, readiness waits and epoll_ctl).
+// IOTotal is the number of request-path calls (reads, writes, readiness waits, epoll_ctl,
+// io_uring_enter, accepts).
 func (s Summary) IOTotal() uint64 {
 	var n uint64
 	for name, c := range s.Calls {
