@@ -117,6 +117,7 @@ func All() []Server {
 		reactordNetHTTPServer(),
 		reactorRawServer(),
 		floorServer(),
+		floorUringServer(),
 		netHTTPServer(),
 		fastHTTPServer(),
 		evioServer(),
