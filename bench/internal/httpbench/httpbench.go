@@ -161,6 +161,17 @@ func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, trac
 		}
 	}
 	run := report.Run{Label: t.Label, Server: t.Server, Poller: t.Poller, Round: round, Conns: cfg.Conns, Pipeline: pipeline}
+	// System calls counted in the measured window without slowing the server (syscall
+	// tracepoints; see syscount.Counter). Where the kernel or permissions refuse, the columns
+	// stay empty.
+	var counter *syscount.Counter
+	var calls0, calls1, io0calls, io1calls uint64
+	if pid > 0 && !traced {
+		if c, err := syscount.OpenCounter(pid); err == nil {
+			counter = c
+			defer c.Close()
+		}
+	}
 	var cpu0, cpu1 procstat.CPU
 	var io0, io1 procstat.IO
 	var mallocs [2]uint64
@@ -185,12 +196,21 @@ func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, trac
 			sampleErr = err
 		}
 	}
+	count := func(all, io *uint64) {
+		if counter != nil {
+			var err error
+			if *all, *io, err = counter.Read(); err != nil {
+				counter = nil
+			}
+		}
+	}
 	lc := loadgen.Config{
 		Addr: addr, Conns: cfg.Conns, Pipeline: pipeline, Warmup: cfg.Warmup, Duration: cfg.Duration,
 		ExpectBody:   []byte(servers.Body),
-		MeasureStart: func() { sample(&cpu0, &io0, &mallocs[0]) },
+		MeasureStart: func() { count(&calls0, &io0calls); sample(&cpu0, &io0, &mallocs[0]) },
 		MeasureEnd: func() {
 			sample(&cpu1, &io1, &mallocs[1])
+			count(&calls1, &io1calls)
 			if pid > 0 {
 				if rss, err := procstat.ReadRSS(pid); err == nil {
 					run.RSS = rss
@@ -234,6 +254,10 @@ func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, trac
 		run.CPUPerReq = float64(cpu1.Sub(cpu0).Total()) / 1e3 / float64(res.Requests)
 		d := io1.Sub(io0)
 		run.RWCallsPerReq = float64(d.ReadCalls+d.WriteCalls) / float64(res.Requests)
+		if counter != nil {
+			run.CountedSyscallsPerReq = float64(calls1-calls0) / float64(res.Requests)
+			run.CountedIOSyscallsPerReq = float64(io1calls-io0calls) / float64(res.Requests)
+		}
 	}
 	run.AllocsPerReq = -1
 	if goServer && res.Requests > 0 {

@@ -43,6 +43,12 @@ type Run struct {
 	P99          time.Duration  `json:"p99_ns"`
 	P999         time.Duration  `json:"p999_ns"`
 	Errors       loadgen.Errors `json:"errors"`
+	// CountedSyscallsPerReq is every system call of the server per request over the measured
+	// window, counted by the kernel's syscall tracepoints (no slowdown, unlike strace);
+	// CountedIOSyscallsPerReq only the I/O calls (see syscount.IOTotal). 0 where the
+	// tracepoints cannot be used.
+	CountedSyscallsPerReq   float64 `json:"counted_syscalls_per_req,omitempty"`
+	CountedIOSyscallsPerReq float64 `json:"counted_io_syscalls_per_req,omitempty"`
 	// SyscallsPerReq comes from a separate strace -c -f run, when asked for; 0 otherwise.
 	SyscallsPerReq float64 `json:"syscalls_per_req,omitempty"`
 	// IOSyscallsPerReq counts only reads, writes and readiness calls (see syscount.IOTotal).
@@ -71,6 +77,10 @@ type Summary struct {
 	RPSRatio         float64 `json:"rps_ratio_vs_baseline"`
 	SyscallsPerReq   float64 `json:"syscalls_per_req,omitempty"`
 	IOSyscallsPerReq float64 `json:"io_syscalls_per_req,omitempty"`
+	// CountedSyscallsPerReq and CountedIOSyscallsPerReq are medians over rounds of the
+	// tracepoint counts (see Run).
+	CountedSyscallsPerReq   float64 `json:"counted_syscalls_per_req_median,omitempty"`
+	CountedIOSyscallsPerReq float64 `json:"counted_io_syscalls_per_req_median,omitempty"`
 }
 
 // Summarize groups runs by (pipeline, label) and computes medians and per-round ratios against
@@ -108,6 +118,8 @@ func Summarize(runs []Run, baseline string) []Summary {
 		s.RSS = int64(col(func(r Run) float64 { return float64(r.RSS) }))
 		s.RWCallsPerReq = col(func(r Run) float64 { return r.RWCallsPerReq })
 		s.AllocsPerReq = col(func(r Run) float64 { return r.AllocsPerReq })
+		s.CountedSyscallsPerReq = col(func(r Run) float64 { return r.CountedSyscallsPerReq })
+		s.CountedIOSyscallsPerReq = col(func(r Run) float64 { return r.CountedIOSyscallsPerReq })
 		s.P50 = time.Duration(col(func(r Run) float64 { return float64(r.P50) }))
 		s.P99 = time.Duration(col(func(r Run) float64 { return float64(r.P99) }))
 		s.P999 = time.Duration(col(func(r Run) float64 { return float64(r.P999) }))
@@ -143,6 +155,7 @@ func Summarize(runs []Run, baseline string) []Summary {
 func Markdown(w io.Writer, sums []Summary, baseline string, conns int) error {
 	var b strings.Builder
 	last := -1
+	counted := false
 	for _, s := range sums {
 		if s.Pipeline != last {
 			if last >= 0 {
@@ -153,17 +166,24 @@ func Markdown(w io.Writer, sums []Summary, baseline string, conns int) error {
 				conns, s.Pipeline, s.Rounds, baseline)
 			b.WriteString("| server | req/s | server CPU µs/req | CPU × " + baseline + " | req/s × " + baseline +
 				" | RSS MiB | rd+wr calls/req | allocs/req | p50 | p99 | p99.9 | errors |")
-			hasStrace := false
+			hasStrace, hasCount := false, false
 			for _, t := range sums {
-				if t.Pipeline == s.Pipeline && t.SyscallsPerReq > 0 {
-					hasStrace = true
+				if t.Pipeline == s.Pipeline {
+					hasStrace = hasStrace || t.SyscallsPerReq > 0
+					hasCount = hasCount || t.CountedSyscallsPerReq > 0
 				}
 			}
-			if hasStrace {
-				b.WriteString(" strace calls/req | strace I/O calls/req |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-			} else {
-				b.WriteString("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+			sep := "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+			if hasCount {
+				b.WriteString(" syscalls/req | I/O syscalls/req |")
+				sep += "---:|---:|"
 			}
+			if hasStrace {
+				b.WriteString(" strace calls/req | strace I/O calls/req |")
+				sep += "---:|---:|"
+			}
+			b.WriteString("\n" + sep + "\n")
+			counted = hasCount
 		}
 		allocs := "–"
 		if s.AllocsPerReq >= 0 {
@@ -172,6 +192,9 @@ func Markdown(w io.Writer, sums []Summary, baseline string, conns int) error {
 		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %s | %s | %.1f | %.2f | %s | %s | %s | %s | %d |",
 			s.Label, s.RPS, s.CPUPerReq, ratio(s.CPURatio), ratio(s.RPSRatio), float64(s.RSS)/(1<<20),
 			s.RWCallsPerReq, allocs, dur(s.P50), dur(s.P99), dur(s.P999), s.Errors)
+		if counted {
+			fmt.Fprintf(&b, " %.2f | %.2f |", s.CountedSyscallsPerReq, s.CountedIOSyscallsPerReq)
+		}
 		if s.SyscallsPerReq > 0 {
 			fmt.Fprintf(&b, " %.2f | %.2f |", s.SyscallsPerReq, s.IOSyscallsPerReq)
 		}

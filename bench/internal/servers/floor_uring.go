@@ -24,7 +24,8 @@ import (
 //     memory is committed only while data waits to be scanned, never per idle connection;
 //   - the responses of an iteration queued as SEND SQEs and handed to the kernel by the same
 //     io_uring_enter that waits for the next completions (GETEVENTS): one system call per
-//     iteration, however many connections it served.
+//     iteration, however many connections it served, and no other system call on the
+//     request path.
 //
 // Like floor it scans for CRLFCRLF, answers each with the canned response, does not parse
 // HTTP and times nothing out. It is not a server anyone should deploy.
@@ -219,18 +220,14 @@ func (l *fuLoop) run(started chan<- error) {
 	started <- nil
 	for {
 		l.flush()
-		// The one system call of an iteration under load: submit the sends (and any re-armed
-		// multishot requests) and collect what completed meanwhile, without blocking, as a
-		// raw call (with DEFER_TASKRUN the kernel posts completions only now). Only when
-		// that brings nothing does the loop block, through the scheduler, as floor does with
-		// epoll_wait.
-		if _, err := l.r.SubmitAndWait(0, 0); err != nil && err != unix.EINTR {
+		// The one system call of an iteration: submit the sends (and any re-armed multishot
+		// requests) and wait for at least one completion. With DEFER_TASKRUN the kernel runs
+		// the completion work queued since the last call right here, so under load this
+		// returns at once with a batch; only an idle loop sleeps in it. (A non-blocking raw
+		// enter first and a blocking one only when it found nothing, floor's pattern with
+		// epoll_wait, measured no cheaper in CPU and costs up to two calls per iteration.)
+		if _, err := l.r.SubmitAndWait(1, -1); err != nil && err != unix.EINTR && err != unix.ETIME {
 			return
-		}
-		if l.r.Ready() == 0 {
-			if _, err := l.r.SubmitAndWait(1, -1); err != nil && err != unix.EINTR && err != unix.ETIME {
-				return
-			}
 		}
 		if !l.reap() {
 			return

@@ -2,7 +2,10 @@ package syscount
 
 import (
 	"errors"
+	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParse(t *testing.T) {
@@ -33,5 +36,43 @@ func TestParse(t *testing.T) {
 	}
 	if _, err := Parse([]byte("% time seconds usecs/call calls errors syscall\n 1.0 0.1 5 many read\n")); !errors.Is(err, ErrFormat) {
 		t.Fatalf("bad count: %v", err)
+	}
+}
+
+func TestCounterCountsThisProcess(t *testing.T) {
+	c, err := OpenCounter(os.Getpid())
+	if errors.Is(err, ErrNoTracepoints) {
+		t.Skipf("cannot count here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	all0, io0, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1000
+	for i := 0; i < n; i++ {
+		if _, err := unix.Write(int(f.Fd()), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all1, io1, err := c.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The counters' own reads are syscalls too (read is an I/O call): at least n, and not
+	// wildly more.
+	if d := io1 - io0; d < n || d > 3*n {
+		t.Fatalf("%d writes counted as %d I/O calls", n, d)
+	}
+	if d := all1 - all0; d < n {
+		t.Fatalf("%d writes counted as %d calls in all", n, d)
 	}
 }
