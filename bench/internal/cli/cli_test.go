@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/reactord/reactord/bench/internal/servers"
+	"github.com/reactord/reactord/bench/internal/syscount"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -119,6 +123,49 @@ func TestHTTPWithChildServers(t *testing.T) {
 	}
 	if !strings.Contains(out, "| nethttp |") || !strings.Contains(out, "pipeline P=4") || !strings.Contains(out, "| server | × floor | × nethttp |") {
 		t.Fatalf("table:\n%s", out)
+	}
+}
+
+// TestHTTPCountsSyscalls runs -syscalls against floor and floor-uring: the syscall columns
+// appear, floor makes at least one read and one write per request (P=1), and floor-uring,
+// whose request path is io_uring_enter alone, makes fewer I/O calls than floor.
+func TestHTTPCountsSyscalls(t *testing.T) {
+	if _, err := syscount.OpenCounter(os.Getpid()); errors.Is(err, syscount.ErrNoTracepoints) {
+		t.Skipf("syscall tracepoints unavailable: %v", err)
+	}
+	names := "floor"
+	if s, _ := servers.Lookup("floor-uring"); s.Available() == nil {
+		names += ",floor-uring"
+	}
+	dir := t.TempDir()
+	js := filepath.Join(dir, "h.json")
+	code, out, errs := run(t, "http", "-servers", names, "-c", "4", "-p", "1", "-warmup", "50ms",
+		"-d", "300ms", "-rounds", "1", "-q", "-syscalls", "-json", js)
+	if code != 0 {
+		t.Fatalf("code %d:\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(out, "| syscalls/req | I/O syscalls/req |") {
+		t.Fatalf("no syscall columns:\n%s", out)
+	}
+	var got struct {
+		Summary []struct {
+			Label string
+			IO    float64 `json:"counted_io_syscalls_per_req_median"`
+		}
+	}
+	b, err := os.ReadFile(js)
+	if err != nil || json.Unmarshal(b, &got) != nil {
+		t.Fatalf("json: %v\n%s", err, b)
+	}
+	io := map[string]float64{}
+	for _, s := range got.Summary {
+		io[s.Label] = s.IO
+	}
+	if io["floor"] < 2 {
+		t.Fatalf("floor counted %.2f I/O calls per request; a read and a write each at least", io["floor"])
+	}
+	if v, ok := io["floor-uring"]; ok && v >= io["floor"] {
+		t.Fatalf("floor-uring %.2f I/O calls per request, floor %.2f", v, io["floor"])
 	}
 }
 

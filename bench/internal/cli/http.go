@@ -65,10 +65,13 @@ per request (utime+stime from /proc/PID/stat over the measured window / requests
 (VmRSS), read+write syscalls per request (/proc/PID/io syscr+syscw), p50/p99/p99.9, errors; and
 the median of per-round ratios against -baseline.
 
-Syscalls per request, all kinds: -strace adds one short run per server traced with
-"strace -c -f -p PID" (tracing slows the server, so that run only counts calls). By hand:
-"bench serve -server NAME -addr 127.0.0.1:8080 &", "strace -c -f -p $! &", load it, then
-kill -INT the strace and divide its total calls by the requests sent.
+Syscalls per request, all kinds: -syscalls adds one run per server and depth that counts every
+call with the kernel's syscall tracepoints (perf_event_open; the server runs at full speed, so a
+design that batches calls, io_uring, batches as it really does). -strace adds one short run per
+server traced with "strace -c -f -p PID" (tracing slows the server, so that run only counts
+calls, and it flatters batching designs). By hand: "bench serve -server NAME -addr
+127.0.0.1:8080 &", "perf stat -e raw_syscalls:sys_enter -p $!" (or "strace -c -f -p $!"), load
+it, stop the counter and divide its total by the requests sent.
 
 `+serversHelp())
 	var avail []string
@@ -94,6 +97,7 @@ kill -INT the strace and divide its total calls by the requests sent.
 	jsonFile := fs.String("json", "", "write every run and the summary as JSON to `file` (- for stdout)")
 	chartFile := fs.String("chart", "", "write a bar chart of server CPU µs/request to `file` (.png/.svg)")
 	strace := fs.Bool("strace", false, "also count all syscalls per request with strace -c -f (separate short runs)")
+	countCalls := fs.Bool("syscalls", false, "also count syscalls per request with the kernel's syscall tracepoints, untraced (one extra run per server and depth; needs root or perf_event_paranoid <= 1)")
 	quiet := fs.Bool("q", false, "no per-run lines on stderr")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -108,7 +112,7 @@ kill -INT the strace and divide its total calls by the requests sent.
 	cfg := httpbench.Config{
 		Addr: *target, PID: *pid, Conns: *conns, Pipelines: depths, Warmup: *warmup, Duration: *dur,
 		Rounds: *rounds, ServerCPU: *serverCPU, ClientCPU: *clientCPU, GOMAXPROCS: *gmp, Loops: *loops,
-		Strace: *strace, Stderr: env.Stderr,
+		Strace: *strace, CountSyscalls: *countCalls, Stderr: env.Stderr,
 	}
 	if !*quiet {
 		cfg.Log = env.Stderr

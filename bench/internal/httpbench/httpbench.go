@@ -57,6 +57,12 @@ type Config struct {
 	// Strace adds, after the rounds, one short traced run per server and depth to count
 	// syscalls per request with strace -c -f.
 	Strace bool
+	// CountSyscalls adds, after the rounds, one run per server and depth that counts system
+	// calls with the kernel's syscall tracepoints (syscount.Counter). Unlike strace it does
+	// not slow the server, so a batching design batches as it really does; but each counted
+	// call still costs a little, more for a server that makes more calls, so the counts come
+	// from runs of their own and never from the rounds whose CPU time is compared.
+	CountSyscalls bool
 
 	// Log receives one line per finished run (nil: none); Stderr the children's logs.
 	Log    io.Writer
@@ -107,7 +113,7 @@ func Run(ctx context.Context, cfg Config) ([]report.Run, error) {
 				// Rotate the order so that no server always runs first (cold) or last.
 				t := targets[(i+round-1)%len(targets)]
 				cfg.Bar.Describe(fmt.Sprintf("round %d/%d P=%d %s", round, cfg.Rounds, p, t.Label))
-				r, err := runOne(ctx, cfg, t, p, round, false)
+				r, err := runOne(ctx, cfg, t, p, round, modeMeasure)
 				if err != nil {
 					return runs, fmt.Errorf("%s P=%d round %d: %w", t.Label, p, round, err)
 				}
@@ -120,10 +126,28 @@ func Run(ctx context.Context, cfg Config) ([]report.Run, error) {
 			}
 		}
 	}
+	if cfg.CountSyscalls {
+		for _, p := range cfg.Pipelines {
+			for _, t := range targets {
+				r, err := runOne(ctx, cfg, t, p, 0, modeCounted)
+				if err != nil {
+					return runs, fmt.Errorf("count %s P=%d: %w", t.Label, p, err)
+				}
+				for i := range runs {
+					if runs[i].Label == t.Label && runs[i].Pipeline == p {
+						runs[i].CountedSyscallsPerReq, runs[i].CountedIOSyscallsPerReq = r.CountedSyscallsPerReq, r.CountedIOSyscallsPerReq
+					}
+				}
+				if cfg.Log != nil {
+					fmt.Fprintf(cfg.Log, "count   P=%-3d %-22s %.2f syscalls/req (%.2f I/O)\n", p, t.Label, r.CountedSyscallsPerReq, r.CountedIOSyscallsPerReq)
+				}
+			}
+		}
+	}
 	if cfg.Strace {
 		for _, p := range cfg.Pipelines {
 			for _, t := range targets {
-				r, err := runOne(ctx, cfg, t, p, 0, true)
+				r, err := runOne(ctx, cfg, t, p, 0, modeTraced)
 				if err != nil {
 					return runs, fmt.Errorf("strace %s P=%d: %w", t.Label, p, err)
 				}
@@ -141,8 +165,18 @@ func Run(ctx context.Context, cfg Config) ([]report.Run, error) {
 	return runs, nil
 }
 
-// runOne measures one server once. traced runs attach strace and record only syscall counts.
-func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, traced bool) (report.Run, error) {
+// runMode is what one run is for.
+type runMode int
+
+const (
+	modeMeasure runMode = iota // a round: CPU, memory, latency, throughput
+	modeTraced                 // strace -c -f attached: syscall counts only
+	modeCounted                // syscall tracepoints counted: syscall counts only
+)
+
+// runOne measures one server once. Traced and counted runs record only syscall counts.
+func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, mode runMode) (report.Run, error) {
+	traced := mode == modeTraced
 	addr, pid := cfg.Addr, cfg.PID
 	var proc *child.Proc
 	if cfg.Addr == "" {
@@ -161,16 +195,16 @@ func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, trac
 		}
 	}
 	run := report.Run{Label: t.Label, Server: t.Server, Poller: t.Poller, Round: round, Conns: cfg.Conns, Pipeline: pipeline}
-	// System calls counted in the measured window without slowing the server (syscall
-	// tracepoints; see syscount.Counter). Where the kernel or permissions refuse, the columns
-	// stay empty.
+	// System calls counted in the measured window (syscall tracepoints; see syscount.Counter).
 	var counter *syscount.Counter
 	var calls0, calls1, io0calls, io1calls uint64
-	if pid > 0 && !traced {
-		if c, err := syscount.OpenCounter(pid); err == nil {
-			counter = c
-			defer c.Close()
+	if mode == modeCounted {
+		c, err := syscount.OpenCounter(pid)
+		if err != nil {
+			return run, err
 		}
+		counter = c
+		defer c.Close()
 	}
 	var cpu0, cpu1 procstat.CPU
 	var io0, io1 procstat.IO
