@@ -1,6 +1,6 @@
 // Package poller is the bottom layer of reactord: one small readiness contract, Poller,
-// filled by several kernel backends: epoll, poll and select on Linux; kqueue and poll on the
-// BSDs and macOS.
+// filled by several kernel backends: epoll, io_uring ("uring"), poll and select on Linux;
+// kqueue and poll on the BSDs and macOS.
 //
 // A Poller knows nothing about connections or protocols. It is told which file descriptors to
 // watch and for what (Readable, Writable), and Wait reports which of them are ready. The
@@ -8,12 +8,17 @@
 //
 // # Structure
 //
-// Each backend file (epoll_linux.go, poll.go, select_linux.go, kqueue_bsd.go) holds only its
-// kernel calls, behind a small internal interface. front.go holds what they all share, once:
-// argument checks, the owner lock, the table of watched fds, "already registered" and "not
-// registered", EINTR and deadlines, wake-ups and error wrapping, so every backend answers
-// every misuse the same way. This is the shape of Redis's ae.c over ae_epoll.c and
-// ae_select.c, or libevent's eventop.
+// Each backend file (epoll_linux.go, uring_linux.go, poll.go, select_linux.go, kqueue_bsd.go)
+// holds only its kernel calls, behind a small internal interface. front.go holds what they
+// all share, once: argument checks, the owner lock, the table of watched fds, "already
+// registered" and "not registered", EINTR and deadlines, wake-ups and error wrapping, so
+// every backend answers every misuse the same way. This is the shape of Redis's ae.c over
+// ae_epoll.c and ae_select.c, or libevent's eventop.
+//
+// The io_uring backend needs Linux 5.13 and a kernel that allows io_uring: where it is refused
+// (a seccomp profile, the kernel.io_uring_disabled sysctl) Open fails with ErrUnsupported, and
+// Backend.Available tells a program so up front. Open("auto") never picks it: as a readiness
+// poller it costs more CPU than epoll (docs/IO_URING.md).
 //
 // # Choosing a backend
 //

@@ -52,7 +52,7 @@ type uringOps struct {
 	wfd      int       // the eventfd Wake writes; watched by its own multishot poll
 	fds      []uringFD // indexed by fd
 	todo     []int32   // fds with a re-arm or probe to send with the next submission
-	pos      []int32   // fd -> index in out during one wait, for merging; see merge
+	pos      []int32   // fd -> index in out during one wait, for merging; see merge; len(pos) == len(fds)
 	wakeLive bool      // the wake-up poll is in flight
 	skip     uint8     // SQE flags for POLL_REMOVE: no completion on success, where supported
 }
@@ -97,7 +97,7 @@ func openUring() (ops, kernelWaker, error) {
 	r, err := uring.New(uringConfig)
 	if err != nil {
 		if errors.Is(err, uring.ErrUnavailable) {
-			return nil, nil, fmt.Errorf("poller: uring: %w: %w", ErrUnsupported, err)
+			return nil, nil, fmt.Errorf("poller: uring: %w (%w)", err, ErrUnsupported)
 		}
 		return nil, nil, fmt.Errorf("poller: uring: %w", err)
 	}
@@ -151,12 +151,16 @@ func fromPollResult(res int32, in Events) Events {
 	return e
 }
 
-// state returns fd's state, growing the table to hold it.
+// state returns fd's state, growing the tables indexed by fd to hold it. They grow here, in
+// Add, so that Wait never allocates, not even on the first sight of an fd.
 func (p *uringOps) state(fd int) *uringFD {
 	if fd >= len(p.fds) {
 		n := make([]uringFD, max(fd+1, 2*len(p.fds), 64))
 		copy(n, p.fds)
 		p.fds = n
+		pos := make([]int32, len(n))
+		copy(pos, p.pos)
+		p.pos = pos
 	}
 	return &p.fds[fd]
 }
@@ -388,12 +392,8 @@ func (p *uringOps) has(out []Event, n, fd int) bool {
 // merge adds ev for fd to out[:n], or-ing it into fd's entry if this wait has one already
 // (a multishot poll and a probe, or several wake-ups, for one fd). pos[fd] remembers where fd
 // went; a stale entry never points at an Event for its fd inside out[:n], so it is harmless.
+// pos is as long as fds (see state), and reap only merges fds found in fds.
 func (p *uringOps) merge(out []Event, n, fd int, ev Events) int {
-	if fd >= len(p.pos) {
-		np := make([]int32, max(fd+1, 2*len(p.pos), 64))
-		copy(np, p.pos)
-		p.pos = np
-	}
 	if p.has(out, n, fd) {
 		out[p.pos[fd]].Events |= ev
 		return n

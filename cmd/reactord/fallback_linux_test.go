@@ -88,6 +88,7 @@ func TestPollerFallbackUnderSeccomp(t *testing.T) {
 		t.Fatalf("%d warnings, want 1 about the fallback:\n%s", len(warnings), d.stderr.String())
 	}
 	w := warnings[0]
+	t.Logf("fallback warning: %v", w)
 	if w["poller"] != "uring" || w["fallback"] != "epoll" || !strings.Contains(w["error"].(string), "seccomp") {
 		t.Fatalf("fallback warning %v; want poller=uring fallback=epoll and the seccomp reason", w)
 	}
