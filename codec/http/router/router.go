@@ -120,7 +120,7 @@ func (rt *Router) Add(method, pattern string, h HandlerFunc) error {
 		return err
 	}
 	n := &rt.root
-	for i, s := range segs {
+	for _, s := range segs {
 		switch {
 		case s.wild:
 			if n.wild == nil {
@@ -135,14 +135,11 @@ func (rt *Router) Add(method, pattern string, h HandlerFunc) error {
 		default:
 			n = n.child(s.lit)
 		}
-		if i == len(segs)-1 {
-			if n.leaf == nil {
-				n.leaf = &leaf{}
-			}
-			return n.leaf.add(method, pattern, names, h)
-		}
 	}
-	return nil // unreachable: a pattern has at least one segment
+	if n.leaf == nil {
+		n.leaf = &leaf{}
+	}
+	return n.leaf.add(method, pattern, names, h)
 }
 
 func (n *node) child(lit string) *node {
@@ -442,8 +439,17 @@ func (m *matcher) pick(l *leaf) *entry {
 		m.leaves[m.nleaves] = l
 	}
 	m.nleaves++
+	e := l.lookup(m.method)
+	if e != nil {
+		m.p.names = e.names
+	}
+	return e
+}
+
+// lookup returns the entry for method (HEAD falling back to GET), or nil.
+func (l *leaf) lookup(method []byte) *entry {
 	var e *entry
-	switch string(m.method) {
+	switch string(method) {
 	case "GET":
 		e = l.get
 	case "HEAD":
@@ -455,14 +461,11 @@ func (m *matcher) pick(l *leaf) *entry {
 		e = l.options
 	default:
 		for i := range l.entries {
-			if l.entries[i].method == string(m.method) {
+			if l.entries[i].method == string(method) {
 				e = &l.entries[i]
 				break
 			}
 		}
-	}
-	if e != nil {
-		m.p.names = e.names
 	}
 	return e
 }
