@@ -49,6 +49,10 @@ type ResponseWriter struct {
 	userDate  bool
 	userSrv   bool
 
+	// The first error a method returned since Begin, and the method's name (see Err).
+	firstErr error
+	firstOp  string
+
 	dates     *DateCache
 	server    string
 	flushHook func(out []byte)
@@ -148,6 +152,10 @@ func (w *ResponseWriter) Committed() bool { return w.committed }
 // SetStatus sets the final status code, 200..999 (use WriteInformational for 1xx). It returns
 // ErrInvalidStatus outside that range and ErrHeadersSent once the head is written.
 func (w *ResponseWriter) SetStatus(code int) error {
+	return w.note("SetStatus", w.setStatus(code))
+}
+
+func (w *ResponseWriter) setStatus(code int) error {
 	if err := w.check(); err != nil {
 		return err
 	}
@@ -162,6 +170,10 @@ func (w *ResponseWriter) SetStatus(code int) error {
 // and Finish reports ErrContentLengthMismatch if a different number of bytes was written.
 // Negative n is ErrInvalidContentLength.
 func (w *ResponseWriter) SetContentLength(n int64) error {
+	return w.note("SetContentLength", w.setContentLength(n))
+}
+
+func (w *ResponseWriter) setContentLength(n int64) error {
 	if err := w.check(); err != nil {
 		return err
 	}
@@ -176,24 +188,32 @@ func (w *ResponseWriter) SetContentLength(n int64) error {
 // Content-Length is routed to SetContentLength, "Connection: close" to SetClose, and
 // Transfer-Encoding and other Connection values are ErrReservedHeader. Date and Server replace
 // the automatic ones. Errors: ErrInvalidHeaderName, ErrInvalidHeaderValue, ErrHeadersSent.
-func (w *ResponseWriter) Set(name, value string) error { return setHeader(w, name, value, true) }
+func (w *ResponseWriter) Set(name, value string) error {
+	return w.note("Set", setHeader(w, name, value, true))
+}
 
 // Add appends a header line name: value, keeping existing ones. Same rules as Set.
-func (w *ResponseWriter) Add(name, value string) error { return setHeader(w, name, value, false) }
+func (w *ResponseWriter) Add(name, value string) error {
+	return w.note("Add", setHeader(w, name, value, false))
+}
 
 // SetBytes is Set with a []byte value (no conversion allocation).
 func (w *ResponseWriter) SetBytes(name string, value []byte) error {
-	return setHeader(w, name, value, true)
+	return w.note("SetBytes", setHeader(w, name, value, true))
 }
 
 // AddBytes is Add with a []byte value.
 func (w *ResponseWriter) AddBytes(name string, value []byte) error {
-	return setHeader(w, name, value, false)
+	return w.note("AddBytes", setHeader(w, name, value, false))
 }
 
 // Del removes every header named name. Deleting Content-Length forgets a declared length;
 // deleting Date or Server restores the automatic one.
 func (w *ResponseWriter) Del(name string) error {
+	return w.note("Del", w.del(name))
+}
+
+func (w *ResponseWriter) del(name string) error {
 	if err := w.check(); err != nil {
 		return err
 	}
@@ -345,6 +365,10 @@ func (w *ResponseWriter) check() error {
 // For an HTTP/1.0 request nothing is written (RFC 9110 §15.2: a server MUST NOT send 1xx to an
 // HTTP/1.0 client) and nil is returned.
 func (w *ResponseWriter) WriteInformational(code int) error {
+	return w.note("WriteInformational", w.writeInformational(code))
+}
+
+func (w *ResponseWriter) writeInformational(code int) error {
 	if err := w.check(); err != nil {
 		return err
 	}
@@ -426,10 +450,16 @@ func appendContentLength(dst []byte, n int64) []byte {
 // each Write becomes one chunk. For HEAD the bytes are counted, not sent. Errors:
 // ErrBodyNotAllowed (1xx/204/304), ErrContentLengthMismatch (more than declared; nothing is
 // written and the connection will close), ErrFinished, ErrNotStarted.
-func (w *ResponseWriter) Write(p []byte) (int, error) { return writeBody(w, p) }
+func (w *ResponseWriter) Write(p []byte) (int, error) {
+	n, err := writeBody(w, p)
+	return n, w.note("Write", err)
+}
 
 // WriteString is Write for a string, without converting it.
-func (w *ResponseWriter) WriteString(s string) (int, error) { return writeBody(w, s) }
+func (w *ResponseWriter) WriteString(s string) (int, error) {
+	n, err := writeBody(w, s)
+	return n, w.note("WriteString", err)
+}
 
 func writeBody[V string | []byte](w *ResponseWriter, p V) (int, error) {
 	switch {
@@ -479,6 +509,10 @@ func writeBody[V string | []byte](w *ResponseWriter, p V) (int, error) {
 // (HTTP/1.0) framing unless a Content-Length was declared — emits any buffered body, and hands
 // the output to the flush hook if one is set.
 func (w *ResponseWriter) Flush() error {
+	return w.note("Flush", w.flush())
+}
+
+func (w *ResponseWriter) flush() error {
 	switch {
 	case !w.started:
 		return ErrNotStarted
@@ -522,6 +556,10 @@ func (w *ResponseWriter) drainPending() error {
 // chunk. It returns ErrContentLengthMismatch (and marks the connection for closing) when a
 // declared length was not met. Calls after the first return ErrFinished.
 func (w *ResponseWriter) Finish() error {
+	return w.note("Finish", w.finish())
+}
+
+func (w *ResponseWriter) finish() error {
 	switch {
 	case !w.started:
 		return ErrNotStarted
@@ -582,6 +620,10 @@ func (w *ResponseWriter) hook() {
 // ErrBodyNotAllowed, ErrContentLengthMismatch (a declared length other than buffered+n); the
 // connection's error (closed, dup failure).
 func (w *ResponseWriter) SendFile(f *os.File, off, n int64) error {
+	return w.note("SendFile", w.sendFile(f, off, n))
+}
+
+func (w *ResponseWriter) sendFile(f *os.File, off, n int64) error {
 	if f == nil || off < 0 || n < 0 {
 		return ErrInvalidArgument
 	}

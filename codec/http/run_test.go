@@ -3,6 +3,7 @@ package http
 import (
 	"context"
 	"errors"
+	"net"
 	nethttp "net/http"
 	"testing"
 	"time"
@@ -55,6 +56,14 @@ func TestRunDrainsAdapterRequest(t *testing.T) {
 	cl.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-started
 	cancel()
+	// Draining has begun once the listener is gone.
+	testsupport.Eventually(t, 0, "listener closed", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
 	select {
 	case err := <-done:
 		t.Fatalf("Run returned %v while a request was running", err)
