@@ -10,7 +10,9 @@ type WriterError struct {
 }
 
 // Error returns "http: ResponseWriter.<Method>: <Err>".
-func (e *WriterError) Error() string { return "http: ResponseWriter." + e.Method + ": " + e.Err.Error() }
+func (e *WriterError) Error() string {
+	return "http: ResponseWriter." + e.Method + ": " + e.Err.Error()
+}
 
 // Unwrap returns Err, so errors.Is(w.Err(), ErrHeadersSent) works.
 func (e *WriterError) Unwrap() error { return e.Err }
