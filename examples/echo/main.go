@@ -9,15 +9,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/reactor"
 )
@@ -36,7 +35,7 @@ func main() {
 func run(addr string, loops int, backend string) error {
 	// Catch the signals before anything else: one arriving before this would kill the
 	// process instead of shutting it down.
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log, err := zap.NewDevelopment()
 	if err != nil {
@@ -69,28 +68,7 @@ func run(addr string, loops int, backend string) error {
 		return err
 	}
 	fmt.Printf("listening on %s (poller %s, %d loops)\n", bound, srv.PollerName(), len(srv.Loops()))
-	return serveUntilSignal(ctx, srv)
-}
-
-// serveUntilSignal waits until ctx is done (SIGINT or SIGTERM) or a loop fails, then shuts
-// the server down gracefully: no new connections, in-flight output is flushed, idle
-// connections close.
-func serveUntilSignal(ctx context.Context, srv *reactor.Server) error {
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	select {
-	case err := <-served:
-		return err // a loop failed; Serve has closed the server
-	case <-ctx.Done():
-	}
-	fmt.Println("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, reactor.ErrServerClosed) {
-		return err
-	}
-	return nil
+	// Serve until SIGINT or SIGTERM, then shut down gracefully: no new connections,
+	// in-flight output is flushed, idle connections close; 5 s at most.
+	return srv.Run(ctx, 5*time.Second)
 }

@@ -18,17 +18,16 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/reactor"
 )
@@ -109,7 +108,7 @@ func answer(c *reactor.Conn, payload []byte) {
 func serve(addr string) error {
 	// Catch the signals before anything else: one arriving before this would kill the
 	// process instead of shutting it down.
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log, err := zap.NewDevelopment()
 	if err != nil {
@@ -124,33 +123,9 @@ func serve(addr string) error {
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(); err != nil {
-		return err
-	}
 	fmt.Printf("listening on %s\n", bound)
-	return serveUntilSignal(ctx, srv)
-}
+	return srv.Run(ctx, 5*time.Second) // serve until SIGINT or SIGTERM, then drain
 
-// serveUntilSignal waits until ctx is done (SIGINT or SIGTERM) or a loop fails, then shuts
-// the server down gracefully.
-func serveUntilSignal(ctx context.Context, srv *reactor.Server) error {
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Println("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, reactor.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // frame encodes one frame.

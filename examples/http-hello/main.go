@@ -13,15 +13,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	rhttp "github.com/reactord/reactord/codec/http"
 	"github.com/reactord/reactord/reactor"
@@ -100,7 +99,7 @@ func main() {
 func run(addr string, loops int) error {
 	// Catch the signals before anything else: one arriving before this would kill the
 	// process instead of shutting it down.
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log, err := zap.NewDevelopment()
 	if err != nil {
@@ -120,25 +119,9 @@ func run(addr string, loops int) error {
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(); err != nil {
-		return err
-	}
 	fmt.Printf("listening on %s (try: curl http://%s/)\n", bound, bound)
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Println("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, rhttp.ErrServerClosed) {
+	// Serve until SIGINT or SIGTERM, then let requests in flight finish (5 s at most).
+	if err := srv.Run(ctx, 5*time.Second); err != nil {
 		return err
 	}
 	fmt.Printf("served %d requests\n", srv.Stats().Requests)

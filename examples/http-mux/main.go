@@ -12,17 +12,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	rhttp "github.com/reactord/reactord/codec/http"
 )
@@ -77,7 +76,7 @@ func main() {
 func run(addr string, workers int) error {
 	// Catch the signals before anything else: one arriving before this would kill the
 	// process instead of shutting it down.
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log, err := zap.NewDevelopment()
 	if err != nil {
@@ -95,26 +94,10 @@ func run(addr string, workers int) error {
 	if err != nil {
 		return err
 	}
-	if err := srv.Start(); err != nil {
-		return err
-	}
 	fmt.Printf("listening on %s (%d workers)\n", bound, srv.Stats().Workers)
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	// Shutdown lets requests running on workers finish (within the timeout) before closing.
-	fmt.Println("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, rhttp.ErrServerClosed) {
+	// Serve until SIGINT or SIGTERM, then let requests running on workers finish (10 s at
+	// most; after that their contexts are cancelled and the connections closed).
+	if err := srv.Run(ctx, 10*time.Second); err != nil {
 		return err
 	}
 	fmt.Printf("served %d requests\n", srv.Stats().Requests)

@@ -24,10 +24,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/reactor"
 )
@@ -144,7 +144,7 @@ func (h handler) OnClose(c *reactor.Conn, err error) {
 func run(addr string, idle, tick time.Duration) error {
 	// Catch the signals before anything else: one arriving before this would kill the
 	// process instead of shutting it down.
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if idle <= 0 || tick <= 0 {
 		return fmt.Errorf("-idle and -tick must be positive")
@@ -180,27 +180,5 @@ func run(addr string, idle, tick time.Duration) error {
 		}
 	}
 	fmt.Printf("listening on %s\n", bound)
-	return serveUntilSignal(ctx, srv)
-}
-
-// serveUntilSignal waits until ctx is done (SIGINT or SIGTERM) or a loop fails, then shuts
-// the server down gracefully.
-func serveUntilSignal(ctx context.Context, srv *reactor.Server) error {
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Println("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, reactor.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return srv.Run(ctx, 5*time.Second) // serve until SIGINT or SIGTERM, then drain
 }

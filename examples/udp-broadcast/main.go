@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -44,7 +45,7 @@ func main() {
 func run(addr, to, from string, every time.Duration, count int) error {
 	// Catch the signals before anything else: one arriving before this would kill the
 	// process instead of shutting it down.
-	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGINT, unix.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dst := net.ParseIP(to).To4()
 	if dst == nil {
@@ -92,26 +93,10 @@ func run(addr, to, from string, every time.Duration, count int) error {
 			return err
 		}
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve() }()
-	select {
-	case err := <-served:
-		stop()
-		wg.Wait()
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Println("shutting down")
+	err = srv.Run(ctx, 5*time.Second) // serve until SIGINT or SIGTERM, then drain
+	stop()                            // ends the sender too if Run returned early
 	wg.Wait()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, reactor.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return err
 }
 
 // startSender opens a UDP socket with SO_BROADCAST and broadcasts "hello N" to target every
