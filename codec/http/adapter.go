@@ -226,7 +226,7 @@ func (cs *conn) dispatch(req *Request, raw []byte, now int64) bool {
 	}
 	ad.queue = append(ad.queue, j)
 	if !s.pool.submit(j) {
-		j.ready = AppendError(nil, errUnavailable, cs.ls().date.Bytes())
+		j.ready = s.cfg.appendError(nil, errUnavailable, cs.ls().date.Bytes(), nil)
 		j.err, j.status, j.done = errUnavailable, errUnavailable.Status, true
 		cs.flags |= csDone
 		ad.advance()
@@ -445,7 +445,7 @@ func (wk *worker) run(j *job) {
 	}
 	if err != nil {
 		// The target passed the parser but not net/url (a bad percent-escape, say).
-		w.out = AppendError(w.out[:w.base], ErrTarget, j.dc.Bytes())
+		w.out = s.cfg.appendError(w.out[:w.base], ErrTarget, j.dc.Bytes(), nil)
 		w.status, w.keepAlive, w.finished = StatusBadRequest, false, true
 		j.err = ErrTarget
 	}
@@ -743,7 +743,7 @@ func (rw *adapterRW) finish(panicked bool) {
 	if panicked {
 		w.out = w.out[:w.base]
 		if w.handed == 0 {
-			w.out = AppendError(w.out, ErrHandlerPanic, rw.j.dc.Bytes())
+			w.out = rw.srv.cfg.appendError(w.out, ErrHandlerPanic, rw.j.dc.Bytes(), nil)
 			w.status = StatusInternalServerError
 		}
 		w.keepAlive, w.finished = false, true

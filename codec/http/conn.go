@@ -246,7 +246,7 @@ func (cs *conn) serve(out []byte, req *Request, n int, now int64) []byte {
 		rerr = ErrHandlerPanic
 		w.out = w.out[:w.base]
 		if w.handed == 0 {
-			w.out = AppendError(w.out, ErrHandlerPanic, ls.date.Bytes())
+			w.out = s.cfg.appendError(w.out, ErrHandlerPanic, ls.date.Bytes(), &ls.ebuf)
 			w.status = StatusInternalServerError
 		}
 		w.keepAlive, w.finished = false, true
@@ -309,7 +309,7 @@ func (cs *conn) sendFile(out []byte, f *os.File, off, n int64) error {
 func (cs *conn) reject(out []byte, err error, now int64) []byte {
 	ls := cs.ls()
 	start := len(out)
-	resp := AppendError(out, err, ls.date.Bytes())
+	resp := cs.srv().cfg.appendError(out, err, ls.date.Bytes(), &ls.ebuf)
 	cs.flags |= csDone
 	ls.rejected++
 	ls.requests++

@@ -18,6 +18,7 @@ type loopState struct {
 	date DateCache
 	w    ResponseWriter
 	out  []byte // scratch: the responses of one OnData, written to the connection at once
+	ebuf []byte // scratch for the ErrorBody hook
 	info RequestInfo
 
 	parsers []*Parser // parsers of connections that went idle, for reuse

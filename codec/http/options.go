@@ -47,6 +47,7 @@ type config struct {
 	workers           int
 	maxPipeline       int
 	baseCtx           context.Context
+	errorBody         ErrorBody
 	errs              []error
 }
 
