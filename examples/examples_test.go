@@ -248,19 +248,37 @@ func TestExamples(t *testing.T) {
 		{"timers", []string{"-addr", "127.0.0.1:0", "-idle", "10s", "-tick", "50ms"}, unix.SIGTERM, driveTimers},
 		{"http-hello", []string{"-addr", "127.0.0.1:0", "-loops", "2"}, unix.SIGTERM, driveHTTPHello},
 		{"http-mux", []string{"-addr", "127.0.0.1:0", "-workers", "4"}, unix.SIGTERM, driveHTTPMux},
+		// The three programs of docs/EMBEDDING.md's "first hour", each next to its version
+		// written without the embedder helpers (examples/before): one client drives both.
+		{"kv", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveKV},
+		{"before/kv", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveKV},
+		{"jsonapi", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveJSONAPI(true, true)},
+		{"before/jsonapi", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveJSONAPI(true, false)},
+		{"jsonapi-mux", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveJSONAPI(false, true)},
+		{"before/jsonapi-mux", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveJSONAPI(false, false)},
 	}
-	names := make([]string, len(cases))
-	for i, c := range cases {
-		names[i] = c.name
+	// Binaries are named after the last path element, so before/kv and kv build into
+	// different directories (one go build each, packages compiled in parallel).
+	var names, before []string
+	for _, c := range cases {
+		if strings.HasPrefix(c.name, "before/") {
+			before = append(before, c.name)
+		} else {
+			names = append(names, c.name)
+		}
 	}
-	bin := buildExamples(t, names...)
+	bin, binBefore := buildExamples(t, names...), buildExamples(t, before...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			p := start(t, filepath.Join(bin, c.name), c.args...)
+			dir := bin
+			if strings.HasPrefix(c.name, "before/") {
+				dir = binBefore
+			}
+			p := start(t, filepath.Join(dir, filepath.Base(c.name)), c.args...)
 			c.drive(t, p)
 			p.stop(c.sig)
-			if strings.HasPrefix(c.name, "http-") {
+			if strings.HasPrefix(c.name, "http-") || strings.Contains(c.name, "jsonapi") {
 				// After Shutdown the HTTP examples report how many requests they answered.
 				var n int
 				line := p.expect(0, "served ")
@@ -553,4 +571,104 @@ func driveHTTPMux(t *testing.T, p *proc) {
 	// The parked request is still running; the client leaving cancels its context.
 	slow.Close()
 	p.expect(stepTimeout, "slow: client gone")
+}
+
+// driveKV drives the Redis-like line server: pipelined commands in one write, a command split
+// over several writes, QUIT, and a line over the 4 KiB limit.
+func driveKV(t *testing.T, p *proc) {
+	c := dial(t, p.addr)
+	r := bufio.NewReader(c)
+	expect := func(want ...string) {
+		t.Helper()
+		for _, w := range want {
+			line, err := r.ReadString('\n')
+			if err != nil || line != w+"\r\n" {
+				t.Fatalf("reply %q, %v; want %q\n%s", line, err, w, p.output())
+			}
+		}
+	}
+	io.WriteString(c, "PING\r\nSET greeting hello\r\nGET greeting\nGET missing\r\nDEL greeting other\r\nNOPE\r\n")
+	expect("+PONG", "+OK", "$5", "hello", "$-1", ":1", `-ERR unknown command or wrong number of arguments for "NOPE"`)
+	for _, part := range []string{"SE", "T k ", "v\r", "\nGET k\r\n"} {
+		io.WriteString(c, part)
+	}
+	expect("+OK", "$1", "v")
+	io.WriteString(c, "QUIT\r\nPING\r\n")
+	expect("+OK")
+	if b, err := r.ReadByte(); err != io.EOF {
+		t.Fatalf("after QUIT: %q %v, want EOF", b, err)
+	}
+
+	long := dial(t, p.addr)
+	lr := bufio.NewReader(long)
+	io.WriteString(long, "PING\r\nSET k "+strings.Repeat("x", 5000)+"\r\n")
+	for _, want := range []string{"+PONG\r\n", "-ERR line too long\r\n"} {
+		if line, err := lr.ReadString('\n'); line != want {
+			t.Fatalf("long line: %q, %v; want %q", line, err, want)
+		}
+	}
+	if _, err := lr.ReadByte(); err != io.EOF {
+		t.Fatalf("after the long line: %v, want EOF", err)
+	}
+}
+
+// driveJSONAPI drives the to-do API. native: the router's 404/405 bodies are JSON (the
+// ServeMux's are text). hook: the codec's own errors are JSON (WithErrorBody; the versions
+// without it answer text/plain).
+func driveJSONAPI(native, hook bool) func(t *testing.T, p *proc) {
+	return func(t *testing.T, p *proc) {
+		c := httpClient(t)
+		base := "http://" + p.addr
+		steps := []struct {
+			method, path, body string
+			status             int
+			want               string
+		}{
+			{"POST", "/todos", `{"title":"write docs"}`, 201, `{"id":1,"title":"write docs","done":false}`},
+			{"POST", "/todos", `{"title":"ship"}`, 201, `{"id":2,"title":"ship","done":false}`},
+			{"POST", "/todos", `not json`, 400, `{"error":"want a JSON object with a non-empty title"}`},
+			{"GET", "/todos", "", 200, `[{"id":1,"title":"write docs","done":false},{"id":2,"title":"ship","done":false}]`},
+			{"GET", "/todos/2", "", 200, `{"id":2,"title":"ship","done":false}`},
+			{"DELETE", "/todos/1", "", 204, ""},
+			{"GET", "/todos/1", "", 404, `{"error":"not found"}`},
+			{"GET", "/todos/abc", "", 404, `{"error":"not found"}`},
+			{"HEAD", "/todos/2", "", 200, ""},
+		}
+		for _, s := range steps {
+			status, hdr, body := get(t, c, s.method, base+s.path, s.body)
+			if status != s.status || strings.TrimSpace(body) != s.want {
+				t.Errorf("%s %s = %d %q; want %d %q", s.method, s.path, status, body, s.status, s.want)
+			}
+			if s.want != "" && hdr.Get("Content-Type") != "application/json" {
+				t.Errorf("%s %s: Content-Type %q", s.method, s.path, hdr.Get("Content-Type"))
+			}
+		}
+		// 405 with Allow from both routers; the body is JSON only from the native router.
+		status, hdr, body := get(t, c, "PUT", base+"/todos/2", "")
+		if status != 405 || !strings.Contains(hdr.Get("Allow"), "DELETE") || !strings.Contains(hdr.Get("Allow"), "GET") {
+			t.Errorf("PUT /todos/2 = %d Allow %q", status, hdr.Get("Allow"))
+		}
+		if native && strings.TrimSpace(body) != `{"error":"method not allowed"}` {
+			t.Errorf("PUT /todos/2 body %q", body)
+		}
+		if status, _, body := get(t, c, "GET", base+"/nowhere", ""); status != 404 || native != (strings.TrimSpace(body) == `{"error":"not found"}`) {
+			t.Errorf("GET /nowhere = %d %q (native router: %v)", status, body, native)
+		}
+		// A request the codec refuses itself (no Host): JSON with the hook, text/plain without.
+		raw := dial(t, p.addr)
+		io.WriteString(raw, "GET /todos HTTP/1.1\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(raw), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantType, wantBody := "text/plain; charset=utf-8", "Bad Request: missing Host header\n"
+		if hook {
+			wantType, wantBody = "application/json", `{"error":"missing Host header"}`
+		}
+		if resp.StatusCode != 400 || resp.Header.Get("Content-Type") != wantType || string(b) != wantBody {
+			t.Errorf("no Host: %d %q %q; want 400 %q %q", resp.StatusCode, resp.Header.Get("Content-Type"), b, wantType, wantBody)
+		}
+	}
 }
