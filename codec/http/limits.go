@@ -1,5 +1,10 @@
 package http
 
+import (
+	"errors"
+	"fmt"
+)
+
 // Default limits. They are deliberately tighter than net/http's (1 MiB of headers, no body
 // limit) because every byte of a partially received request stays buffered on the loop.
 const (
@@ -55,17 +60,25 @@ func DefaultLimits() Limits {
 	}
 }
 
-// Validate reports ErrInvalidLimits if a field is negative or above its maximum.
+// Validate reports an error wrapping ErrInvalidLimits, naming the field, if a field is negative
+// or above its maximum.
 func (l Limits) Validate() error {
-	switch {
-	case l.MaxRequestLineBytes < 0 || l.MaxRequestLineBytes > maxLimitLineBytes,
-		l.MaxHeaderBytes < 0 || l.MaxHeaderBytes > maxLimitHeaderBytes,
-		l.MaxHeaderCount < 0 || l.MaxHeaderCount > maxLimitHeaderCount,
-		l.MaxBodyBytes < 0,
-		l.MaxChunkLineBytes < 0 || l.MaxChunkLineBytes > maxLimitLineBytes:
-		return ErrInvalidLimits
+	check := func(name string, v, max int64) error {
+		if v < 0 || max > 0 && v > max {
+			if max > 0 {
+				return fmt.Errorf("%w: %s %d: want 0..%d", ErrInvalidLimits, name, v, max)
+			}
+			return fmt.Errorf("%w: %s %d: negative", ErrInvalidLimits, name, v)
+		}
+		return nil
 	}
-	return nil
+	return errors.Join(
+		check("MaxRequestLineBytes", int64(l.MaxRequestLineBytes), maxLimitLineBytes),
+		check("MaxHeaderBytes", int64(l.MaxHeaderBytes), maxLimitHeaderBytes),
+		check("MaxHeaderCount", int64(l.MaxHeaderCount), maxLimitHeaderCount),
+		check("MaxBodyBytes", l.MaxBodyBytes, 0),
+		check("MaxChunkLineBytes", int64(l.MaxChunkLineBytes), maxLimitLineBytes),
+	)
 }
 
 // withDefaults returns l with every zero field replaced by its default.

@@ -64,13 +64,13 @@ func Resolve(network, addr string) (Endpoint, error) {
 	case "tcp", "tcp4", "tcp6":
 		a, err := net.ResolveTCPAddr(network, addr)
 		if err != nil {
-			return Endpoint{}, fmt.Errorf("%w: %v", ErrAddress, err)
+			return Endpoint{}, fmt.Errorf("%w: %s %s: %v", ErrAddress, network, addr, err)
 		}
 		return ipEndpoint(TCP, network, a.IP, a.Port, a.Zone)
 	case "udp", "udp4", "udp6":
 		a, err := net.ResolveUDPAddr(network, addr)
 		if err != nil {
-			return Endpoint{}, fmt.Errorf("%w: %v", ErrAddress, err)
+			return Endpoint{}, fmt.Errorf("%w: %s %s: %v", ErrAddress, network, addr, err)
 		}
 		return ipEndpoint(UDP, network, a.IP, a.Port, a.Zone)
 	case "unix":
@@ -126,8 +126,31 @@ func HaveIPv6() bool {
 }
 
 // Open creates a non-blocking, close-on-exec socket for ep, applies cfg, binds it and, for
-// stream sockets, listens. On error nothing is left open.
-func Open(ep Endpoint, cfg Config) (fd int, err error) {
+// stream sockets, listens. On error nothing is left open, and the error names the address the
+// way package net does: a *net.OpError "listen tcp 127.0.0.1:8080: bind: address already in
+// use" wrapping the *os.SyscallError (so errors.Is(err, unix.EADDRINUSE) holds).
+func Open(ep Endpoint, cfg Config) (int, error) {
+	fd, err := open(ep, cfg)
+	if err != nil {
+		return -1, &net.OpError{Op: "listen", Net: ep.Kind.String(), Addr: ToAddr(ep.Kind, ep.Sa), Err: err}
+	}
+	return fd, nil
+}
+
+// String returns the network name package net uses for the kind: "tcp", "unix" or "udp".
+func (k Kind) String() string {
+	switch k {
+	case TCP:
+		return "tcp"
+	case Unix:
+		return "unix"
+	case UDP:
+		return "udp"
+	}
+	return "unknown"
+}
+
+func open(ep Endpoint, cfg Config) (fd int, err error) {
 	typ := unix.SOCK_STREAM
 	if ep.Kind == UDP {
 		typ = unix.SOCK_DGRAM
