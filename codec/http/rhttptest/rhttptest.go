@@ -10,7 +10,8 @@
 //	if resp.Status != 200 || string(resp.Body) != `{"id":"42"}` { t.Fatal(...) }
 //
 // What a request goes through is what a Server does with it on a connection: the same strict
-// parser and limits (a malformed request gets the codec's own error response, as on the wire),
+// parser and limits (a malformed request gets the codec's own error response, as on the wire,
+// with the default text/plain body: a WithErrorBody hook is a Server option and is not applied),
 // the same ResponseWriter with Finish called after the handler, responses in order for
 // pipelined requests, and nothing after a response that closes the connection. Not included:
 // the Date and Server headers (left out so responses compare exactly), timeouts, SendFile (it
