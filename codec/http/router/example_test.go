@@ -94,3 +94,20 @@ func ExampleUnescape() {
 	// a%2Fb -> "a/b" <nil>
 	// bad%zz -> "" router: malformed percent-encoding
 }
+
+// ExampleQueryValue reads a query parameter as a view of the request, decoding it only when
+// it is encoded.
+func ExampleQueryValue() {
+	query := []byte("q=hello+world&limit=10") // as Request.Query returns it
+	var buf [64]byte
+	if raw, ok := router.QueryValue(query, "q"); ok {
+		v, err := router.UnescapeQuery(buf[:0], raw)
+		fmt.Printf("q=%q %v\n", v, err)
+	}
+	limit, _ := router.QueryValue(query, "limit")
+	_, ok := router.QueryValue(query, "page")
+	fmt.Printf("limit=%s page present: %v\n", limit, ok)
+	// Output:
+	// q="hello world" <nil>
+	// limit=10 page present: false
+}
