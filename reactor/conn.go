@@ -147,19 +147,20 @@ func (c *Conn) SendFile(f *os.File, off, n int64) error {
 	if n == 0 {
 		return nil
 	}
+	// Errors name the file: "sendfile /srv/a.txt: use of closed file".
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return err
+		return &os.PathError{Op: "sendfile", Path: f.Name(), Err: err}
 	}
 	dup := -1
 	var dupErr error
 	if err := rc.Control(func(fd uintptr) {
 		dup, dupErr = unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
 	}); err != nil {
-		return err
+		return &os.PathError{Op: "sendfile", Path: f.Name(), Err: err}
 	}
 	if dupErr != nil {
-		return os.NewSyscallError("dup", dupErr)
+		return &os.PathError{Op: "sendfile", Path: f.Name(), Err: os.NewSyscallError("dup", dupErr)}
 	}
 	c.appendFile(dup, off, n)
 	return nil

@@ -3,6 +3,7 @@ package reactor
 import (
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,6 +64,39 @@ func TestErrorsNameTheirSubject(t *testing.T) {
 			"reactor: invalid option: WithWatermarks(100, 200): want 0 <= low < high", ErrInvalidOption},
 		{"poller name", func() error { _, err := NewServer(echoHandler(), WithPoller("nope")); return err }, `..."nope"...`, nil},
 	}
+	// A closed file handed to SendFile on a live connection.
+	closedFile, err := os.Create(filepath.Join(dir, "gone.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedFile.Close()
+	sendErr := make(chan error, 1)
+	fs, err := NewServer(HandlerFuncs{Data: func(c *Conn, in []byte) int {
+		sendErr <- c.SendFile(closedFile, 0, 1)
+		c.Close()
+		return len(in)
+	}}, WithLoops(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	faddr, err := fs.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tests = append(tests, struct {
+		name string
+		call func() error
+		msg  string
+		is   error
+	}{"sendfile of a closed file", func() error {
+		c := dial(t, "tcp", faddr.String())
+		c.Write([]byte("x"))
+		return <-sendErr
+	}, "sendfile " + closedFile.Name() + ": use of closed file", nil})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()
