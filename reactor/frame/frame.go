@@ -42,6 +42,12 @@ var ErrTooLong = errors.New("frame: message too long")
 // Funcs.Error for it.
 var ErrClose = errors.New("frame: close the connection")
 
+// ErrStop may be returned by a frame function to stop handing out frames from the input at
+// hand: the frame counts as consumed, the rest stays kept by the reactor and is handed back on
+// the next OnData — after Conn.ResumeRead if the function paused reading (one request at a time
+// while a worker answers it with AsyncWrite, say). The connection stays open.
+var ErrStop = errors.New("frame: stop reading frames for now")
+
 // ErrInvalidArgument is reactor.ErrInvalidArgument: NewHandler's error for a nil Framer or
 // frame function, or a Framer whose Validate fails.
 var ErrInvalidArgument = reactor.ErrInvalidArgument
@@ -164,9 +170,10 @@ type Funcs struct {
 	// Open is called when a connection opens (a greeting, SetContext, timeouts).
 	Open func(c *reactor.Conn)
 	// Frame is called once per complete frame, in order. payload aliases the input buffer:
-	// valid only during the call (Conn.Write copies). Returning a non-nil error stops
-	// reading: no further frame is handed out, pending output is flushed and the connection
-	// closed; ErrClose does that quietly, any other error is passed to Error first.
+	// valid only during the call (Conn.Write copies). ErrStop pauses the hand-out (see
+	// ErrStop). Any other non-nil error stops reading for good: no further frame is handed
+	// out, pending output is flushed and the connection closed; ErrClose does that quietly,
+	// any other error is passed to Error first.
 	Frame func(c *reactor.Conn, payload []byte) error
 	// Error is called before the close for a framing error (ErrTooLong, wrapped) or an error
 	// returned by Frame other than ErrClose: the place for a last error reply, or a log line.
@@ -230,6 +237,9 @@ func (h *Handler) OnData(c *reactor.Conn, in []byte) int {
 		if err == nil {
 			consumed += n
 			err = h.fn.Frame(c, payload)
+			if err == ErrStop {
+				return consumed
+			}
 		}
 		if err != nil {
 			if !errors.Is(err, ErrClose) && h.fn.Error != nil {

@@ -391,3 +391,47 @@ func TestHandlerStopsAtOutputFull(t *testing.T) {
 		t.Fatalf("%d frames, want %d", got, n)
 	}
 }
+
+// TestHandlerErrStopOneAtATime: a frame function that hands each request to a worker pauses
+// reading and returns ErrStop; the pipelined requests behind it wait (kept) until the answer is
+// written and reading resumes, so they are answered one at a time, in order.
+func TestHandlerErrStopOneAtATime(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, maxInFlight := 0, 0
+	h, err := NewHandler(Lines{Max: 16}, Funcs{Frame: func(c *reactor.Conn, p []byte) error {
+		mu.Lock()
+		inFlight++
+		maxInFlight = max(maxInFlight, inFlight)
+		mu.Unlock()
+		line := string(p) // p is only valid during the call
+		c.PauseRead()
+		go func() { // the "worker"
+			mu.Lock()
+			inFlight--
+			mu.Unlock()
+			c.Loop().Post(func() {
+				c.Write([]byte("done " + line + "\n"))
+				c.ResumeRead()
+			})
+		}()
+		return ErrStop
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serve(t, h)
+	c := dial(t, addr)
+	c.Write([]byte("a\nb\nc\nd\n"))
+	br := bufio.NewReader(c)
+	for _, want := range []string{"a", "b", "c", "d"} {
+		line, err := br.ReadString('\n')
+		if err != nil || line != "done "+want+"\n" {
+			t.Fatalf("got %q, %v; want done %s", line, err, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if maxInFlight != 1 {
+		t.Fatalf("%d requests in flight at once, want 1", maxInFlight)
+	}
+}
