@@ -20,6 +20,9 @@ go tool staticcheck ./...
 echo "== bench: tests"
 go test -race -count=1 ./...
 
+echo "== bench: router benchmarks, one iteration each (their answers are checked)"
+go test -run '^$' -bench . -benchtime 1x ./internal/routerbench/ >/dev/null
+
 echo "== bench: smoke of every subcommand"
 bin=$(mktemp -d)/bench
 trap 'rm -rf "$(dirname "$bin")"' EXIT
