@@ -673,17 +673,31 @@ func AppendContinue(dst []byte) []byte {
 // Content-Length; and "Connection: close" — the caller closes the connection after writing it.
 // No allocation when err is a *ParseError.
 func AppendError(dst []byte, err error, date []byte) []byte {
-	status, pe := errorStatus(err)
-	reason := pe.Reason
-	if pe == errBadRequest {
-		reason = "" // err was not a *ParseError: say no more than the status
+	status, reason := StatusBadRequest, ""
+	pe, ok := err.(*ParseError)
+	if !ok {
+		pe = asParseError(err)
+	}
+	if pe != nil {
+		status, reason = pe.Status, pe.Reason
+	}
+	if status < 100 || status > 999 || bodyless(status) {
+		status = StatusInternalServerError
 	}
 	text := StatusText(status)
 	n := len(text) + 1
 	if reason != "" {
 		n += 2 + len(reason)
 	}
-	dst = appendErrorHead(dst, status, date, "text/plain; charset=utf-8", n)
+	dst = appendStatusLine(dst, status)
+	if date != nil {
+		dst = append(dst, "Date: "...)
+		dst = append(dst, date...)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\n"...)
+	dst = appendContentLength(dst, int64(n))
+	dst = append(dst, "Connection: close\r\n\r\n"...)
 	dst = append(dst, text...)
 	if reason != "" {
 		dst = append(dst, ": "...)
