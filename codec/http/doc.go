@@ -66,9 +66,17 @@
 //	WithWorkers                max(16, 8×GOMAXPROCS) adapter workers
 //	WithMaxPipeline            16 adapter requests in flight per connection
 //	WithBaseContext            context.Background(): parent of adapter request contexts
+//	WithErrorBody              none: the codec's own error responses have a text/plain body
 //
 // Timeouts run on one lazily re-armed loop timer per connection: per request the codec stores
 // loop-clock stamps, and the timer heap is touched only when a deadline moves earlier.
+//
+// # Running, routing, testing
+//
+// Server.Run(ctx, drain) serves until ctx is done, then shuts down within drain. Package
+// codec/http/router routes native handlers without allocating; package codec/http/rhttptest
+// runs them in tests through this package's parser and ResponseWriter, without a socket, and
+// fails a test whose handler ignored a ResponseWriter error (ResponseWriter.Err).
 //
 // # Strictness
 //
