@@ -409,7 +409,7 @@ func (m *matcher) walk(n *node, pos int) *entry {
 		}
 		m.p.n = k
 	}
-	if n.wild != nil {
+	if n.wild != nil && m.p.n < MaxParams { // always true for valid patterns; kept as a bound
 		k := m.p.n
 		m.p.vals[k] = span{int32(pos), int32(len(path) - pos)}
 		m.p.n++
