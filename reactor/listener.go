@@ -21,6 +21,9 @@ type listener struct {
 	addr   net.Addr
 	path   string // Unix socket file to remove on close
 	paused bool
+	// perLoop: the socket is one of a group with one per loop, among which the kernel
+	// spreads connections (SO_REUSEPORT), so the loop that accepts keeps the connection.
+	perLoop bool
 	// Pauses are logged at most once per pauseLogEvery per listener: an fd shortage tends to
 	// come back in waves while it is being relieved, and one line tells the operator enough.
 	lastWarn   time.Time
@@ -93,7 +96,7 @@ func (ln *listener) pick() *Loop {
 	// With PerLoopListeners every loop has its own TCP socket and the kernel picked this one. Unix
 	// sockets, and TCP where the kernel does not balance SO_REUSEPORT (macOS), have one
 	// socket and fall through to round-robin.
-	if len(s.loops) == 1 || s.opt.balancing == PerLoopListeners && ln.kind == sockopt.TCP && sockopt.ReusePortBalances {
+	if len(s.loops) == 1 || ln.perLoop {
 		return ln.loop
 	}
 	if s.opt.balancing == LeastConnections {

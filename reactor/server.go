@@ -99,7 +99,7 @@ func (s *Server) Listen(network, addr string) (net.Addr, error) {
 	}
 	lns := make([]*listener, count)
 	for i, fd := range fds {
-		lns[i] = &listener{srv: s, fd: fd, kind: ep.Kind, addr: bound}
+		lns[i] = &listener{srv: s, fd: fd, kind: ep.Kind, addr: bound, perLoop: count > 1}
 	}
 	lns[0].path = ep.Path
 	if err := s.attach(len(lns), func(i int, l *Loop) error {
