@@ -96,8 +96,63 @@ func TestAppRoutes(t *testing.T) {
 		t.Errorf("HEAD /metrics: body %d bytes, length %d", len(h.Body), h.ContentLength)
 	}
 
-	bare.draining.Store(true)
-	if r := bare.handle(&static.Request{Method: "GET", Target: "/healthz"}); r.Status != 503 || string(r.Body) != "shutting down\n" {
-		t.Errorf("draining healthz: %d %q", r.Status, r.Body)
+	bare.status = &status{}
+	bare.status.stopping.Store(true)
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := bare.handle(&static.Request{Method: "GET", Target: p}); r.Status != 503 || string(r.Body) != "shutting down\n" {
+			t.Errorf("draining %s: %d %q", p, r.Status, r.Body)
+		}
+	}
+	if r := bare.handle(&static.Request{Method: "GET", Target: "/livez"}); r.Status != 200 || string(r.Body) != "alive\n" {
+		t.Errorf("draining livez: %d %q", r.Status, r.Body)
+	}
+}
+
+// TestAppSplitRoles checks the two apps -admin-listen makes: the public one treats the probe
+// paths as content, the admin one serves nothing else.
+func TestAppSplitRoles(t *testing.T) {
+	m, err := metrics.New(metrics.Options{Version: "t", Source: func() metrics.Snapshot { return metrics.Snapshot{} }, NoRuntime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "healthz"), []byte("a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := static.New(static.Options{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	public := &app{metrics: m, files: fs, noOps: true}
+	admin := &app{metrics: m, noContent: true}
+	cases := []struct {
+		a      *app
+		target string
+		status int
+	}{
+		{public, "/healthz", 200}, // the file
+		{public, "/readyz", 404},
+		{public, "/metrics", 404},
+		{public, "/livez", 404},
+		{admin, "/healthz", 200},
+		{admin, "/readyz", 200},
+		{admin, "/livez", 200},
+		{admin, "/metrics", 200},
+		{admin, "/", 404},
+		{admin, "/index.html", 404},
+	}
+	for _, tc := range cases {
+		r := tc.a.handle(&static.Request{Method: "GET", Target: tc.target})
+		r.Close()
+		if r.Status != tc.status {
+			t.Errorf("noOps=%v %s: %d, want %d", tc.a.noOps, tc.target, r.Status, tc.status)
+		}
+	}
+	r := public.handle(&static.Request{Method: "GET", Target: "/healthz"})
+	defer r.Close()
+	if r.File == nil {
+		t.Errorf("public /healthz did not serve the file")
 	}
 }

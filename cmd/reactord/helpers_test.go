@@ -2,7 +2,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,12 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(envActivate) != "" {
+		os.Exit(execActivated())
+	}
+	// Processes started by an upgrade outlive their parent daemon: as a subreaper, this test
+	// process becomes their parent then, and reaps them (see pidProc).
+	becomeSubreaper()
 	dir, err := os.MkdirTemp("", "reactord-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -53,32 +58,36 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer collects a process's output for inspection while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// outFile collects a process's output in a file, for inspection while it runs. A file, not a
+// pipe: a process started by an upgrade inherits the daemon's stdout and stderr and outlives
+// it, and with a pipe exec.Cmd.Wait would wait for that successor too (and closing the pipe
+// would kill it with SIGPIPE at its next log line).
+type outFile struct{ f *os.File }
+
+func newOutFile(t *testing.T, name string) *outFile {
+	f, err := os.Create(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return &outFile{f}
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// String returns everything written so far.
+func (o *outFile) String() string {
+	b, _ := os.ReadFile(o.f.Name())
+	return string(b)
 }
 
 // proc is a running reactord process.
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	addrs  []string // bound addresses, from -addr-file
+	addrs  []string // bound public addresses, from -addr-file
 	addr   string   // the first TCP one
-	stdout *syncBuffer
-	stderr *syncBuffer
+	admin  string   // the admin listener's address ("admin=" line of the addr file), if any
+	stdout *outFile
+	stderr *outFile
 	done   chan struct{}
 	err    error // Wait's result, valid after done is closed
 }
@@ -87,11 +96,26 @@ type proc struct {
 // registers a cleanup that kills the process if the test has not stopped it.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startWith(t, startOpts{}, args...)
+}
+
+// startOpts are what startWith adds to a plain start.
+type startOpts struct {
+	env      []string   // added to the environment
+	files    []*os.File // descriptors 3, 4, ...
+	activate bool       // play systemd: LISTEN_PID=<the daemon's pid>, LISTEN_FDS=len(files)
+	names    string     // LISTEN_FDNAMES, with activate
+	exe      string     // the binary to run instead of the one TestMain built
+}
+
+// startWith is start with an environment, inherited descriptors, or socket activation.
+func startWith(t *testing.T, o startOpts, args ...string) *proc {
+	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addrs")
 	args = append([]string{"-addr-file", addrFile, "-log-format", "json"}, args...)
-	d := &proc{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	d.cmd = exec.Command(binary, args...)
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	d := &proc{t: t, stdout: newOutFile(t, "stdout"), stderr: newOutFile(t, "stderr"), done: make(chan struct{})}
+	d.cmd = daemonCmd(t, o, args)
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout.f, d.stderr.f
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +134,13 @@ func start(t *testing.T, args ...string) *proc {
 	deadline := testsupport.Deadline(20 * time.Second)
 	for {
 		if b, err := os.ReadFile(addrFile); err == nil {
-			d.addrs = strings.Fields(string(b))
+			for _, f := range strings.Fields(string(b)) {
+				if a, ok := strings.CutPrefix(f, "admin="); ok {
+					d.admin = a
+				} else {
+					d.addrs = append(d.addrs, f)
+				}
+			}
 			break
 		}
 		select {
@@ -129,6 +159,127 @@ func start(t *testing.T, args ...string) *proc {
 		}
 	}
 	return d
+}
+
+// daemonCmd builds the command that runs reactord with o's environment, descriptors and
+// socket activation.
+func daemonCmd(t *testing.T, o startOpts, args []string) *exec.Cmd {
+	t.Helper()
+	exe := binary
+	if o.exe != "" {
+		exe = o.exe
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), o.env...)
+	if o.activate {
+		// systemd sets LISTEN_PID in the child between fork and exec; Go cannot run code
+		// there, so the test binary runs in between instead (execActivated).
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command(self, args...)
+		cmd.Env = append(os.Environ(), o.env...)
+		cmd.Env = append(cmd.Env, envActivate+"="+exe, fmt.Sprintf("LISTEN_FDS=%d", len(o.files)))
+		if o.names != "" {
+			cmd.Env = append(cmd.Env, "LISTEN_FDNAMES="+o.names)
+		}
+	}
+	cmd.ExtraFiles = o.files
+	return cmd
+}
+
+// runBinaryWith runs reactord to completion and returns stdout, stderr and the exit code.
+func runBinaryWith(t *testing.T, o startOpts, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb strings.Builder
+	cmd := daemonCmd(t, o, args)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
+}
+
+// envActivate makes the test binary a stand-in for systemd's last step: set LISTEN_PID to its
+// own pid and exec the daemon named by the variable, with the same arguments and descriptors.
+const envActivate = "REACTORD_TEST_ACTIVATE"
+
+func execActivated() int {
+	bin := os.Getenv(envActivate)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, envActivate+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, fmt.Sprintf("LISTEN_PID=%d", os.Getpid()))
+	err := unix.Exec(bin, append([]string{bin}, os.Args[1:]...), env)
+	fmt.Fprintln(os.Stderr, "exec", bin, err)
+	return 2
+}
+
+// pidProc is a daemon process the test did not start itself: one started by an upgrade. Once
+// the process that started it exits, it is reparented to this test process (a subreaper),
+// which waits for it with wait4.
+type pidProc struct {
+	t    *testing.T
+	pid  int
+	done chan struct{}
+	ws   unix.WaitStatus
+}
+
+// adopt follows pid and registers a cleanup that kills it if the test has not stopped it.
+func adopt(t *testing.T, pid int) *pidProc {
+	p := &pidProc{t: t, pid: pid, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			_, err := unix.Wait4(pid, &p.ws, 0, nil)
+			switch err {
+			case unix.EINTR:
+				continue
+			case unix.ECHILD:
+				// Not ours yet: its parent (the old daemon) still runs, or has just exited
+				// and the kernel is reparenting it. Ask again shortly.
+				if unix.Kill(pid, 0) == unix.ESRCH {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			return
+		}
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			unix.Kill(pid, unix.SIGKILL)
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *pidProc) signal(sig unix.Signal) {
+	p.t.Helper()
+	if err := unix.Kill(p.pid, sig); err != nil {
+		p.t.Fatalf("kill %d: %v", p.pid, err)
+	}
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *pidProc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("process %d did not exit within %v", p.pid, timeout)
+	}
+	return p.ws.ExitStatus()
 }
 
 // openFDs counts the process's open descriptors (Linux /proc).

@@ -55,11 +55,20 @@ func formatAddr(a net.Addr) string {
 // writeAddrFile writes the bound addresses, one per line, atomically: a reader polling for
 // the file never sees it half written.
 func writeAddrFile(path string, addrs []string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".reactord-addr-*")
+	if err := writeFileAtomic(path, []byte(strings.Join(addrs, "\n")+"\n"), ".reactord-addr-*"); err != nil {
+		return fmt.Errorf("addr-file: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file (named after pattern) beside path, then
+// renames it over path, so a reader sees the old content or the new, never a part.
+func writeFileAtomic(path string, data []byte, pattern string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), pattern)
 	if err != nil {
 		return err
 	}
-	_, werr := tmp.WriteString(strings.Join(addrs, "\n") + "\n")
+	_, werr := tmp.Write(data)
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr
@@ -72,7 +81,7 @@ func writeAddrFile(path string, addrs []string) error {
 	}
 	if werr != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("addr-file: %w", werr)
+		return werr
 	}
 	return nil
 }

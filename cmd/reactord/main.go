@@ -8,7 +8,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,18 +16,13 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
-	"github.com/reactord/reactord/cmd/reactord/internal/accesslog"
 	"github.com/reactord/reactord/cmd/reactord/internal/config"
 	"github.com/reactord/reactord/cmd/reactord/internal/logging"
 	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
-	"github.com/reactord/reactord/cmd/reactord/internal/site"
-	"github.com/reactord/reactord/cmd/reactord/internal/static"
-	codec "github.com/reactord/reactord/codec/http"
 	"github.com/reactord/reactord/poller"
 )
 
@@ -77,193 +71,50 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 			runtime.GOOS, runtime.GOARCH, strings.Join(names, " "))
 		return exitOK
 	}
-	// Signals are caught from here on: SIGHUP's default action would kill the process, and a
-	// SIGTERM that arrives while files are opened or sockets bound waits for serve, which
-	// then shuts down gracefully.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	// Signals are caught from here on: SIGHUP's and SIGUSR2's default actions would kill the
+	// process, and a SIGTERM that arrives while files are opened or sockets bound waits for
+	// serve, which then shuts down gracefully.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGUSR2)
 	defer signal.Stop(sigs)
 
-	configError := func(key string, err error) int {
-		fmt.Fprintf(stderr, "reactord: invalid config: %v\n", &config.Error{Key: key, Reason: err.Error()})
-		return exitConfig
-	}
-
-	log, err := logging.New(cfg.LogLevel, cfg.LogFormat, stderr)
+	lvl, err := logging.ParseLevel(cfg.LogLevel)
 	if err != nil {
-		return configError("log-level", err)
+		return configError(stderr, "log-level", err)
+	}
+	level := zap.NewAtomicLevelAt(lvl)
+	log, err := logging.NewAt(level, cfg.LogFormat, stderr)
+	if err != nil {
+		return configError(stderr, "log-format", err)
 	}
 	defer func() { _ = log.Sync() }() // stderr may refuse fsync (EINVAL): nothing to do about it
 
-	access, err := accesslog.New(cfg.AccessLog)
-	if err != nil {
-		return configError("access-log", err)
-	}
-	defer access.Close()
-
-	var files *static.FS
-	if cfg.Root != "" {
-		files, err = static.New(static.Options{
-			Root:           cfg.Root,
-			FollowSymlinks: cfg.FollowSymlinks,
-			DirListing:     cfg.DirListing,
-			ServeDotfiles:  cfg.ServeDotfiles,
-		})
-		if err != nil {
-			return configError("root", err)
-		}
-		defer files.Close()
-	}
-
 	cfg.Poller = usablePoller(cfg.Poller, log)
-	d := &daemon{cfg: cfg, log: log, access: access, app: &app{files: files}}
-	srv, err := d.newServer()
-	if err != nil {
-		// Bad poller names and out-of-range numbers were caught by Validate; what is left
-		// here is the reactor refusing an option, still a configuration problem.
-		return configError("server", err)
+	d := &daemon{args: args, cfg: cfg, log: log, level: level, stderr: stderr}
+	if d.exe, err = executablePath(); err != nil {
+		log.Warn("cannot locate the executable: SIGUSR2 upgrades are disabled", zap.Error(err))
 	}
-	d.srv = srv
-	d.app.metrics, err = metrics.New(metrics.Options{Version: versionString(), Source: d.snapshot})
+	if d.notify, err = newNotifier(); err != nil {
+		log.Warn("not notifying systemd", zap.Error(err))
+	}
+	d.metrics, err = metrics.New(metrics.Options{Version: versionString(), Source: d.snapshot})
 	if err != nil {
 		log.Error("metrics", zap.Error(err))
 		return exitFailure
 	}
-	defer d.app.metrics.Close()
-	page, err := site.Render(site.Info{Version: versionString(), Poller: srv.Reactor().PollerName(), Loops: cfg.Loops})
-	if err != nil {
-		log.Error("built-in page", zap.Error(err))
-		return exitFailure
-	}
-	d.app.setPage(page)
+	defer d.metrics.Close()
 	return d.serve(sigs)
 }
 
-// daemon ties the running pieces together.
-type daemon struct {
-	cfg    config.Config
-	log    *zap.Logger
-	access *accesslog.Logger
-	app    *app
-	srv    *codec.Server
-}
-
-// snapshot adapts the server's counters to the metrics package, at scrape time.
-func (d *daemon) snapshot() metrics.Snapshot {
-	st := d.srv.Stats()
-	s := metrics.Snapshot{
-		Poller:        d.srv.Reactor().PollerName(),
-		Rejected:      st.Rejected,
-		OpenConns:     st.ConnsOpen,
-		AcceptedConns: st.ConnsAccepted,
-		ClosedConns:   st.ConnsClosed,
-		BytesIn:       st.BytesIn,
-		BytesOut:      st.BytesOut,
-		Loops:         make([]metrics.LoopStats, len(st.Loops)),
+// configError reports a configuration problem found after parsing (the access log cannot
+// be opened, the root cannot be read, ...) in the same one-line form as the parser's.
+func configError(stderr io.Writer, key string, err error) int {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		ce = &config.Error{Key: key, Reason: err.Error()}
 	}
-	for i, l := range st.Loops {
-		s.Loops[i] = metrics.LoopStats{Iterations: l.Iterations, Wakeups: l.Wakeups, Waits: l.Waits, Events: l.Events}
-	}
-	return s
-}
-
-// serve binds the listeners, starts the loops and handles signals until shutdown.
-func (d *daemon) serve(sigs <-chan os.Signal) int {
-	var bound []string
-	for _, a := range d.cfg.Listen {
-		network, addr := listenSpec(a)
-		if network == "unix" {
-			if err := removeStaleSocket(addr); err != nil {
-				d.log.Warn("stale unix socket", zap.String("path", addr), zap.Error(err))
-			}
-		}
-		na, err := d.srv.Listen(network, addr)
-		if err != nil {
-			d.log.Error("listen", zap.String("addr", a), zap.Error(err))
-			d.srv.Close()
-			return exitFailure
-		}
-		bound = append(bound, formatAddr(na))
-	}
-	if err := d.srv.Start(); err != nil {
-		d.log.Error("start", zap.Error(err))
-		d.srv.Close()
-		return exitFailure
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- d.srv.Serve() }()
-
-	for _, a := range bound {
-		d.log.Info("listening", zap.String("addr", a), zap.String("poller", d.srv.Reactor().PollerName()),
-			zap.Int("loops", d.cfg.Loops), zap.String("version", versionString()))
-	}
-	if d.cfg.AddrFile != "" {
-		if err := writeAddrFile(d.cfg.AddrFile, bound); err != nil {
-			d.log.Error("addr file", zap.Error(err))
-			d.srv.Close()
-			return exitFailure
-		}
-	}
-
-	for {
-		select {
-		case err := <-serveErr:
-			// The loops stopped without a shutdown request: a loop failed.
-			d.log.Error("server stopped", zap.Error(err))
-			return exitFailure
-		case sig := <-sigs:
-			if sig == unix.SIGHUP {
-				d.reopen()
-				continue
-			}
-			return d.shutdown(sig, sigs, serveErr)
-		}
-	}
-}
-
-// reopen handles SIGHUP: the access log file is reopened under its name (logrotate has
-// renamed the old one).
-func (d *daemon) reopen() {
-	if err := d.access.Reopen(); err != nil {
-		d.log.Error("reopen access log", zap.String("path", d.cfg.AccessLog), zap.Error(err))
-		return
-	}
-	d.log.Info("reopened access log", zap.String("path", d.cfg.AccessLog))
-}
-
-// shutdown stops accepting, lets in-flight requests finish and idle connections close, all
-// within -shutdown-timeout. A second SIGTERM or SIGINT cuts it short.
-func (d *daemon) shutdown(sig os.Signal, sigs <-chan os.Signal, serveErr <-chan error) int {
-	start := time.Now()
-	d.log.Info("shutting down", zap.String("signal", sig.String()), zap.Duration("timeout", d.cfg.ShutdownTimeout))
-	d.app.draining.Store(true)
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.ShutdownTimeout)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.srv.Shutdown(ctx) }()
-	var err error
-wait:
-	for {
-		select {
-		case err = <-done:
-			break wait
-		case s := <-sigs:
-			if s == unix.SIGHUP {
-				d.reopen()
-				continue
-			}
-			d.log.Warn("second signal: closing connections now", zap.String("signal", s.String()))
-			cancel()
-		}
-	}
-	<-serveErr // Serve returns once the loops have stopped
-	open := d.srv.Stats().ConnsOpen
-	if err != nil {
-		d.log.Warn("shutdown timed out; remaining connections were closed", zap.Error(err), zap.Duration("took", time.Since(start)))
-		return exitFailure
-	}
-	d.log.Info("stopped", zap.Duration("took", time.Since(start)), zap.Int64("open", open))
-	return exitOK
+	fmt.Fprintf(stderr, "reactord: invalid config: %v\n", ce)
+	return exitConfig
 }
 
 // usablePoller returns name, or the best backend compiled for this OS when the backend name

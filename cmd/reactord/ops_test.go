@@ -30,7 +30,13 @@ import (
 // scrape fetches /metrics and parses it with Prometheus's own text parser.
 func scrape(t *testing.T, d *proc) map[string]*dto.MetricFamily {
 	t.Helper()
-	r := do(t, client(t), "GET", d.url("/metrics"))
+	return scrapeURL(t, d.url("/metrics"))
+}
+
+// scrapeURL is scrape for any /metrics URL (an admin listener's).
+func scrapeURL(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	r := do(t, client(t), "GET", url)
 	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("/metrics: %d %v", r.status, r.header)
 	}

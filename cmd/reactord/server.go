@@ -1,6 +1,9 @@
 package main
 
 import (
+	"go.uber.org/zap"
+
+	"github.com/reactord/reactord/cmd/reactord/internal/config"
 	codec "github.com/reactord/reactord/codec/http"
 	"github.com/reactord/reactord/reactor"
 )
@@ -9,34 +12,50 @@ import (
 // the request-line (up to this) and the header section.
 const maxRequestLine = 1 << 20
 
-// newServer builds the HTTP server (the codec on a reactor server) from the configuration.
-// Nothing is bound yet.
-func (d *daemon) newServer() (*codec.Server, error) {
+// Admin listener: one loop is plenty for probes and scrapes, and a cap keeps a flood on it
+// from costing the public listeners descriptors.
+const (
+	adminLoops    = 1
+	adminMaxConns = 256
+)
+
+// newServer builds an HTTP server (the codec on a reactor server) from the configuration,
+// serving s. Nothing is bound yet. admin selects the admin listener's sizing (one loop, a
+// connection cap, no observer) instead of the public one's.
+func newServer(cfg config.Config, s *responder, log *zap.Logger, admin bool) (*codec.Server, error) {
 	ropts := []reactor.Option{
-		reactor.WithLoops(d.cfg.Loops),
-		reactor.WithPoller(d.cfg.Poller),
-		reactor.WithMaxConns(d.cfg.MaxConns),
-		reactor.WithLogger(d.log.Named("reactor")),
+		reactor.WithPoller(cfg.Poller),
+		reactor.WithLogger(log.Named("reactor")),
 	}
-	if d.cfg.ReusePort {
-		// One listening socket per loop with SO_REUSEPORT: the kernel spreads connections
-		// over the loops (no hand-off between loops), and other reactord processes started
-		// with -reuseport can bind the same port.
-		ropts = append(ropts, reactor.WithReusePort(true), reactor.WithLoadBalancing(reactor.PerLoopListeners))
+	switch {
+	case admin:
+		ropts = append(ropts, reactor.WithLoops(adminLoops), reactor.WithMaxConns(adminMaxConns))
+	default:
+		ropts = append(ropts, reactor.WithLoops(cfg.Loops), reactor.WithMaxConns(cfg.MaxConns))
+		if cfg.ReusePort {
+			// One listening socket per loop with SO_REUSEPORT: the kernel spreads connections
+			// over the loops (no hand-off between loops), and other reactord processes
+			// started with -reuseport can bind the same port.
+			ropts = append(ropts, reactor.WithReusePort(true), reactor.WithLoadBalancing(reactor.PerLoopListeners))
+		}
 	}
 	limits := codec.Limits{
-		MaxRequestLineBytes: int(min(d.cfg.MaxHeaderBytes, maxRequestLine)),
-		MaxHeaderBytes:      int(d.cfg.MaxHeaderBytes),
-		MaxBodyBytes:        d.cfg.MaxBodyBytes,
+		MaxRequestLineBytes: int(min(cfg.MaxHeaderBytes, maxRequestLine)),
+		MaxHeaderBytes:      int(cfg.MaxHeaderBytes),
+		MaxBodyBytes:        cfg.MaxBodyBytes,
 	}
-	return codec.NewServer(codec.HandlerFunc(d.handle),
+	opts := []codec.Option{
 		codec.WithLimits(limits),
-		codec.WithReadHeaderTimeout(d.cfg.HeaderTimeout),
-		codec.WithReadTimeout(d.cfg.ReadTimeout),
-		codec.WithIdleTimeout(d.cfg.IdleTimeout),
+		codec.WithReadHeaderTimeout(cfg.HeaderTimeout),
+		codec.WithReadTimeout(cfg.ReadTimeout),
+		codec.WithIdleTimeout(cfg.IdleTimeout),
 		codec.WithServerName("reactord"),
-		codec.WithObserver(d.observe),
-		codec.WithLogger(d.log.Named("http")),
+		codec.WithLogger(log.Named("http")),
 		codec.WithReactorOptions(ropts...),
-	)
+	}
+	if !admin {
+		// Probes and scrapes on the admin listener are not counted as traffic.
+		opts = append(opts, codec.WithObserver(s.observe))
+	}
+	return codec.NewServer(codec.HandlerFunc(s.handle), opts...)
 }

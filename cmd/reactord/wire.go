@@ -2,18 +2,35 @@ package main
 
 import (
 	"bytes"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 
+	"github.com/reactord/reactord/cmd/reactord/internal/accesslog"
+	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
 	"github.com/reactord/reactord/cmd/reactord/internal/static"
 	codec "github.com/reactord/reactord/codec/http"
 )
+
+// responder is what one of the daemon's HTTP servers serves: an app, and where its requests are
+// counted and logged. Its methods run on the server's loops.
+type responder struct {
+	app     *app
+	log     *zap.Logger
+	metrics *metrics.Metrics  // nil: requests are not counted
+	access  *accesslog.Logger // nil: not logged
+	// closing makes every response the last on its connection ("Connection: close"): set
+	// while the server is retired (a reload or an upgrade replaced it, or a shutdown began),
+	// so keep-alive clients reconnect, to the successor, at a moment they choose, between
+	// requests, instead of finding their connection closed under a request they just sent.
+	closing atomic.Bool
+}
 
 // handle is the native codec handler: it runs on the connection's loop, turns the request
 // view into a static.Request, lets the app decide, and writes the decision. A file body is
 // queued with SendFile (sendfile(2) under the reactor's backpressure), so no file byte passes
 // through user space and a slow client only pauses its own connection.
-func (d *daemon) handle(w *codec.ResponseWriter, r *codec.Request) {
+func (s *responder) handle(w *codec.ResponseWriter, r *codec.Request) {
 	req := static.Request{Method: r.MethodString(), Target: requestTarget(r)}
 	// One pass over the header fields; a field sent on several lines is joined with ", "
 	// (RFC 9110 §5.3), which is how the static layer expects lists.
@@ -42,9 +59,12 @@ func (d *daemon) handle(w *codec.ResponseWriter, r *codec.Request) {
 			*dst += ", " + string(value)
 		}
 	}
-	resp := d.app.handle(&req)
+	resp := s.app.handle(&req)
 	defer resp.Close() // SendFile dup'd the descriptor; ours can go
-	d.write(w, &resp)
+	if s.closing.Load() {
+		w.SetClose()
+	}
+	s.write(w, &resp)
 }
 
 var (
@@ -71,21 +91,21 @@ func requestTarget(r *codec.Request) string {
 // write sends a decision through the codec's writer. The header values come from the static
 // layer (extensions, escaped paths, numbers), so a refusal by Set would be a bug: it is
 // logged, and the response goes out without that field.
-func (d *daemon) write(w *codec.ResponseWriter, resp *static.Response) {
+func (s *responder) write(w *codec.ResponseWriter, resp *static.Response) {
 	if err := w.SetStatus(resp.Status); err != nil {
-		d.log.Error("response status", zap.Int("status", resp.Status), zap.Error(err))
+		s.log.Error("response status", zap.Int("status", resp.Status), zap.Error(err))
 		return
 	}
 	for _, f := range resp.Header {
 		if err := w.Set(f.Name, f.Value); err != nil {
-			d.log.Error("response header", zap.String("name", f.Name), zap.Error(err))
+			s.log.Error("response header", zap.String("name", f.Name), zap.Error(err))
 		}
 	}
 	switch {
 	case resp.File != nil:
 		if err := w.SendFile(resp.File, resp.Offset, resp.ContentLength); err != nil {
 			// The connection failed (peer gone, dup failed): the codec closes it.
-			d.log.Debug("sendfile", zap.Error(err))
+			s.log.Debug("sendfile", zap.Error(err))
 		}
 	case resp.Body != nil:
 		if err := w.SetContentLength(int64(len(resp.Body))); err == nil {
@@ -99,9 +119,9 @@ func (d *daemon) write(w *codec.ResponseWriter, resp *static.Response) {
 
 // observe runs on the loop after every response, the codec's own error responses included:
 // one metrics update and, when enabled, one access log line.
-func (d *daemon) observe(info *codec.RequestInfo) {
-	d.app.metrics.Observe(info.Method, info.Status, info.Duration)
-	if d.access.Enabled() {
-		d.access.Log(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr())
+func (s *responder) observe(info *codec.RequestInfo) {
+	s.metrics.Observe(info.Method, info.Status, info.Duration)
+	if s.access.Enabled() {
+		s.access.Log(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr())
 	}
 }

@@ -46,7 +46,8 @@ type Config struct {
 	LogLevel string
 	// LogFormat is json, console, or auto (console when stderr is a terminal).
 	LogFormat string
-	// AccessLog is off, stdout, or the path of a file that SIGHUP reopens.
+	// AccessLog is off, stdout, or the path of a file that SIGHUP reopens (a reload opens it
+	// by name again).
 	AccessLog string
 	// MaxConns caps open connections; 0 leaves only the process's fd limit.
 	MaxConns int
@@ -68,6 +69,16 @@ type Config struct {
 	// AddrFile, when set, names a file the daemon writes its bound addresses to, one per
 	// line, once it is listening (useful with port 0).
 	AddrFile string
+	// AdminListen, when set, is the address ("host:port" or "unix:/path") of a second
+	// listener that answers /healthz, /readyz, /livez and /metrics; the public listeners then
+	// serve only content.
+	AdminListen string
+	// PidFile, when set, names a file the daemon writes its process id to once it serves; a
+	// binary upgrade rewrites it with the new process's id.
+	PidFile string
+	// WatchConfig, when positive, is how often the -config file is checked for a change of
+	// content; a change reloads it as SIGHUP does. 0 disables the check.
+	WatchConfig time.Duration
 
 	// ConfigFile is the file that was read (-config), or empty. It is not a file key.
 	ConfigFile string

@@ -50,7 +50,7 @@ func TestParseFlags(t *testing.T) {
 		"-log-level", "debug", "-log-format", "console", "-access-log", filepath.Join(dir, "access.log"),
 		"-max-conns", "100", "-header-timeout", "2s", "-read-timeout", "3s", "-idle-timeout", "4s",
 		"-max-header-bytes", "8KiB", "-max-body-bytes", "2MiB", "-reuseport", "-shutdown-timeout", "5s",
-		"-addr-file", filepath.Join(dir, "addrs"),
+		"-addr-file", filepath.Join(dir, "addrs"), "-admin-listen", "127.0.0.1:0", "-pid-file", filepath.Join(dir, "pid"),
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestParseFlags(t *testing.T) {
 		LogLevel: "debug", LogFormat: "console", AccessLog: filepath.Join(dir, "access.log"),
 		MaxConns: 100, HeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second,
 		MaxHeaderBytes: 8 << 10, MaxBodyBytes: 2 << 20, ReusePort: true, ShutdownTimeout: 5 * time.Second,
-		AddrFile: filepath.Join(dir, "addrs"),
+		AddrFile: filepath.Join(dir, "addrs"), AdminListen: "127.0.0.1:0", PidFile: filepath.Join(dir, "pid"),
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Parse:\n got %+v\nwant %+v", got, want)
@@ -147,6 +147,11 @@ func TestInvalid(t *testing.T) {
 		{"header bytes large", []string{"-max-header-bytes", "17MiB"}, "", "max-header-bytes", "≤ 16MiB"},
 		{"shutdown zero", []string{"-shutdown-timeout", "0s"}, "", "shutdown-timeout", "must be > 0"},
 		{"bool text", []string{"-reuseport=maybe"}, "", "reuseport", "must be true or false"},
+		{"admin listen bad", []string{"-admin-listen", "nonsense"}, "", "admin-listen", "want host:port or unix:/path"},
+		{"admin listen same", []string{"-listen", "127.0.0.1:1", "-admin-listen", "127.0.0.1:1"}, "", "admin-listen", "also a listen address"},
+		{"pid file dir", []string{"-pid-file", "/nonexistent-dir/r.pid"}, "", "pid-file", "/nonexistent-dir"},
+		{"watch negative", []string{"-watch-config", "-1s"}, "", "watch-config", "must be ≥ 0"},
+		{"watch without file", []string{"-watch-config", "5s"}, "", "watch-config", "needs a -config file"},
 		{"config missing", []string{"-config", filepath.Join(dir, "none.toml")}, "", "config", "cannot read"},
 		{"file unknown key", nil, "loops = 2\nlopps = 3\n", "lopps", "unknown key"},
 		{"file nested table", nil, "[server]\nloops = 2\n", "server", "unknown key"},
@@ -258,5 +263,19 @@ func TestExampleFile(t *testing.T) {
 	}
 	if c.Root != "/srv/www" || c.MaxConns != 100000 || c.MaxHeaderBytes != 32<<10 || len(c.Listen) != 2 {
 		t.Errorf("example values not read: %+v", c)
+	}
+}
+
+func TestChanged(t *testing.T) {
+	a, b := Defaults(), Defaults()
+	if got := Changed(a, b); len(got) != 0 {
+		t.Fatalf("Changed(defaults, defaults) = %v", got)
+	}
+	b.Listen = []string{"127.0.0.1:1,127.0.0.1:2"}
+	a.Listen = []string{"127.0.0.1:1", "127.0.0.1:2"}
+	b.IdleTimeout = time.Minute + time.Second
+	b.Root = "/srv"
+	if got := Changed(a, b); !reflect.DeepEqual(got, []string{"listen", "root", "idle-timeout"}) {
+		t.Errorf("Changed = %v", got)
 	}
 }

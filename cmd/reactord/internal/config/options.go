@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ var options = []option{
 		func(c *Config) value { return &stringValue{p: &c.LogLevel} }},
 	{"log-format", "FORMAT", "daemon log format on stderr: json, console, or auto (console when stderr is a terminal)",
 		func(c *Config) value { return &stringValue{p: &c.LogFormat} }},
-	{"access-log", "DEST", "access log: off, stdout, or a file path (reopened on SIGHUP)",
+	{"access-log", "DEST", "access log: off, stdout, or a file path (opened again by name on SIGHUP)",
 		func(c *Config) value { return &stringValue{p: &c.AccessLog} }},
 	{"max-conns", "N", "maximum open connections; 0 means only the fd limit applies",
 		func(c *Config) value { return &intValue{p: &c.MaxConns} }},
@@ -64,6 +65,12 @@ var options = []option{
 		func(c *Config) value { return &durationValue{p: &c.ShutdownTimeout} }},
 	{"addr-file", "FILE", "write the bound addresses to FILE, one per line, once listening",
 		func(c *Config) value { return &stringValue{p: &c.AddrFile} }},
+	{"admin-listen", "ADDR", `serve /healthz, /readyz, /livez and /metrics on this address ("host:port" or "unix:/path") instead of the public listeners`,
+		func(c *Config) value { return &stringValue{p: &c.AdminListen} }},
+	{"pid-file", "FILE", "write the process id to FILE once serving (a binary upgrade rewrites it)",
+		func(c *Config) value { return &stringValue{p: &c.PidFile} }},
+	{"watch-config", "DURATION", "check the -config file this often and reload it when its content changes, as SIGHUP does; 0 disables",
+		func(c *Config) value { return &durationValue{p: &c.WatchConfig} }},
 }
 
 // Keys returns the names of every file key, in the order -h lists them.
@@ -265,4 +272,22 @@ func (v *listValue) setFile(x any) error {
 		return nil
 	}
 	return fmt.Errorf("must be a string or an array of strings (got %s)", typeName(x))
+}
+
+// Changed returns the keys whose values differ between a and b, in the order -h lists them
+// (for a reload's log line, and to tell a reload that changes nothing).
+func Changed(a, b Config) []string {
+	var keys []string
+	for _, o := range options {
+		va, vb := o.bind(&a), o.bind(&b)
+		same := va.String() == vb.String()
+		if la, ok := va.(*listValue); ok {
+			// Compared element by element: String joins with commas, which a path may hold.
+			same = slices.Equal(*la.p, *vb.(*listValue).p)
+		}
+		if !same {
+			keys = append(keys, o.name)
+		}
+	}
+	return keys
 }

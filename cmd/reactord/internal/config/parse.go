@@ -185,6 +185,8 @@ func WriteUsage(w io.Writer) {
 	line("version", "", "print the version and exit", "")
 	b.WriteString("  -h, -help\n    \tprint this help and exit\n")
 	b.WriteString("\nSignals: SIGTERM or SIGINT shut down gracefully within -shutdown-timeout;\n")
-	b.WriteString("SIGHUP reopens the -access-log file.\n")
+	b.WriteString("SIGHUP reloads the -config file and the flags (an invalid file changes nothing)\n")
+	b.WriteString("and opens the -access-log file again; SIGUSR2 starts the binary again with the\n")
+	b.WriteString("listening sockets (zero-downtime upgrade). See docs/OPERATIONS.md.\n")
 	_, _ = io.WriteString(w, b.String())
 }

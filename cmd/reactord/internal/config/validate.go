@@ -83,6 +83,27 @@ func (c *Config) Validate() error {
 			return errorf("addr-file", "%v", err)
 		}
 	}
+	if c.AdminListen != "" {
+		if err := checkListen(c.AdminListen); err != nil {
+			err.Key = "admin-listen"
+			return err
+		}
+		// Port 0 picks a free port for each socket, so "127.0.0.1:0" twice is two sockets.
+		if seen[c.AdminListen] && !strings.HasSuffix(c.AdminListen, ":0") {
+			return errorf("admin-listen", "%q is also a listen address", c.AdminListen)
+		}
+	}
+	if c.PidFile != "" {
+		if err := checkParent(c.PidFile); err != nil {
+			return errorf("pid-file", "%v", err)
+		}
+	}
+	if c.WatchConfig < 0 {
+		return errorf("watch-config", "must be ≥ 0 (got %v)", durationText(int64(c.WatchConfig)))
+	}
+	if c.WatchConfig > 0 && c.ConfigFile == "" {
+		return errorf("watch-config", "needs a -config file to watch")
+	}
 	return nil
 }
 
@@ -92,7 +113,7 @@ func durationText(ns int64) string {
 
 // checkListen accepts "unix:/path" (parent directory must exist) and "host:port" with a
 // numeric port in 0..65535. The host may be empty (all interfaces), an IP literal or a name.
-func checkListen(a string) error {
+func checkListen(a string) *Error {
 	if path, ok := IsUnix(a); ok {
 		if path == "" {
 			return errorf("listen", "%q: empty unix socket path", a)

@@ -25,18 +25,32 @@ var ErrNilFile = errors.New("logging: nil output")
 // which picks console when out is a terminal and json otherwise. Writes are unbuffered so a
 // crash loses nothing; the daemon's own log is low-volume.
 func New(level, format string, out *os.File) (*zap.Logger, error) {
-	if out == nil {
-		return nil, ErrNilFile
+	lvl, err := ParseLevel(level)
+	if err != nil {
+		return nil, err
 	}
+	return NewAt(zap.NewAtomicLevelAt(lvl), format, out)
+}
+
+// ParseLevel reads a level name: debug, info, warn or error (ErrLevel otherwise).
+func ParseLevel(level string) (zapcore.Level, error) {
 	var lvl zapcore.Level
 	switch level {
 	case "debug", "info", "warn", "error":
-		if err := lvl.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("%w: %q", ErrLevel, level)
+		if err := lvl.UnmarshalText([]byte(level)); err == nil {
+			return lvl, nil
 		}
-	default:
-		return nil, fmt.Errorf("%w: %q", ErrLevel, level)
 	}
+	return lvl, fmt.Errorf("%w: %q", ErrLevel, level)
+}
+
+// NewAt is New with a level the caller keeps: a configuration reload changes the minimum
+// level of the running logger with level.SetLevel, from any goroutine.
+func NewAt(level zap.AtomicLevel, format string, out *os.File) (*zap.Logger, error) {
+	if out == nil {
+		return nil, ErrNilFile
+	}
+	lvl := level
 	console := false
 	switch format {
 	case "json":

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 )
 
@@ -87,5 +89,40 @@ func TestNew(t *testing.T) {
 	}
 	if _, err := New("info", "json", nil); !errors.Is(err, ErrNilFile) {
 		t.Errorf("nil file: %v", err)
+	}
+}
+
+// TestNewAtLevelChanges is what a configuration reload relies on: the level given to NewAt
+// can be changed while the logger runs.
+func TestNewAtLevelChanges(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lvl, err := ParseLevel("warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := zap.NewAtomicLevelAt(lvl)
+	log, err := NewAt(level, "json", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hidden")
+	level.SetLevel(zapcore.DebugLevel)
+	log.Debug("shown")
+	b, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "hidden") || !strings.Contains(string(b), "shown") {
+		t.Errorf("log after the level change:\n%s", b)
+	}
+	if _, err := ParseLevel("loud"); !errors.Is(err, ErrLevel) {
+		t.Errorf("ParseLevel(loud) = %v", err)
+	}
+	if _, err := NewAt(level, "xml", f); !errors.Is(err, ErrFormat) {
+		t.Errorf("NewAt(xml) = %v", err)
 	}
 }

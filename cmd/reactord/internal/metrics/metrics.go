@@ -93,6 +93,7 @@ type Metrics struct {
 	gather   prometheus.Gatherer
 	requests [len(methods)][len(classes)]prometheus.Counter
 	duration prometheus.Histogram
+	reloads  [2]prometheus.Counter // failure, success
 }
 
 // New builds the registry: build info, request metrics, the server collector reading
@@ -130,7 +131,12 @@ func New(o Options) (*Metrics, error) {
 		ConstLabels: prometheus.Labels{"version": o.Version, "goversion": runtime.Version()},
 	})
 	build.Set(1)
-	for _, c := range []prometheus.Collector{reqs, m.duration, build, newServerCollector(o.Source)} {
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "config", Name: "reloads_total",
+		Help: "Configuration reloads (SIGHUP or a changed -config file), by result: success, or failure (the running configuration was kept).",
+	}, []string{"result"})
+	m.reloads[0], m.reloads[1] = reloads.WithLabelValues("failure"), reloads.WithLabelValues("success")
+	for _, c := range []prometheus.Collector{reqs, m.duration, build, reloads, newServerCollector(o.Source)} {
 		if err := m.reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -166,6 +172,19 @@ func (m *Metrics) Observe(method []byte, status int, d time.Duration) {
 	}
 	m.requests[methodIndex(method)][classIndex(status)].Inc()
 	m.duration.Observe(d.Seconds())
+}
+
+// Reloaded counts one configuration reload: ok for one applied, !ok for one refused (the
+// running configuration was kept). Any goroutine.
+func (m *Metrics) Reloaded(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.reloads[1].Inc()
+	} else {
+		m.reloads[0].Inc()
+	}
 }
 
 func methodIndex(method []byte) int {

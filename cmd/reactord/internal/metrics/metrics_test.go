@@ -267,4 +267,30 @@ func TestRuntimeRefresh(t *testing.T) {
 	}
 }
 
+func TestReloadCounter(t *testing.T) {
+	f := &fakeServer{}
+	m, err := New(Options{Source: f.snapshot, NoRuntime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Both series exist from the start, at 0, so a query sees a failure as soon as it happens.
+	mfs := parse(t, m)
+	if v := value(t, mfs, "reactord_config_reloads_total", map[string]string{"result": "failure"}); v != 0 {
+		t.Errorf("failures before any reload = %v", v)
+	}
+	m.Reloaded(true)
+	m.Reloaded(false)
+	m.Reloaded(false)
+	mfs = parse(t, m)
+	if v := value(t, mfs, "reactord_config_reloads_total", map[string]string{"result": "success"}); v != 1 {
+		t.Errorf("successes = %v, want 1", v)
+	}
+	if v := value(t, mfs, "reactord_config_reloads_total", map[string]string{"result": "failure"}); v != 2 {
+		t.Errorf("failures = %v, want 2", v)
+	}
+	var nilM *Metrics
+	nilM.Reloaded(true) // a nil *Metrics discards, like Observe
+}
+
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

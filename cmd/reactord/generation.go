@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/reactord/reactord/cmd/reactord/internal/accesslog"
+	"github.com/reactord/reactord/cmd/reactord/internal/config"
+	"github.com/reactord/reactord/cmd/reactord/internal/site"
+	"github.com/reactord/reactord/cmd/reactord/internal/static"
+	codec "github.com/reactord/reactord/codec/http"
+)
+
+// A generation is one configuration in force: the public HTTP server with its own loops, the
+// app it serves (root, built-in page), its access log, and the sockets it listens on.
+//
+// A reload builds the next generation beside the running one, on duplicates of the same
+// listening sockets (plus any new address), and starts it; only then is the old one retired:
+// it stops accepting, marks its responses as the last on their connection, and shuts down
+// within -shutdown-timeout. A request is therefore served entirely under one configuration,
+// the one in force when its connection was accepted, and nothing queued on a socket is lost:
+// both generations accept from it until the old one lets go. Anything that fails while the
+// next generation is built (a root that vanished, a log that cannot be opened, an address
+// that cannot be bound) discards it and leaves the running one untouched.
+//
+// Settings a generation cannot carry — the admin listener, the pid file, the log format —
+// are the process's; changing them takes an upgrade (SIGUSR2) or a restart.
+type generation struct {
+	id     int
+	cfg    config.Config
+	site   responder
+	srv    *codec.Server
+	files  *static.FS
+	groups []socketGroup
+	served chan error // Serve's result
+}
+
+// drainGrace bounds the first phase of retiring a server: while it lasts, the server
+// answers with "Connection: close" and waits for its clients to leave after a response,
+// before Shutdown closes the connections that are still idle. A keep-alive client sending
+// requests back to back leaves at its next response; one that is idle for longer is closed
+// by Shutdown, and is then free to retry (RFC 9112 §9.3.1), having sent nothing.
+const drainGrace = time.Second
+
+// newGeneration builds a generation for cfg, serving inh (sockets inherited from systemd, a
+// previous process or the previous generation) and opening the configured addresses it does
+// not cover. Nothing runs yet; on error everything it opened is closed, and the inherited
+// sockets it did not take remain the caller's (FD >= 0).
+func (d *daemon) newGeneration(cfg config.Config, inh []inheritedSocket) (_ *generation, err error) {
+	d.genSeq++
+	g := &generation{id: d.genSeq, cfg: cfg, served: make(chan error, 1)}
+	g.site.log = d.log
+	g.site.metrics = d.metrics
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	if g.site.access, err = accesslog.New(cfg.AccessLog); err != nil {
+		return nil, &config.Error{Key: "access-log", Reason: err.Error()}
+	}
+	if cfg.Root != "" {
+		g.files, err = static.New(static.Options{
+			Root:           cfg.Root,
+			FollowSymlinks: cfg.FollowSymlinks,
+			DirListing:     cfg.DirListing,
+			ServeDotfiles:  cfg.ServeDotfiles,
+		})
+		if err != nil {
+			return nil, &config.Error{Key: "root", Reason: err.Error()}
+		}
+	}
+	g.site.app = &app{files: g.files, metrics: d.metrics, status: &d.status, noOps: cfg.AdminListen != "" || d.admin != nil}
+	if g.srv, err = newServer(cfg, &g.site, d.log, false); err != nil {
+		// Bad poller names and out-of-range numbers were caught by Validate; what is left
+		// here is the reactor refusing an option, still a configuration problem.
+		return nil, &config.Error{Key: "server", Reason: err.Error()}
+	}
+	page, err := site.Render(site.Info{Version: versionString(), Poller: g.srv.Reactor().PollerName(), Loops: cfg.Loops})
+	if err != nil {
+		return nil, fmt.Errorf("built-in page: %w", err)
+	}
+	g.site.app.setPage(page)
+	if g.groups, err = bindRole(g.srv.Reactor(), roleListen, cfg.Listen, inh, d.log); err != nil {
+		return nil, err
+	}
+	if len(g.groups) == 0 {
+		return nil, fmt.Errorf("listen: %w", errNoSockets)
+	}
+	return g, nil
+}
+
+// start starts the generation's loops; Serve's result arrives on g.served.
+func (g *generation) start() error {
+	if err := g.srv.Start(); err != nil {
+		return err
+	}
+	go func() { g.served <- g.srv.Serve() }()
+	return nil
+}
+
+// retire stops the generation gracefully within ctx: release (the sockets are someone
+// else's now: a new generation's or a new process's) stops accepting at once and leaves
+// Unix socket files in place; otherwise (a shutdown) it keeps accepting through the grace
+// phase, answering late clients with their last response, and Shutdown closes the listeners.
+// Then Shutdown waits for in-flight requests and closes idle connections. It returns
+// Shutdown's error (ctx's when time ran out) once the loops have stopped and the generation's
+// files are closed.
+func (g *generation) retire(ctx context.Context, release bool) error {
+	if release {
+		if err := g.srv.Reactor().ReleaseListeners(); err != nil && !errors.Is(err, codec.ErrServerClosed) {
+			g.site.log.Warn("release listeners", zap.Int("generation", g.id), zap.Error(err))
+		}
+	}
+	g.site.closing.Store(true)
+	grace := drainGrace
+	if dl, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(dl)/2)
+	}
+	idle := time.NewTimer(grace)
+	tick := time.NewTicker(10 * time.Millisecond)
+wait:
+	for g.srv.Stats().ConnsOpen > 0 {
+		select {
+		case <-tick.C:
+		case <-idle.C:
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	idle.Stop()
+	tick.Stop()
+	err := g.srv.Shutdown(ctx)
+	<-g.served
+	g.close()
+	return err
+}
+
+// close releases what the generation holds besides the server's loops: its access log and
+// its root. The server itself is closed (a no-op after Shutdown).
+func (g *generation) close() {
+	if g.srv != nil {
+		g.srv.Close()
+	}
+	if err := g.site.access.Close(); err != nil {
+		g.site.log.Warn("access log close", zap.Error(err))
+	}
+	g.site.access = nil
+	if g.files != nil {
+		g.files.Close()
+		g.files = nil
+	}
+}
