@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // listenSocket opens a listening socket as systemd does for a .socket unit: plain system
@@ -65,7 +67,7 @@ func TestSocketActivation(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(30 * time.Second))
+		c.SetDeadline(testsupport.Deadline(30 * time.Second))
 		fmt.Fprintf(c, "GET /healthz?%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i)
 		queued = append(queued, bufio.NewReader(c))
 	}
@@ -183,7 +185,7 @@ func TestSystemdNotify(t *testing.T) {
 	next("READY=1")
 	d.signal(unix.SIGUSR2)
 	msg := next("MAINPID=")
-	eventually(t, 20*time.Second, "the new pid file", func() bool { return readPid(pidFile) != d.cmd.Process.Pid && readPid(pidFile) != 0 })
+	testsupport.Eventually(t, 20*time.Second, "the new pid file", func() bool { return readPid(pidFile) != d.cmd.Process.Pid && readPid(pidFile) != 0 })
 	newPid := readPid(pidFile)
 	if !strings.Contains(msg, fmt.Sprintf("MAINPID=%d\n", newPid)) {
 		t.Errorf("upgrade: %q, want MAINPID=%d", msg, newPid)
@@ -231,7 +233,7 @@ func TestWatchConfigKubelet(t *testing.T) {
 	}
 	write("2", rootB)
 	os.RemoveAll(filepath.Join(vol, "..2026_12_02_1"))
-	eventually(t, 10*time.Second, "the reload on change", func() bool { return who(t, "tcp", d.addr) == "B" })
+	testsupport.Eventually(t, 10*time.Second, "the reload on change", func() bool { return who(t, "tcp", d.addr) == "B" })
 	if n := reloads(t, d.url("/metrics"), "success"); n != 1 {
 		t.Errorf("successful reloads = %v, want exactly 1", n)
 	}

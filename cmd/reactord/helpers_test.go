@@ -274,6 +274,7 @@ func (p *pidProc) signal(sig unix.Signal) {
 // wait waits for the process to exit and returns its exit code.
 func (p *pidProc) wait(timeout time.Duration) int {
 	p.t.Helper()
+	timeout = testsupport.Scale(timeout)
 	select {
 	case <-p.done:
 	case <-time.After(timeout):

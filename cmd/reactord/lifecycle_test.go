@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 // siteDir makes a root whose /who.txt says who.
@@ -56,12 +58,12 @@ type keepAlive struct {
 
 func dialKeepAlive(t *testing.T, addr string) *keepAlive {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	c, err := net.DialTimeout("tcp", addr, testsupport.Scale(5*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+	c.SetDeadline(testsupport.Deadline(30 * time.Second))
 	return &keepAlive{t: t, c: c, br: bufio.NewReader(c)}
 }
 
@@ -104,7 +106,7 @@ func TestReloadConfigFile(t *testing.T) {
 
 	writeConfig(t, cfg, base+fmt.Sprintf("root = %q\nidle-timeout = \"61s\"\n", rootB))
 	d.signal(unix.SIGHUP)
-	eventually(t, 10*time.Second, "the new root", func() bool { return who(t, "tcp", d.addr) == "B" })
+	testsupport.Eventually(t, 10*time.Second, "the new root", func() bool { return who(t, "tcp", d.addr) == "B" })
 	if n := reloads(t, metricsURL, "success"); n != 1 {
 		t.Errorf("successful reloads = %v", n)
 	}
@@ -133,7 +135,7 @@ func TestReloadConfigFile(t *testing.T) {
 		writeConfig(t, cfg, b.body)
 		d.signal(unix.SIGHUP)
 		want := float64(i + 1)
-		eventually(t, 10*time.Second, "a failed reload counted ("+b.name+")", func() bool { return reloads(t, metricsURL, "failure") == want })
+		testsupport.Eventually(t, 10*time.Second, "a failed reload counted ("+b.name+")", func() bool { return reloads(t, metricsURL, "failure") == want })
 		if got := who(t, "tcp", d.addr); got != "B" {
 			t.Errorf("after invalid file (%s): %q, want B", b.name, got)
 		}
@@ -150,14 +152,14 @@ func TestReloadConfigFile(t *testing.T) {
 	defer busy.Close()
 	writeConfig(t, cfg, fmt.Sprintf("listen = [\"127.0.0.1:0\", %q]\naccess-log = \"off\"\nloops = 2\nroot = %q\n", busy.Addr().String(), rootC))
 	d.signal(unix.SIGHUP)
-	eventually(t, 10*time.Second, "the bind failure counted", func() bool { return reloads(t, metricsURL, "failure") == 4 })
+	testsupport.Eventually(t, 10*time.Second, "the bind failure counted", func() bool { return reloads(t, metricsURL, "failure") == 4 })
 	if got := who(t, "tcp", d.addr); got != "B" {
 		t.Errorf("after a bind failure: %q, want B", got)
 	}
 
 	writeConfig(t, cfg, base+fmt.Sprintf("root = %q\n", rootC))
 	d.signal(unix.SIGHUP)
-	eventually(t, 10*time.Second, "the root after a good file", func() bool { return who(t, "tcp", d.addr) == "C" })
+	testsupport.Eventually(t, 10*time.Second, "the root after a good file", func() bool { return who(t, "tcp", d.addr) == "C" })
 	if n := reloads(t, metricsURL, "success"); n != 2 {
 		t.Errorf("successful reloads = %v, want 2", n)
 	}
@@ -168,7 +170,7 @@ func TestReloadConfigFile(t *testing.T) {
 		t.Fatal(body, err)
 	}
 	d.signal(unix.SIGHUP)
-	eventually(t, 10*time.Second, "the no-op reload counted", func() bool { return reloads(t, metricsURL, "success") == 3 })
+	testsupport.Eventually(t, 10*time.Second, "the no-op reload counted", func() bool { return reloads(t, metricsURL, "success") == 3 })
 	if resp, body, err := ka.get("/who.txt"); err != nil || body != "C" || resp.Close {
 		t.Errorf("keep-alive across a no-op reload: %q %v", body, err)
 	}
@@ -188,7 +190,7 @@ func TestReloadListenAddresses(t *testing.T) {
 	d := start(t, "-config", cfg)
 	writeConfig(t, cfg, fmt.Sprintf("listen = [\"127.0.0.1:0\", \"unix:%s\"]\naccess-log = \"off\"\n", sock))
 	d.signal(unix.SIGHUP)
-	eventually(t, 10*time.Second, "the unix socket", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "the unix socket", func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
 			c.Close()
@@ -203,7 +205,7 @@ func TestReloadListenAddresses(t *testing.T) {
 	}
 	writeConfig(t, cfg, "listen = [\"127.0.0.1:0\"]\naccess-log = \"off\"\n")
 	d.signal(unix.SIGHUP)
-	eventually(t, 10*time.Second, "the unix socket to close", func() bool {
+	testsupport.Eventually(t, 10*time.Second, "the unix socket to close", func() bool {
 		c, err := net.Dial("unix", sock)
 		if err == nil {
 			c.Close()
@@ -250,7 +252,7 @@ func TestAdminListener(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	conn.SetDeadline(testsupport.Deadline(60 * time.Second))
 	io.WriteString(conn, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
@@ -258,7 +260,7 @@ func TestAdminListener(t *testing.T) {
 		t.Fatalf("download: %v", err)
 	}
 	d.signal(unix.SIGTERM)
-	eventually(t, 10*time.Second, "readiness to fail", func() bool { return get(d.admin, "/readyz") == 503 })
+	testsupport.Eventually(t, 10*time.Second, "readiness to fail", func() bool { return get(d.admin, "/readyz") == 503 })
 	if got := get(d.admin, "/healthz"); got != 503 {
 		t.Errorf("/healthz while draining: %d", got)
 	}
@@ -311,7 +313,7 @@ func TestUpgrade(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.(*net.TCPConn).SetReadBuffer(16 << 10)
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
+	conn.SetDeadline(testsupport.Deadline(60 * time.Second))
 	io.WriteString(conn, "GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "GET"})
 	if err != nil || resp.StatusCode != 200 {
@@ -321,12 +323,12 @@ func TestUpgrade(t *testing.T) {
 	// The new binary gets the new file: that is how the test tells the processes apart.
 	writeConfig(t, cfg, conf(rootB))
 	d.signal(unix.SIGUSR2)
-	eventually(t, 20*time.Second, "the new process's pid file", func() bool {
+	testsupport.Eventually(t, 20*time.Second, "the new process's pid file", func() bool {
 		p := readPid(pidFile)
 		return p != 0 && p != d.cmd.Process.Pid
 	})
 	second := adopt(t, readPid(pidFile))
-	eventually(t, 10*time.Second, "new connections served by the new process", func() bool { return who(t, "tcp", d.addr) == "B" })
+	testsupport.Eventually(t, 10*time.Second, "new connections served by the new process", func() bool { return who(t, "tcp", d.addr) == "B" })
 	if got := raw(t, d.admin, "GET", "GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status; got != 200 {
 		t.Errorf("admin /readyz after the upgrade: %d", got)
 	}
@@ -350,7 +352,7 @@ func TestUpgrade(t *testing.T) {
 	// Again, from the new process: upgrades repeat.
 	writeConfig(t, cfg, conf(rootA))
 	second.signal(unix.SIGUSR2)
-	eventually(t, 20*time.Second, "the third process's pid file", func() bool {
+	testsupport.Eventually(t, 20*time.Second, "the third process's pid file", func() bool {
 		p := readPid(pidFile)
 		return p != 0 && p != second.pid
 	})
@@ -409,7 +411,7 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 		t.Helper()
 		failures++
 		d.signal(unix.SIGUSR2)
-		eventually(t, 20*time.Second, "the failure to be logged", func() bool {
+		testsupport.Eventually(t, 20*time.Second, "the failure to be logged", func() bool {
 			return strings.Count(d.stderr.String(), "upgrade failed; this process keeps serving") == failures
 		})
 		if !strings.Contains(d.stderr.String(), why) {
@@ -432,7 +434,7 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 	}
 	writeConfig(t, cfg, good)
 	d.signal(unix.SIGUSR2)
-	eventually(t, 20*time.Second, "the upgrade to go through", func() bool {
+	testsupport.Eventually(t, 20*time.Second, "the upgrade to go through", func() bool {
 		p := readPid(pidFile)
 		return p != 0 && p != pid
 	})
