@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,5 +241,81 @@ func TestWatchConfigKubelet(t *testing.T) {
 	d.stop()
 	if !strings.Contains(d.stderr.String(), `"trigger":"config file changed"`) {
 		t.Errorf("log:\n%s", d.stderr.String())
+	}
+}
+
+// TestSystemdSocketActivateTool runs the daemon under systemd's own socket activation code,
+// systemd-socket-activate(1): it binds the socket, waits for the first connection, and execs
+// the daemon with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES set as systemd does. The
+// connection that triggered the start is answered.
+func TestSystemdSocketActivateTool(t *testing.T) {
+	tool, err := exec.LookPath("systemd-socket-activate")
+	if err != nil {
+		t.Skip("systemd-socket-activate not installed (Debian package systemd; .ci/run installs it)")
+	}
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "web.sock")
+	addrFile := filepath.Join(dir, "addrs")
+	d := &proc{t: t, stdout: newOutFile(t, "stdout"), stderr: newOutFile(t, "stderr"), done: make(chan struct{})}
+	d.cmd = exec.Command(tool, "-l", sock, "--fdname=web", binary, "-listen", "127.0.0.1:0", "-addr-file", addrFile,
+		"-log-format", "json", "-access-log", "off")
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout.f, d.stderr.f
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		d.err = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			d.cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	testsupport.Eventually(t, 10*time.Second, "systemd-socket-activate to bind", func() bool {
+		_, err := os.Stat(sock)
+		return err == nil
+	})
+	if r := rawNet(t, "unix", sock, "GET", "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); r.status != 200 {
+		t.Fatalf("first connection: %d", r.status)
+	}
+	// The daemon serves before it writes the addr file.
+	testsupport.Eventually(t, 10*time.Second, "the addr file", func() bool {
+		_, err := os.Stat(addrFile)
+		return err == nil
+	})
+	if b, _ := os.ReadFile(addrFile); string(b) != "unix:"+sock+"\n" {
+		t.Errorf("addr file %q: want only the activated socket", b)
+	}
+	d.stop()
+}
+
+// TestSystemdUnits has systemd check the unit files in deploy/ (syntax, directives, the
+// executable) with the binary the tests built in place of /usr/local/bin/reactord.
+func TestSystemdUnits(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skip("systemd-analyze not installed (Debian package systemd; .ci/run installs it)")
+	}
+	dir := t.TempDir()
+	var units []string
+	for _, name := range []string{"reactord.service", "reactord.socket", "reactord-admin.socket"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = []byte(strings.ReplaceAll(string(b), "/usr/local/bin/reactord", binary))
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		units = append(units, p)
+	}
+	out, err := exec.Command(analyze, append([]string{"verify", "--man=no"}, units...)...).CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +279,64 @@ func TestChanged(t *testing.T) {
 	b.Root = "/srv"
 	if got := Changed(a, b); !reflect.DeepEqual(got, []string{"listen", "root", "idle-timeout"}) {
 		t.Errorf("Changed = %v", got)
+	}
+}
+
+// TestKubernetesManifests keeps deploy/kubernetes in step with the daemon: the TOML in the
+// ConfigMap must be a valid configuration, and the Deployment's grace period must cover the
+// preStop sleep plus shutdown-timeout, or the kubelet would SIGKILL a drain. (The manifests'
+// schema is checked by deploy/kubernetes/validate.sh.)
+func TestKubernetesManifests(t *testing.T) {
+	dir := filepath.Join("..", "..", "..", "..", "deploy", "kubernetes")
+	cm, err := os.ReadFile(filepath.Join(dir, "configmap.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The block scalar after "reactord.toml: |", indented by four spaces.
+	_, block, ok := strings.Cut(string(cm), "  reactord.toml: |\n")
+	if !ok {
+		t.Fatal("configmap.yaml has no reactord.toml block")
+	}
+	var toml strings.Builder
+	for _, line := range strings.Split(block, "\n") {
+		if line != "" && !strings.HasPrefix(line, "    ") {
+			break
+		}
+		toml.WriteString(strings.TrimPrefix(line, "    ") + "\n")
+	}
+	path := writeFile(t, t.TempDir(), "reactord.toml", toml.String())
+	c, err := Parse([]string{"-config", path}, nil)
+	if err != nil {
+		t.Fatalf("the ConfigMap's configuration is invalid: %v\n%s", err, toml.String())
+	}
+	if c.AdminListen != "0.0.0.0:9090" || c.WatchConfig <= 0 || c.Listen[0] != "0.0.0.0:8080" {
+		t.Errorf("ConfigMap: admin %q, watch %v, listen %v", c.AdminListen, c.WatchConfig, c.Listen)
+	}
+
+	dep, err := os.ReadFile(filepath.Join(dir, "deployment.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	number := func(re string) int {
+		t.Helper()
+		m := regexp.MustCompile(re).FindStringSubmatch(string(dep))
+		if m == nil {
+			t.Fatalf("deployment.yaml: no match for %s", re)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	grace := time.Duration(number(`terminationGracePeriodSeconds: (\d+)`)) * time.Second
+	sleep := time.Duration(number(`(?s)preStop:.*?sleep:\s+seconds: (\d+)`)) * time.Second
+	if grace < sleep+c.ShutdownTimeout+5*time.Second {
+		t.Errorf("terminationGracePeriodSeconds %v < preStop %v + shutdown-timeout %v + 5s", grace, sleep, c.ShutdownTimeout)
+	}
+	for _, want := range []string{"port: admin", "path: /readyz", "path: /livez", "containerPort: 9090", "containerPort: 8080", "configMap:"} {
+		if !strings.Contains(string(dep), want) {
+			t.Errorf("deployment.yaml lacks %q", want)
+		}
+	}
+	if strings.Contains(string(dep), "subPath") {
+		t.Error("deployment.yaml mounts with subPath: the kubelet never updates such a mount")
 	}
 }
