@@ -20,6 +20,9 @@ import (
 const (
 	envExecNofile = "REACTORD_HARDENING_NOFILE"
 	envExecBin    = "REACTORD_HARDENING_BIN"
+	// envExecActivate names the daemon to exec after setting LISTEN_PID to the process's own
+	// pid, as systemd does between fork and exec (see execActivated).
+	envExecActivate = "REACTORD_HARDENING_ACTIVATE"
 )
 
 // Paths shared by every test, set by TestMain.
@@ -42,6 +45,15 @@ var smallBody = []byte("hello from reactord\n")
 func TestMain(m *testing.M) {
 	if os.Getenv(envExecNofile) != "" {
 		os.Exit(execLimited())
+	}
+	if os.Getenv(envExecActivate) != "" {
+		os.Exit(execActivated())
+	}
+	// Daemons started by an upgrade outlive the process that started them: as a subreaper,
+	// the test process becomes their parent then and can wait for them (see followPid).
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		fmt.Fprintln(os.Stderr, "hardening: PR_SET_CHILD_SUBREAPER:", err)
+		os.Exit(1)
 	}
 	os.Exit(runTests(m))
 }
@@ -151,6 +163,22 @@ func execLimited() int {
 		}
 	}
 	err = unix.Exec(bin, append([]string{bin}, os.Args[1:]...), env)
+	fmt.Fprintln(os.Stderr, "hardening exec:", err)
+	return 2
+}
+
+// execActivated is the socket activation helper mode: with the descriptors it was given (3..),
+// set LISTEN_PID to this pid and exec the daemon, which keeps the pid.
+func execActivated() int {
+	bin := os.Getenv(envExecActivate)
+	var env []string
+	for _, kv := range os.Environ() {
+		if !bytes.HasPrefix([]byte(kv), []byte("REACTORD_HARDENING_")) {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	err := unix.Exec(bin, append([]string{bin}, os.Args[1:]...), env)
 	fmt.Fprintln(os.Stderr, "hardening exec:", err)
 	return 2
 }
