@@ -27,7 +27,8 @@ EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/reactord", "-listen", "0.0.0.0:8080"]
 # Extra flags (e.g. -root /srv/www, -loops 4) are appended by `docker run IMAGE ...`.
 CMD []
-# No HEALTHCHECK: the distroless image has no HTTP client. Probe GET /healthz from the
-# orchestrator instead (Kubernetes httpGet, a load balancer's health check); it answers 503
-# as soon as a graceful shutdown starts.
+# No HEALTHCHECK: the distroless image has no HTTP client. Probe from the orchestrator instead
+# (Kubernetes httpGet, a load balancer's health check): GET /readyz (or /healthz) answers 503
+# as soon as a graceful shutdown starts, GET /livez as long as the process answers. With
+# -admin-listen they move to their own port (deploy/kubernetes uses 9090).
 STOPSIGNAL SIGTERM
