@@ -21,10 +21,10 @@ import (
 // must log one warning naming both backends and the reason, serve on epoll, and say so.
 func TestPollerFallbackUnderSeccomp(t *testing.T) {
 	addrFile := filepath.Join(t.TempDir(), "addrs")
-	d := &proc{t: t, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	d := &proc{t: t, stdout: newOutFile(t, "stdout"), stderr: newOutFile(t, "stderr"), done: make(chan struct{})}
 	d.cmd = exec.Command(binary, "-addr-file", addrFile, "-log-format", "json", "-listen", "127.0.0.1:0",
 		"-poller", "uring", "-loops", "1", "-access-log", "off")
-	d.cmd.Stdout, d.cmd.Stderr = d.stdout, d.stderr
+	d.cmd.Stdout, d.cmd.Stderr = d.stdout.f, d.stderr.f
 	started := make(chan error, 1)
 	go func() {
 		// The child is forked from this thread and inherits its filter; the thread ends
