@@ -410,11 +410,34 @@ func (d *daemon) stop(ctx context.Context, release bool, code int) int {
 	d.bury(d.cur)
 	d.admin.stop(ctx, release)
 	d.retired.Wait()
+	if !release {
+		d.removeSocketFiles()
+	}
 	d.removePidFile()
 	if err != nil {
 		return exitFailure
 	}
 	return code
+}
+
+// removeSocketFiles removes the Unix socket files of the configured addresses when the process
+// stops for good. The server that created a file removes it itself, but after a reload or an
+// upgrade the file was created by an earlier generation or process, which left it for its
+// successor; nobody serves it now. Files systemd created (activation) are systemd's.
+func (d *daemon) removeSocketFiles() {
+	groups := append([]socketGroup(nil), d.cur.groups...)
+	if d.admin != nil {
+		groups = append(groups, d.admin.groups...)
+	}
+	for _, g := range groups {
+		path, ok := config.IsUnix(g.Spec)
+		if !ok {
+			continue
+		}
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(path)
+		}
+	}
 }
 
 // publish writes the addr file: the public addresses one per line (in -listen syntax), then
