@@ -2,6 +2,7 @@ package http
 
 import (
 	"errors"
+	nethttp "net/http"
 
 	"github.com/reactord/reactord/reactor"
 )
@@ -169,3 +170,22 @@ var ErrClientGone = errors.New("http: client connection closed")
 
 // ErrInvalidContentLength: a negative or non-numeric response Content-Length.
 var ErrInvalidContentLength = errors.New("http: invalid Content-Length")
+
+// ErrUpgradeHTTP10 is returned by Upgrade (and the adapter's Hijack after WriteHeader(101)) for
+// an HTTP/1.0 request: 101 Switching Protocols does not exist in HTTP/1.0 (RFC 9110 §15.2).
+var ErrUpgradeHTTP10 = errors.New("http: protocol upgrade on an HTTP/1.0 request")
+
+// ErrHijacked is returned by the adapter's http.ResponseWriter methods after Hijack, and by
+// a second Hijack (net/http's http.ErrHijacked wraps the same meaning; errors.Is matches both).
+var ErrHijacked = nethttp.ErrHijacked
+
+// ErrCalledFromHandler is returned by Server.Shutdown when it is called from a handler of the
+// same server: Shutdown waits for every request to finish, the caller's own included, so it
+// would wait until its context expires. Call it from a new goroutine (go s.Shutdown(ctx)), or
+// use Close, which may be called from a handler.
+var ErrCalledFromHandler = errors.New("http: Shutdown called from one of the server's handlers")
+
+// ErrOverloaded is the 503 answer of the adapter when WithMaxQueue requests already wait for a
+// worker: the request is refused at once instead of queueing without limit. RequestInfo.Err
+// carries it for the Observer.
+var ErrOverloaded = newParseError(StatusServiceUnavailable, "server overloaded")

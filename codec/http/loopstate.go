@@ -7,9 +7,10 @@ import (
 	"github.com/reactord/reactord/reactor"
 )
 
-// loopState is the codec's per-loop state, stored with Loop.SetContext: the Date cache, the
-// response writer and scratch output shared by every connection of the loop (handlers never
-// run concurrently on one loop), idle parsers, and the request counters.
+// loopState is the codec's per-loop state: the Date cache, the response writer and scratch
+// output shared by every connection of the loop (handlers never run concurrently on one loop),
+// idle parsers, and the request counters. The Server owns one per loop, indexed by
+// Loop.Index(), so the loop's own Context slot stays free for embedders.
 type loopState struct {
 	srv  *Server
 	loop *reactor.Loop
@@ -26,7 +27,9 @@ type loopState struct {
 	requests, rejected       uint64 // loop goroutine only
 	pubRequests, pubRejected atomic.Uint64
 
-	active *conn // connections with requests on the worker pool (doubly linked)
+	active    *conn                           // connections with requests answered elsewhere (doubly linked)
+	upgraded  map[*reactor.Conn]*upgradedConn // connections handed to another protocol's handler
+	upPending reactor.Handler                 // set by ResponseWriter.Upgrade during a handler call
 }
 
 // scratchFlush is the scratch size at which responses are handed to the connection before the
@@ -39,16 +42,19 @@ const scratchKeep = 256 << 10
 // maxIdleParsers bounds the parsers a loop keeps for reuse.
 const maxIdleParsers = 1024
 
-// loopStateOf returns the loop's state, creating it (and its Date timer) on first use.
+// loopStateOf returns the state of loop l, creating it (and its Date timer) on first use,
+// which is always on l's goroutine (OnOpen). Any goroutine may read the table; only creation
+// takes the lock, and it publishes a new copy of the table (loops are few and fixed).
 func (s *Server) loopStateOf(l *reactor.Loop) *loopState {
-	if ls, ok := l.Context().(*loopState); ok {
-		return ls
+	if p := s.lstab.Load(); p != nil {
+		if i := l.Index(); i < len(*p) && (*p)[i] != nil {
+			return (*p)[i]
+		}
 	}
 	ls := &loopState{srv: s, loop: l, base: l.Now(), out: make([]byte, 0, 4096)}
 	ls.date.Update(time.Now())
 	ls.w.SetDateCache(&ls.date)
 	ls.w.server = s.cfg.serverName
-	l.SetContext(ls)
 	// The Date header changes once a second: a loop timer refreshes the cache, re-aligned to
 	// just after each second boundary so the value is never a whole second stale.
 	var t *reactor.Timer
@@ -59,9 +65,25 @@ func (s *Server) loopStateOf(l *reactor.Loop) *loopState {
 	})
 	t.Reset(time.Second - time.Duration(time.Now().Nanosecond()) + time.Millisecond)
 	s.mu.Lock()
-	s.loops = append(s.loops, ls)
+	var tab []*loopState
+	if p := s.lstab.Load(); p != nil {
+		tab = *p
+	}
+	n := max(len(tab), l.Index()+1)
+	grown := make([]*loopState, n)
+	copy(grown, tab)
+	grown[l.Index()] = ls
+	s.lstab.Store(&grown)
 	s.mu.Unlock()
 	return ls
+}
+
+// loopStates returns every loop state created so far. Any goroutine.
+func (s *Server) loopStates() []*loopState {
+	if p := s.lstab.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // nowNs is the loop's cached clock in nanoseconds since base.
@@ -95,7 +117,7 @@ func (ls *loopState) publish() {
 	ls.pubRejected.Store(ls.rejected)
 }
 
-// addActive and removeActive keep the list of connections with requests on the worker pool.
+// addActive and removeActive keep the list of connections with requests answered elsewhere.
 // Only connections with adapter state (cs.ad) are ever on it.
 func (ls *loopState) addActive(cs *conn) {
 	cs.ad.nextA = ls.active
@@ -118,8 +140,8 @@ func (ls *loopState) removeActive(cs *conn) {
 	ad.prevA, ad.nextA = nil, nil
 }
 
-// holdActive pauses reading on every connection with requests on the worker pool, so that
-// reactor.Server.Shutdown counts it as busy; it is closed after its last response.
+// holdActive marks every connection with requests answered elsewhere as busy for
+// reactor.Server.Shutdown; each is closed after its last response.
 func (ls *loopState) holdActive() {
 	for cs := ls.active; cs != nil; cs = cs.ad.nextA {
 		cs.pause()

@@ -24,10 +24,11 @@ const (
 	DefaultMaxPipeline = 16
 )
 
-// DefaultWorkers is the adapter's default worker-pool size: 8×GOMAXPROCS, at least 16.
-// CPU-bound handlers need about GOMAXPROCS workers; handlers that block on I/O need more, and
-// the pool must be bounded so a flood of requests queues instead of spawning goroutines.
-func DefaultWorkers() int { return max(16, 8*runtime.GOMAXPROCS(0)) }
+// DefaultWorkers is the adapter's default cap on worker goroutines: 256×GOMAXPROCS, at least
+// 1024. Workers start on demand and retire after a few idle seconds, so the cap costs nothing
+// until handlers block; it is generous so that a slow route holding many workers does not make
+// every other route queue (net/http runs a goroutine per connection and has no such cap).
+func DefaultWorkers() int { return max(1024, 256*runtime.GOMAXPROCS(0)) }
 
 // Option configures a Server; pass options to NewServer. A bad value makes NewServer return an
 // error wrapping ErrInvalidOption.
@@ -45,6 +46,7 @@ type config struct {
 	logger            *zap.Logger
 	reactorOpts       []reactor.Option
 	workers           int
+	maxQueue          int
 	maxPipeline       int
 	baseCtx           context.Context
 	errorBody         ErrorBody
@@ -176,15 +178,31 @@ func WithReactorOptions(opts ...reactor.Option) Option {
 	return func(c *config) { c.reactorOpts = append(c.reactorOpts, opts...) }
 }
 
-// WithWorkers sets the size of the worker pool that runs net/http handlers (Adapt). Default
-// DefaultWorkers(); n must be 1..65536. Ignored for native handlers.
+// WithWorkers caps the worker goroutines that run net/http handlers (Adapt): at most n requests
+// are handled at once; more wait in a queue (see WithMaxQueue). Workers start on demand and
+// retire when idle. Default DefaultWorkers(); n must be 1..1<<20. Ignored for native handlers.
 func WithWorkers(n int) Option {
 	return func(c *config) {
-		if n < 1 || n > 1<<16 {
-			c.fail("WithWorkers(%d): want 1..65536", n)
+		if n < 1 || n > 1<<20 {
+			c.fail("WithWorkers(%d): want 1..1048576", n)
 			return
 		}
 		c.workers = n
+	}
+}
+
+// WithMaxQueue bounds the adapter requests waiting for a worker when WithWorkers are all busy:
+// a request that would make the queue longer than n is answered at once with 503 Service
+// Unavailable (and the connection closed), instead of waiting behind the others. Shedding
+// keeps latency bounded under overload; Stats.Shed counts it. Default 0: no bound (the queue
+// is then bounded only by connections × WithMaxPipeline). n must be 0..1<<24.
+func WithMaxQueue(n int) Option {
+	return func(c *config) {
+		if n < 0 || n > 1<<24 {
+			c.fail("WithMaxQueue(%d): want 0..16777216", n)
+			return
+		}
+		c.maxQueue = n
 	}
 }
 

@@ -2,58 +2,245 @@ package http
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
-// workerPool runs adapter jobs on a fixed number of goroutines. Submitting never blocks the
-// loop: the queue is a slice under a mutex. It stays bounded because a connection stops being
-// read while it has WithMaxPipeline requests in flight, or any request in flight while the pool
-// is saturated (see adConn.maybePause), so the queue holds at most about one request per
-// connection beyond the pool's own backlog.
+// workerPool runs adapter jobs on goroutines that are started on demand, up to max at once,
+// and retired after idleRetire without work (keeping minIdle). A job submitted while every one
+// of the max workers is busy waits in a FIFO queue; with maxQueue > 0 a job that would make
+// the queue longer is refused (the request is answered 503). Submitting never blocks the loop.
+//
+// Why it grows: a handler that blocks (a slow backend, a long poll) holds its worker. With a
+// small fixed pool a few slow routes take every worker and every other route queues behind
+// them — an outage of the whole server caused by one route, which net/http (a goroutine per
+// connection) does not have. Growing to a generous cap keeps fast routes fast while slow ones
+// block, and the cap (WithWorkers) plus the queue bound (WithMaxQueue) are the operator's
+// limits on memory and on latency under overload.
 type workerPool struct {
-	srv  *Server
-	size int
+	srv      *Server
+	max      int
+	maxQueue int
+	minIdle  int
 
 	mu      sync.Mutex
-	cond    *sync.Cond
+	idle    []*worker // idle workers, most recently idle last
 	q       []*job
 	head    int
-	started bool
+	n       int // live worker goroutines
 	closed  bool
-	wg      sync.WaitGroup
+	reaping bool
+	exited  *sync.Cond     // signalled when a worker exits after closed
+	gids    map[int64]bool // goroutine ids of live workers (Close/Shutdown from a handler)
+	reaper  *time.Timer
 
-	queued, running atomic.Int64
+	queued, running, live atomic.Int64
+	dequeued, shed        atomic.Uint64
+	waitNs                atomic.Int64 // total time jobs spent queued
+	hijacked              atomic.Int64 // workers that left the pool's count with Hijack
 }
 
-func newWorkerPool(s *Server, n int) *workerPool {
-	p := &workerPool{srv: s, size: n}
-	p.cond = sync.NewCond(&p.mu)
+// idleRetire is how long a worker waits for work before it exits (above minIdle).
+const idleRetire = 5 * time.Second
+
+type worker struct {
+	pool      *workerPool
+	jobs      chan *job // nil: retire
+	idleSince time.Time
+	gid       int64
+	detached  atomic.Bool // hijacked: no longer counted
+}
+
+func newWorkerPool(s *Server, max, maxQueue int) *workerPool {
+	p := &workerPool{srv: s, max: max, maxQueue: maxQueue, minIdle: min(max, 2*runtime.GOMAXPROCS(0)),
+		gids: make(map[int64]bool)}
+	p.exited = sync.NewCond(&p.mu)
 	return p
 }
 
-func (p *workerPool) start() {
+// submit hands j to an idle worker, a new one, or the queue. It returns nil on success,
+// errUnavailable once the pool is stopped, and ErrOverloaded when the queue is full.
+func (p *workerPool) submit(j *job) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return errUnavailable
+	}
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle[n-1] = nil
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		p.running.Add(1)
+		w.jobs <- j
+		return nil
+	}
+	if p.n < p.max {
+		p.n++
+		p.live.Add(1)
+		p.mu.Unlock()
+		p.running.Add(1)
+		go p.work(j)
+		return nil
+	}
+	if p.maxQueue > 0 && len(p.q)-p.head >= p.maxQueue {
+		p.mu.Unlock()
+		p.shed.Add(1)
+		return ErrOverloaded
+	}
+	if p.head > 256 && p.head*2 > len(p.q) {
+		// Slide the live part to the front so a busy queue does not grow for ever.
+		n := copy(p.q, p.q[p.head:])
+		clear(p.q[n:])
+		p.q, p.head = p.q[:n], 0
+	}
+	j.enq = time.Now()
+	p.q = append(p.q, j)
+	p.queued.Add(1)
+	p.mu.Unlock()
+	return nil
+}
+
+// work is one worker goroutine, started with its first job.
+func (p *workerPool) work(j *job) {
+	w := &worker{pool: p, jobs: make(chan *job, 1), gid: goroutineID()}
+	p.mu.Lock()
+	p.gids[w.gid] = true
+	p.mu.Unlock()
+	for j != nil {
+		j.run(w)
+		if w.detached.Load() {
+			break
+		}
+		p.running.Add(-1)
+		j = p.next(w)
+	}
+	p.mu.Lock()
+	delete(p.gids, w.gid)
+	if !w.detached.Load() {
+		p.n--
+		p.live.Add(-1)
+	}
+	p.exited.Broadcast()
+	p.mu.Unlock()
+}
+
+// detach takes a worker whose handler hijacked its connection out of the pool's count: the
+// handler now serves a connection that is no longer HTTP, for as long as it likes, as a
+// goroutine of its own (Close and Shutdown do not wait for it, as with net/http).
+func (p *workerPool) detach(w *worker) {
+	p.mu.Lock()
+	if !w.detached.Load() {
+		w.detached.Store(true)
+		p.n--
+		p.live.Add(-1)
+		p.running.Add(-1)
+		p.hijacked.Add(1)
+		p.exited.Broadcast()
+	}
+	p.mu.Unlock()
+}
+
+// next returns the worker's next job: the head of the queue, or whatever is handed to it
+// while it waits on the idle stack; nil when it is retired or the pool stops.
+func (p *workerPool) next(w *worker) *job {
+	p.mu.Lock()
+	if p.head < len(p.q) {
+		j := p.q[p.head]
+		p.q[p.head] = nil
+		p.head++
+		if p.head == len(p.q) {
+			p.q, p.head = p.q[:0], 0
+		}
+		p.queued.Add(-1)
+		p.dequeued.Add(1)
+		p.waitNs.Add(int64(time.Since(j.enq)))
+		p.running.Add(1)
+		p.mu.Unlock()
+		return j
+	}
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	w.idleSince = time.Now()
+	p.idle = append(p.idle, w)
+	if len(p.idle) > p.minIdle && !p.reaping {
+		p.reaping = true
+		if p.reaper == nil {
+			p.reaper = time.AfterFunc(idleRetire, p.reap)
+		} else {
+			p.reaper.Reset(idleRetire)
+		}
+	}
+	p.mu.Unlock()
+	return <-w.jobs
+}
+
+// reap retires workers idle for idleRetire or more, keeping minIdle, and re-arms itself while
+// there are more idle workers than that.
+func (p *workerPool) reap() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.started || p.closed {
+	p.reaping = false
+	if p.closed {
 		return
 	}
-	p.started = true
-	p.wg.Add(p.size)
-	for i := 0; i < p.size; i++ {
-		go p.work()
+	now := time.Now()
+	// The oldest idle workers are at the bottom of the stack.
+	k := 0
+	for k < len(p.idle)-p.minIdle && now.Sub(p.idle[k].idleSince) >= idleRetire {
+		p.idle[k].jobs <- nil
+		k++
+	}
+	n := copy(p.idle, p.idle[k:])
+	clear(p.idle[n:])
+	p.idle = p.idle[:n]
+	if len(p.idle) > p.minIdle {
+		p.reaping = true
+		wait := idleRetire - now.Sub(p.idle[0].idleSince)
+		p.reaper.Reset(max(wait, time.Millisecond))
 	}
 }
 
-// stop lets the workers finish the queue and waits for them, or for ctx.
-func (p *workerPool) stop(ctx context.Context) error {
+// isWorker reports whether the calling goroutine is one of the pool's workers.
+func (p *workerPool) isWorker() bool {
+	gid := goroutineID()
 	p.mu.Lock()
-	p.closed = true
-	p.cond.Broadcast()
+	defer p.mu.Unlock()
+	return p.gids[gid]
+}
+
+// stop refuses new jobs, lets the workers finish the queue, and waits for them to exit, or for
+// ctx. When called from a worker (a handler closing its own server) it does not wait for that
+// worker, which exits once its handler returns.
+func (p *workerPool) stop(ctx context.Context) error {
+	self := p.isWorker()
+	p.mu.Lock()
+	if !p.closed {
+		p.closed = true
+		for _, w := range p.idle {
+			w.jobs <- nil
+		}
+		p.idle = nil
+		if p.reaper != nil {
+			p.reaper.Stop()
+		}
+	}
 	p.mu.Unlock()
+	keep := 0
+	if self {
+		keep = 1
+	}
 	done := make(chan struct{})
 	go func() {
-		p.wg.Wait()
+		p.mu.Lock()
+		for p.n > keep {
+			p.exited.Wait()
+		}
+		p.mu.Unlock()
 		close(done)
 	}()
 	select {
@@ -64,51 +251,22 @@ func (p *workerPool) stop(ctx context.Context) error {
 	}
 }
 
-// submit queues j; it reports false once the pool is stopped.
-func (p *workerPool) submit(j *job) bool {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return false
+// goroutineID returns the calling goroutine's id, or 0 if it cannot be read. Go exposes no API
+// for it; the first line of the goroutine's own stack trace, "goroutine 123 [running]:", has
+// carried it in this form since Go 1.0. Used only when a worker starts and in Close/Shutdown.
+func goroutineID() int64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	const prefix = "goroutine "
+	if len(b) < len(prefix) || string(b[:len(prefix)]) != prefix {
+		return 0
 	}
-	if p.head > 256 && p.head*2 > len(p.q) {
-		// Slide the live part to the front so a busy queue does not grow for ever.
-		n := copy(p.q, p.q[p.head:])
-		clear(p.q[n:])
-		p.q, p.head = p.q[:n], 0
+	var id int64
+	for _, c := range b[len(prefix):] {
+		if c < '0' || c > '9' {
+			return id
+		}
+		id = id*10 + int64(c-'0')
 	}
-	p.q = append(p.q, j)
-	p.queued.Add(1)
-	p.mu.Unlock()
-	p.cond.Signal()
-	return true
-}
-
-// saturated reports whether requests are waiting for a worker.
-func (p *workerPool) saturated() bool { return p.queued.Load() >= int64(p.size) }
-
-func (p *workerPool) work() {
-	defer p.wg.Done()
-	w := &worker{pool: p}
-	for {
-		p.mu.Lock()
-		for p.head == len(p.q) && !p.closed {
-			p.cond.Wait()
-		}
-		if p.head == len(p.q) {
-			p.mu.Unlock()
-			return
-		}
-		j := p.q[p.head]
-		p.q[p.head] = nil
-		p.head++
-		if p.head == len(p.q) {
-			p.q, p.head = p.q[:0], 0
-		}
-		p.queued.Add(-1)
-		p.running.Add(1)
-		p.mu.Unlock()
-		w.run(j)
-		p.running.Add(-1)
-	}
+	return 0
 }

@@ -48,6 +48,8 @@ type ResponseWriter struct {
 	close     bool // this response ends the connection
 	userDate  bool
 	userSrv   bool
+	wantTrl   bool   // trailers announced: keep the body chunked
+	trl       []byte // trailer lines, serialized "Name: value\r\n", sent after a chunked body
 
 	// The first error a method returned since Begin, and the method's name (see Err).
 	firstErr error
@@ -97,6 +99,7 @@ func (w *ResponseWriter) Begin(dst []byte, req *Request) {
 		out:       dst,
 		hdr:       w.hdr[:0],
 		pending:   w.pending[:0],
+		trl:       w.trl[:0],
 		clen:      -1,
 		status:    StatusOK,
 		started:   true,
@@ -415,7 +418,7 @@ func (w *ResponseWriter) commit(finishing bool) {
 	case w.clen >= 0:
 		w.mode = modeLength
 		w.out = appendContentLength(w.out, w.clen)
-	case finishing:
+	case finishing && !(w.wantTrl && !w.http10):
 		n := int64(len(w.pending))
 		if w.head {
 			n = w.pendingN
@@ -585,7 +588,9 @@ func (w *ResponseWriter) finish() error {
 		switch w.mode {
 		case modeChunked:
 			if !w.head {
-				w.out = append(w.out, "0\r\n\r\n"...)
+				w.out = append(w.out, "0\r\n"...)
+				w.out = append(w.out, w.trl...)
+				w.out = append(w.out, "\r\n"...)
 			}
 		case modeLength:
 			if !w.head && w.written != w.clen {
@@ -660,6 +665,152 @@ func (w *ResponseWriter) sendFile(f *os.File, off, n int64) error {
 	w.handed += int64(len(out)-w.base) + n
 	w.out, w.base = out[:0], 0
 	w.written += n
+	return nil
+}
+
+// abort is the one "abort to 500" sequence (a handler panicked, or its response cannot be
+// completed): this response's output not yet handed on is dropped; if nothing of it has left,
+// err's error response (AppendError) takes its place; the writer is finished and the connection
+// closes after it. The flush hook is not called: the caller takes what is left with Bytes.
+func (w *ResponseWriter) abort(err error) {
+	w.out = w.out[:w.base]
+	if w.handed == 0 {
+		var date []byte
+		if w.dates != nil {
+			date = w.dates.Bytes()
+		}
+		w.out = AppendError(w.out, err, date)
+		w.status = statusFor(err)
+		w.committed = true
+	}
+	w.keepAlive, w.close, w.finished = false, true, true
+	w.pending = w.pending[:0]
+}
+
+// resetHeaders forgets every handler-set header line (and with them any user Date or Server),
+// so a caller that keeps its headers elsewhere (the adapter's http.Header) can copy them in
+// afresh.
+func (w *ResponseWriter) resetHeaders() {
+	w.hdr = w.hdr[:0]
+	w.userDate, w.userSrv = false, false
+}
+
+// buffered returns the body bytes written but held back until the head is committed.
+func (w *ResponseWriter) buffered() int { return len(w.pending) }
+
+// setSink sets the connection SendFile and Upgrade go through (nil outside a Server call).
+func (w *ResponseWriter) setSink(s fileSink) { w.sink = s }
+
+// shrink drops buffers grown past keep bytes, so a pooled writer does not pin the memory of
+// one large response.
+func (w *ResponseWriter) shrink(keep int) {
+	if cap(w.out) > keep {
+		w.out = nil
+	}
+	if cap(w.pending) > keep {
+		w.pending = nil
+	}
+	if cap(w.hdr) > keep {
+		w.hdr = nil
+	}
+}
+
+// commitSwitching writes the head of a "101 Switching Protocols" response: status line, Date,
+// Server, the handler's header lines, then "Connection: Upgrade" and "Upgrade: protocol" unless
+// the handler set them (extra is true for the adapter, whose header map carries both). The
+// writer is finished: nothing may follow on this protocol.
+func (w *ResponseWriter) commitSwitching(protocol string) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	if w.http10 {
+		return ErrUpgradeHTTP10
+	}
+	if protocol != "" && !validValue(protocol) {
+		return ErrInvalidHeaderValue
+	}
+	w.status = StatusSwitchingProtocols
+	w.out = appendStatusLine(w.out, StatusSwitchingProtocols)
+	if !w.userDate && w.dates != nil {
+		if d := w.dates.Bytes(); d != nil {
+			w.out = append(w.out, "Date: "...)
+			w.out = append(w.out, d...)
+			w.out = append(w.out, "\r\n"...)
+		}
+	}
+	if !w.userSrv && w.server != "" {
+		w.out = append(w.out, "Server: "...)
+		w.out = append(w.out, w.server...)
+		w.out = append(w.out, "\r\n"...)
+	}
+	w.out = append(w.out, w.hdr...)
+	if protocol != "" {
+		w.out = append(w.out, "Connection: Upgrade\r\nUpgrade: "...)
+		w.out = append(w.out, protocol...)
+		w.out = append(w.out, "\r\n"...)
+	}
+	w.out = append(w.out, "\r\n"...)
+	w.committed, w.finished, w.mode = true, true, modeNone
+	w.keepAlive = false // the connection is no longer HTTP/1.1's
+	return nil
+}
+
+// AddTrailer adds a trailer field, sent after the last chunk of a chunked body (RFC 9112
+// §7.1.2). Called before the head is written, it also keeps the body chunked even when the
+// handler finishes without flushing (the length would otherwise be declared instead). The
+// handler should announce the names in a "Trailer" header. Trailers of a response that is not
+// chunked (a declared Content-Length, HEAD, HTTP/1.0, 204/304) are not sent. Errors:
+// ErrInvalidHeaderName, ErrInvalidHeaderValue, ErrReservedHeader for fields that must not be
+// trailers (Content-Length, Transfer-Encoding, Host, Trailer, Connection), ErrFinished.
+func (w *ResponseWriter) AddTrailer(name, value string) error {
+	switch {
+	case !w.started:
+		return ErrNotStarted
+	case w.finished:
+		return ErrFinished
+	case !validName(name):
+		return ErrInvalidHeaderName
+	case !validValue(value):
+		return ErrInvalidHeaderValue
+	}
+	for _, bad := range [...]string{"content-length", "transfer-encoding", "host", "trailer", "connection"} {
+		if equalFold([]byte(name), bad) {
+			return ErrReservedHeader
+		}
+	}
+	w.wantTrl = true
+	w.trl = append(w.trl, name...)
+	w.trl = append(w.trl, ": "...)
+	w.trl = append(w.trl, value...)
+	w.trl = append(w.trl, "\r\n"...)
+	return nil
+}
+
+// expectTrailers keeps the body chunked because trailer values will be added at the end.
+func (w *ResponseWriter) expectTrailers() { w.wantTrl = true }
+
+// addLine appends a header line with only the name and value validated: none of Set's routing
+// of managed fields (a 101 response carries its own Connection and Upgrade lines).
+func (w *ResponseWriter) addLine(name, value string) error {
+	if err := w.check(); err != nil {
+		return err
+	}
+	if !validName(name) {
+		return ErrInvalidHeaderName
+	}
+	if !validValue(value) {
+		return ErrInvalidHeaderValue
+	}
+	switch {
+	case equalFold([]byte(name), "date"):
+		w.userDate = true
+	case equalFold([]byte(name), "server"):
+		w.userSrv = true
+	}
+	w.hdr = append(w.hdr, name...)
+	w.hdr = append(w.hdr, ": "...)
+	w.hdr = append(w.hdr, value...)
+	w.hdr = append(w.hdr, "\r\n"...)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/reactord/reactord/reactor"
 )
@@ -20,11 +21,12 @@ type Server struct {
 	ad   *Adapter // h, when it is an adapted net/http handler
 	rs   *reactor.Server
 	pool *workerPool
+	disp dispatcher // inline, or the worker pool's (pooled)
 
 	draining atomic.Bool
 
 	mu    sync.Mutex
-	loops []*loopState
+	lstab atomic.Pointer[[]*loopState] // per-loop state, indexed by Loop.Index (see loopStateOf)
 }
 
 // NewServer returns a server that answers requests with h, configured by opts. It opens
@@ -55,7 +57,10 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 			return nil, fmt.Errorf("%w: nil Adapter", ErrInvalidArgument)
 		}
 		s.ad = ad
-		s.pool = newWorkerPool(s, s.cfg.workers)
+		s.pool = newWorkerPool(s, s.cfg.workers, s.cfg.maxQueue)
+		s.disp = &pooled{s: s, pool: s.pool}
+	} else {
+		s.disp = inline{}
 	}
 	ropts := append([]reactor.Option{reactor.WithLogger(s.cfg.logger)}, s.cfg.reactorOpts...)
 	rs, err := reactor.NewServer(connHandler{s}, ropts...)
@@ -89,12 +94,9 @@ var ErrServerClosed = reactor.ErrServerClosed
 // (bad address, EADDRINUSE, ErrServerClosed, ...).
 func (s *Server) Listen(network, addr string) (net.Addr, error) { return s.rs.Listen(network, addr) }
 
-// Start starts the adapter's worker pool (if any) and the loops, and returns once they serve.
+// Start starts the loops and returns once they serve (the adapter's workers start on demand).
 // Errors: reactor.ErrServerStarted, ErrServerClosed, or the poller's.
 func (s *Server) Start() error {
-	if s.pool != nil {
-		s.pool.start()
-	}
 	err := s.rs.Start()
 	if err != nil && !errors.Is(err, reactor.ErrServerStarted) && s.pool != nil {
 		s.pool.stop(context.Background())
@@ -117,19 +119,24 @@ func (s *Server) Serve() error {
 // once. It returns once every connection is closed and the worker pool has stopped, or when
 // ctx is done: then the remaining connections are closed at once (request contexts are
 // cancelled), and it returns ctx.Err() without waiting for handlers that ignore their context.
-// It must not be called from a loop goroutine (reactor.ErrCalledOnLoop).
+// It must not be called from a loop goroutine (reactor.ErrCalledOnLoop), nor from one of the
+// server's adapter handlers (ErrCalledFromHandler: it would wait for its own request; call it
+// with go, or use Close).
 func (s *Server) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
 	}
+	if s.pool != nil && s.pool.isWorker() {
+		return ErrCalledFromHandler
+	}
 	s.draining.Store(true)
 	// Connections with requests on the worker pool have nothing buffered and may not be
-	// paused; the reactor would take them for idle. Pause them first (Post keeps order with
-	// the reactor's own drain task, posted by rs.Shutdown below).
+	// paused; the reactor would take them for idle. Mark them busy first (Post keeps order
+	// with the reactor's own drain task, posted by rs.Shutdown below).
 	for _, l := range s.rs.Loops() {
 		l.Post(func() {
-			if ls, ok := l.Context().(*loopState); ok {
-				ls.holdActive()
+			if tab := s.loopStates(); l.Index() < len(tab) && tab[l.Index()] != nil {
+				tab[l.Index()].holdActive()
 			}
 		})
 	}
@@ -143,7 +150,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes every connection and stops the loops at once (handlers' request contexts are
-// cancelled), then stops the worker pool, waiting for running handlers to return.
+// cancelled), then stops the worker pool, waiting for running handlers to return. Called from
+// one of the server's adapter handlers (an admin "/quit" endpoint), it does not wait for that
+// handler, which is still running: it returns once the others have returned. Handlers that
+// hijacked their connection are not waited for (as with net/http).
 func (s *Server) Close() error {
 	s.draining.Store(true)
 	err := s.rs.Close()
@@ -166,25 +176,36 @@ type Stats struct {
 	Requests uint64
 	// Rejected counts requests answered by the codec itself: parse errors and 408 timeouts.
 	Rejected uint64
-	// Workers is the adapter's pool size (0 for a native handler); Queued the requests waiting
-	// for a worker; Running the requests being handled by one.
-	Workers         int
-	Queued, Running int64
+	// Adapter worker pool (all zero for a native handler). Workers is the number of worker
+	// goroutines alive now (they start on demand up to WorkersMax and retire when idle);
+	// Running the requests being handled; Queued the requests waiting for a worker (the queue
+	// depth). QueueWaitTotal is the time every dequeued request spent waiting and Dequeued how
+	// many did (their ratio is the mean wait: export both as counters); Shed counts requests
+	// refused with 503 because WithMaxQueue requests were already waiting; Hijacked counts
+	// connections taken over with Hijack.
+	Workers, WorkersMax int
+	Queued, Running     int64
+	QueueWaitTotal      time.Duration
+	Dequeued, Shed      uint64
+	Hijacked            int64
 }
 
 // Stats returns the counters. Any goroutine; loop counters may lag by one loop iteration.
 func (s *Server) Stats() Stats {
 	st := Stats{Stats: s.rs.Stats()}
-	s.mu.Lock()
-	for _, ls := range s.loops {
-		st.Requests += ls.pubRequests.Load()
-		st.Rejected += ls.pubRejected.Load()
+	for _, ls := range s.loopStates() {
+		if ls != nil {
+			st.Requests += ls.pubRequests.Load()
+			st.Rejected += ls.pubRejected.Load()
+		}
 	}
-	s.mu.Unlock()
-	if s.pool != nil {
-		st.Workers = s.pool.size
-		st.Queued = s.pool.queued.Load()
-		st.Running = s.pool.running.Load()
+	if p := s.pool; p != nil {
+		st.Workers, st.WorkersMax = int(p.live.Load()), p.max
+		st.Queued = p.queued.Load()
+		st.Running = p.running.Load()
+		st.QueueWaitTotal = time.Duration(p.waitNs.Load())
+		st.Dequeued, st.Shed = p.dequeued.Load(), p.shed.Load()
+		st.Hijacked = p.hijacked.Load()
 	}
 	return st
 }
