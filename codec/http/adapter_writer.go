@@ -295,7 +295,7 @@ func (rw *adapterRW) finish(panicked bool) {
 	if rw.status == StatusSwitchingProtocols {
 		// 101 without Hijack: send it, then close (there is no protocol to switch to).
 		rw.copyHeader(true)
-		if w.commitSwitching("") != nil {
+		if w.commitSwitching(false) != nil {
 			w.abort(ErrHandlerPanic)
 		}
 		return

@@ -61,7 +61,7 @@ func (rw *adapterRW) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	switch {
 	case rw.wroteHeader && rw.status == StatusSwitchingProtocols:
 		rw.copyHeader(true)
-		if err := w.commitSwitching(""); err != nil {
+		if err := w.commitSwitching(false); err != nil {
 			w.SetFlushHook(j.emitFn)
 			return nil, nil, err
 		}

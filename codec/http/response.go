@@ -716,18 +716,14 @@ func (w *ResponseWriter) shrink(keep int) {
 }
 
 // commitSwitching writes the head of a "101 Switching Protocols" response: status line, Date,
-// Server, the handler's header lines, then "Connection: Upgrade" and "Upgrade: protocol" unless
-// the handler set them (extra is true for the adapter, whose header map carries both). The
-// writer is finished: nothing may follow on this protocol.
-func (w *ResponseWriter) commitSwitching(protocol string) error {
+// Server, the handler's header lines, and "Connection: Upgrade" when connUpgrade (the adapter's
+// header map carries its own). The writer is finished: nothing may follow on this protocol.
+func (w *ResponseWriter) commitSwitching(connUpgrade bool) error {
 	if err := w.check(); err != nil {
 		return err
 	}
 	if w.http10 {
 		return ErrUpgradeHTTP10
-	}
-	if protocol != "" && !validValue(protocol) {
-		return ErrInvalidHeaderValue
 	}
 	w.status = StatusSwitchingProtocols
 	w.out = appendStatusLine(w.out, StatusSwitchingProtocols)
@@ -744,10 +740,8 @@ func (w *ResponseWriter) commitSwitching(protocol string) error {
 		w.out = append(w.out, "\r\n"...)
 	}
 	w.out = append(w.out, w.hdr...)
-	if protocol != "" {
-		w.out = append(w.out, "Connection: Upgrade\r\nUpgrade: "...)
-		w.out = append(w.out, protocol...)
-		w.out = append(w.out, "\r\n"...)
+	if connUpgrade {
+		w.out = append(w.out, "Connection: Upgrade\r\n"...)
 	}
 	w.out = append(w.out, "\r\n"...)
 	w.committed, w.finished, w.mode = true, true, modeNone

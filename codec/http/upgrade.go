@@ -17,9 +17,13 @@ import (
 // finds its own state through a per-loop table instead). The codec's timeouts stop at the
 // hand-over; the reactor's own (WithReactorOptions(reactor.WithIdleTimeout)) keep running.
 
-// ErrUpgradeUnsupported is returned by ResponseWriter.Upgrade when the writer is not serving a
-// Server connection (a writer used on its own, or Adapter.Handle's).
-var ErrUpgradeUnsupported = errors.New("http: Upgrade needs a Server connection")
+// ErrUpgradeUnavailable is returned (wrapped, with the reason) by ResponseWriter.Upgrade when
+// the connection cannot switch protocols: the writer does not serve a native Server connection
+// (a writer used on its own, or the net/http adapter's, which has Hijack for this), the request
+// is HTTP/1.0 or HEAD, the response is the connection's last (the server is draining, the
+// request asked for "Connection: close", MaxRequests was reached), body bytes were written, or
+// no Upgrade header was set.
+var ErrUpgradeUnavailable = errors.New("http: connection cannot be upgraded")
 
 // upgradedConn routes the events of a connection that left HTTP.
 type upgradedConn struct {
@@ -35,28 +39,47 @@ func (h connHandler) upgradedOf(c *reactor.Conn) *upgradedConn {
 	return ls.upgraded[c]
 }
 
-// Upgrade answers the request with "101 Switching Protocols" ("Connection: Upgrade" and
-// "Upgrade: protocol", plus the headers set so far) and, once the handler returns, hands the
-// connection to h: h.OnOpen(c) runs first, then h.OnData with any bytes the client sent after
-// this request (already read), and from then on every event of the connection goes to h (its
-// OnWritable and OnReadEOF too, if h implements reactor.WritableHandler or
-// reactor.ReadEOFHandler). Nothing may be written on this ResponseWriter afterwards.
+// Upgrade answers the request with "101 Switching Protocols" and hands the connection to h once
+// the handler returns: the status line, Date and Server, the headers set so far (the caller
+// must have set Upgrade, naming the new protocol, RFC 9110 §7.8) and "Connection: Upgrade" are
+// queued, then h.OnOpen runs on the loop, and the bytes the client sent after the request (if
+// any) go to h.OnData without waiting for another read. From then on every reactor callback of
+// the connection goes to h — OnData, OnClose, and OnWritable and OnReadEOF if h implements
+// reactor.WritableHandler or reactor.ReadEOFHandler — and the codec applies none of its
+// timeouts (the reactor's own, set with WithReactorOptions, still run).
 //
-// The caller checks the request first (the Upgrade and Connection headers, and whatever the
-// new protocol requires); Upgrade only refuses what cannot work: ErrInvalidArgument for a nil
-// h, ErrUpgradeHTTP10 for an HTTP/1.0 request, ErrInvalidHeaderValue for a protocol with
-// control characters, ErrUpgradeUnsupported outside a Server, ErrHeadersSent or ErrFinished
-// when the response has begun. protocol "" leaves the Connection and Upgrade header lines to
-// the caller. Loop goroutine (the handler's) only.
-func (w *ResponseWriter) Upgrade(protocol string, h reactor.Handler) error {
+// The connection's context slot is h's from its OnOpen on: the codec finds its own state
+// through a per-loop table, so h may call c.SetContext. Responses to requests pipelined before
+// this one are sent first, in order.
+//
+// Nothing may be written after Upgrade (Write and Finish return ErrFinished). If the handler
+// panics after calling Upgrade, the client gets a 500 as usual and h is never used. Loop
+// goroutine only, like the rest of the ResponseWriter. Errors: ErrInvalidArgument for a nil h;
+// ErrNotStarted, ErrFinished, ErrHeadersSent; ErrUpgradeUnavailable (wrapped with the reason).
+func (w *ResponseWriter) Upgrade(h reactor.Handler) error {
 	if h == nil {
-		return fmt.Errorf("%w: nil reactor.Handler", ErrInvalidArgument)
+		return fmt.Errorf("%w: Upgrade(nil)", ErrInvalidArgument)
+	}
+	if err := w.check(); err != nil {
+		return err
 	}
 	cs, ok := w.sink.(*conn)
-	if !ok || cs == nil {
-		return ErrUpgradeUnsupported
+	switch {
+	case !ok || cs == nil:
+		return fmt.Errorf("%w: the writer does not serve a native Server connection", ErrUpgradeUnavailable)
+	case w.http10:
+		return fmt.Errorf("%w: HTTP/1.0 has no 101 response", ErrUpgradeUnavailable)
+	case w.head:
+		return fmt.Errorf("%w: HEAD request", ErrUpgradeUnavailable)
+	case w.close || !w.keepAlive:
+		return fmt.Errorf("%w: the connection closes after this response", ErrUpgradeUnavailable)
+	case len(w.pending) > 0 || w.pendingN > 0:
+		return fmt.Errorf("%w: body bytes were written", ErrUpgradeUnavailable)
 	}
-	if err := w.commitSwitching(protocol); err != nil {
+	if _, ok := w.Get("Upgrade"); !ok {
+		return fmt.Errorf("%w: no Upgrade header set", ErrUpgradeUnavailable)
+	}
+	if err := w.commitSwitching(true); err != nil {
 		return err
 	}
 	cs.ls.upPending = h
