@@ -211,6 +211,15 @@ func (cs *conn) onData(in []byte) int {
 			consumed = len(in)
 			break
 		}
+		if cs.flags&csBarrier != 0 {
+			// A request that runs alone (an unsafe method, or one that may switch
+			// protocols) is out: what follows is not even parsed until it is answered — it
+			// may not be HTTP at all.
+			if consumed < len(in) {
+				cs.pause()
+			}
+			break
+		}
 	}
 	cs.flushScratch(out, now)
 	if cs.flags&csDone != 0 {

@@ -246,6 +246,11 @@ func (hc *hijackConn) Read(p []byte) (int, error) {
 			hc.mu.Unlock()
 			return 0, net.ErrClosed
 		}
+		if dl := hc.readDL; !dl.IsZero() && !time.Now().Before(dl) {
+			// As with a net.TCPConn, a passed deadline fails the read even with data waiting.
+			hc.mu.Unlock()
+			return 0, os.ErrDeadlineExceeded
+		}
 		if hc.r < len(hc.buf) {
 			n := copy(p, hc.buf[hc.r:])
 			hc.r += n
