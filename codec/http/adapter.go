@@ -150,6 +150,8 @@ type job struct {
 	ready    []byte // a codec-generated response queued in order (no worker)
 	hj       *hijackReq
 
+	unstarted *loopState // counted in its unstarted until the worker begins
+
 	gone    atomic.Bool   // the connection closed: worker writes fail
 	ack     chan struct{} // loop → worker: a flushed segment was taken
 	finalFn func()
@@ -289,7 +291,11 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 		ls.addActive(cs)
 	}
 	ad.queue = append(ad.queue, j)
-	if err := d.pool.submit(j); err != nil {
+	handed, err := d.pool.submit(j, ls)
+	if handed {
+		ls.yieldSoon()
+	}
+	if err != nil {
 		j.rs.ctx.cancel()
 		j.ready = AppendError(nil, err, ls.date.Bytes())
 		j.err, j.status, j.done = err, statusFor(err), true
@@ -495,6 +501,10 @@ func (ad *adConn) dropQueue() {
 
 // run handles the job on a worker goroutine and posts the result to the loop.
 func (j *job) run(wk *worker) {
+	if ls := j.unstarted; ls != nil {
+		j.unstarted = nil
+		ls.unstarted.Add(-1)
+	}
 	s := j.srv
 	w := &j.w
 	w.SetDateCache(&j.dc)

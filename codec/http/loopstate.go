@@ -1,6 +1,7 @@
 package http
 
 import (
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,10 @@ type loopState struct {
 	active    *conn                           // connections with requests answered elsewhere (doubly linked)
 	upgraded  map[*reactor.Conn]*upgradedConn // connections handed to another protocol's handler
 	upPending reactor.Handler                 // set by ResponseWriter.Upgrade during a handler call
+
+	unstarted atomic.Int64 // jobs handed to a worker that has not begun them (see yieldSoon)
+	yieldSet  bool         // yieldFn is posted for this iteration
+	yieldFn   func()
 }
 
 // scratchFlush is the scratch size at which responses are handed to the connection before the
@@ -84,6 +89,43 @@ func (s *Server) loopStates() []*loopState {
 		return *p
 	}
 	return nil
+}
+
+// yieldSoon, called after a job was handed to a worker goroutine, posts once per loop iteration
+// a task that gives the loop's CPU to such workers if they have not started by then.
+//
+// Why: the loop runs on a locked OS thread. A worker readied by it can run only on another
+// thread with a P of its own; when every P is taken (GOMAXPROCS=1, or all busy) the workers
+// wait until the loop blocks in the poller and the runtime's monitor takes the P away from
+// the blocked thread, tens of microseconds later, after which the finished responses wake the
+// loop through the poller again. Yielding at the end of the iteration (runtime.Gosched, in a
+// task that runs after every event and timer of the iteration) hands the P over at once: quick
+// handlers finish, post their responses (without a wake-up, the loop is not asleep) and the
+// loop carries on — one hand-off per iteration, however many requests it dispatched. With an
+// idle P the runtime has started the workers already and the task does nothing.
+func (ls *loopState) yieldSoon() {
+	if ls.yieldSet {
+		return
+	}
+	if ls.yieldFn == nil {
+		ls.yieldFn = ls.yield
+	}
+	if ls.loop.Post(ls.yieldFn) == nil {
+		ls.yieldSet = true
+	}
+}
+
+// countUnstarted counts j until its worker begins it (job.run), before j is handed over.
+func (ls *loopState) countUnstarted(j *job) {
+	j.unstarted = ls
+	ls.unstarted.Add(1)
+}
+
+func (ls *loopState) yield() {
+	ls.yieldSet = false
+	if ls.unstarted.Load() > 0 {
+		runtime.Gosched()
+	}
 }
 
 // nowNs is the loop's cached clock in nanoseconds since base.

@@ -61,12 +61,13 @@ func newWorkerPool(s *Server, max, maxQueue int) *workerPool {
 }
 
 // submit hands j to an idle worker, a new one, or the queue. It returns nil on success,
-// errUnavailable once the pool is stopped, and ErrOverloaded when the queue is full.
-func (p *workerPool) submit(j *job) error {
+// errUnavailable once the pool is stopped, and ErrOverloaded when the queue is full. handed
+// reports that a worker was given the job directly (it runs as soon as it gets a CPU).
+func (p *workerPool) submit(j *job, ls *loopState) (handed bool, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return errUnavailable
+		return false, errUnavailable
 	}
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
@@ -74,21 +75,23 @@ func (p *workerPool) submit(j *job) error {
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
 		p.running.Add(1)
+		ls.countUnstarted(j)
 		w.jobs <- j
-		return nil
+		return true, nil
 	}
 	if p.n < p.max {
 		p.n++
 		p.live.Add(1)
 		p.mu.Unlock()
 		p.running.Add(1)
+		ls.countUnstarted(j)
 		go p.work(j)
-		return nil
+		return true, nil
 	}
 	if p.maxQueue > 0 && len(p.q)-p.head >= p.maxQueue {
 		p.mu.Unlock()
 		p.shed.Add(1)
-		return ErrOverloaded
+		return false, ErrOverloaded
 	}
 	if p.head > 256 && p.head*2 > len(p.q) {
 		// Slide the live part to the front so a busy queue does not grow for ever.
@@ -100,7 +103,7 @@ func (p *workerPool) submit(j *job) error {
 	p.q = append(p.q, j)
 	p.queued.Add(1)
 	p.mu.Unlock()
-	return nil
+	return false, nil
 }
 
 // work is one worker goroutine, started with its first job.
