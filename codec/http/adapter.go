@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"io"
 	nethttp "net/http"
 	"sync"
 	"sync/atomic"
@@ -19,11 +20,18 @@ import (
 // even when pipelined requests finish out of order.
 //
 // What handlers see, compared with net/http's server:
-//   - r.Body is an io.ReadCloser over the complete body (the codec reads a whole request,
-//     within Limits.MaxBodyBytes, before dispatching it); reading it after ServeHTTP returned
-//     fails. r.ContentLength is -1 and r.TransferEncoding ["chunked"] for a chunked body, whose
-//     trailers are already in r.Trailer. "Expect: 100-continue" is answered by the codec as
-//     soon as the head is complete (net/http waits for the handler's first body read).
+//   - r.Body streams: a body that is chunked or longer than 64 KiB is dispatched as soon as
+//     the head is complete and r.Body yields its bytes as they arrive; while 256 KiB of it wait
+//     unread the connection is not read (backpressure), so an upload of any size runs in
+//     constant memory. Limits.MaxBodyBytes bounds such bodies only when it is set (a
+//     Content-Length above it is answered 413; a chunked body that grows past it fails the
+//     read with ErrBodyTooLarge); smaller bodies are read whole first, within MaxBodyBytes or
+//     its default. A chunked body's trailers are in r.Trailer once r.Body returned io.EOF.
+//     Reading r.Body after ServeHTTP returned fails. A streamed body the handler did not read
+//     to its end is discarded by the loop, and the connection closes after the response
+//     unless the body had fully arrived (as net/http does past its own small limit).
+//     "Expect: 100-continue" is answered by the codec as soon as the head is complete (net/http
+//     waits for the handler's first body read).
 //   - r.Context() is cancelled when the client connection closes (or shuts its writing side)
 //     and when ServeHTTP returns; its parent is WithBaseContext; it carries
 //     http.LocalAddrContextKey but not http.ServerContextKey (there is no *http.Server).
@@ -149,6 +157,7 @@ type job struct {
 	waiting  bool   // the worker waits for ack until the output drains / the job is first
 	ready    []byte // a codec-generated response queued in order (no worker)
 	hj       *hijackReq
+	pipe     *bodyPipe // a streamed request body (set by the loop before submit)
 
 	unstarted *loopState // counted in its unstarted until the worker begins
 
@@ -172,7 +181,7 @@ func getJob() *job {
 }
 
 func releaseJob(j *job) {
-	j.cs, j.loop, j.hr, j.rs, j.err, j.hj = nil, nil, nil, nil, nil, nil
+	j.cs, j.loop, j.hr, j.rs, j.err, j.hj, j.pipe = nil, nil, nil, nil, nil, nil, nil
 	clear(j.segs)
 	j.segs, j.segBytes = j.segs[:0], 0
 	j.done, j.orphan, j.waiting, j.ready = false, false, false, nil
@@ -207,6 +216,7 @@ type adConn struct {
 	queue        []*job
 	remote       string
 	local        nethttpAddr
+	body         *bodyPipe // the streamed body being received, if any
 }
 
 // nethttpAddr is the local address given to handlers through http.LocalAddrContextKey.
@@ -253,7 +263,7 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 		}
 		cs.ad = ad
 	}
-	exclusive := exclusiveRequest(req)
+	exclusive := exclusiveRequest(req) || req.streaming
 	if !d.admit(cs, exclusive) {
 		return out, false
 	}
@@ -265,12 +275,23 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 		rs.ctx.cancel()
 		return cs.reject(out, ErrTarget, now), true
 	}
-	if len(req.Body()) > 0 {
+	var pipe *bodyPipe
+	if req.streaming {
+		pipe = newBodyPipe(cs.c.Loop().Post, func() {
+			if cs.flags&csClosed == 0 {
+				cs.resume()
+			}
+		})
+		pipe.hr = hr
+		hr.Body = pipe
+		ad.body = pipe
+	} else if len(req.Body()) > 0 {
 		rs.body.b = append([]byte(nil), req.Body()...)
+		addTrailers(hr, req)
 	}
-	addTrailers(hr, req)
 	ls := cs.ls
 	j := getJob()
+	j.pipe = pipe
 	j.cs, j.loop, j.srv, j.hr, j.rs = cs, cs.c.Loop(), s, hr, rs
 	j.isHead, j.http10, j.reqKeep, j.minor = req.IsHead(), req.minor == 0, req.KeepAlive(), int(req.minor)
 	j.forceClose = cs.countRequest(s.cfg.maxRequests) || s.draining.Load()
@@ -327,6 +348,10 @@ func (d *pooled) readEOF(cs *conn) bool {
 		return false
 	}
 	cs.flags |= csDone | csEOF
+	if ad := cs.ad; ad.body != nil {
+		ad.body.finish(io.ErrUnexpectedEOF, nil) // the client stopped sending mid-body
+		ad.body = nil
+	}
 	for _, j := range cs.ad.queue {
 		if j.rs != nil {
 			j.rs.ctx.cancel()
@@ -349,6 +374,10 @@ func (d *pooled) closed(cs *conn) {
 	ad := cs.ad
 	if ad == nil {
 		return
+	}
+	if ad.body != nil {
+		ad.body.finish(io.ErrUnexpectedEOF, nil)
+		ad.body = nil
 	}
 	ad.dropQueue()
 	if cs.flags&csActive != 0 {
@@ -518,7 +547,17 @@ func (j *job) run(wk *worker) {
 	rw.reset(j, w, s.cfg.logger)
 	rw.wk = wk
 	w.SetFlushHook(j.emitFn)
-	rw.finish(s.callNetHTTP(rw, j.hr))
+	panicked := s.callNetHTTP(rw, j.hr)
+	if pipe := j.pipe; pipe != nil {
+		// The rest of a body the handler did not read to its end is discarded by the loop
+		// as it arrives; the connection closes after this response unless the body is
+		// complete already (then the next request is found where it starts).
+		if !pipe.complete() {
+			w.SetClose()
+		}
+		pipe.Close()
+	}
+	rw.finish(panicked)
 	j.rs.body.invalidate()
 	j.rs.ctx.cancel()
 	j.status = w.Status()

@@ -217,19 +217,22 @@ func (rw *adapterRW) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// SetReadDeadline bounds reads of the request body (http.ResponseController). The codec reads
-// a whole body before it dispatches the request, so reads never wait and the deadline is only
-// recorded.
+// SetReadDeadline bounds reads of the request body (http.ResponseController): a Read still
+// waiting for body bytes at t fails with os.ErrDeadlineExceeded. Small bodies are read whole
+// before the request is dispatched and never wait.
 func (rw *adapterRW) SetReadDeadline(t time.Time) error {
 	if rw.hijacked {
 		return ErrHijacked
 	}
 	rw.readDL = t
+	if rw.j != nil && rw.j.pipe != nil {
+		rw.j.pipe.setReadDeadline(t)
+	}
 	return nil
 }
 
 // EnableFullDuplex lets the handler read the body while writing the response
-// (http.ResponseController). Always allowed here: the body is already read.
+// (http.ResponseController). Always allowed here: reading and writing are independent.
 func (rw *adapterRW) EnableFullDuplex() error {
 	if rw.hijacked {
 		return ErrHijacked

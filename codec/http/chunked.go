@@ -209,6 +209,26 @@ func (d *ChunkedDecoder) nextLine(in []byte, base, limit int, tooLong *ParseErro
 	return d.off, end, lf, nil
 }
 
+// spent returns how many leading input bytes the decoder no longer needs: everything before the
+// line or data it is working on, or 0 once it reads the trailer section (whose fields must stay
+// addressable until the body is complete).
+func (d *ChunkedDecoder) spent() int {
+	if d.state == chunkTrailer || d.state == chunkDone {
+		return 0
+	}
+	return d.off
+}
+
+// rebase forgets the first k input bytes (k <= spent()): the next Decode gets the input
+// without them.
+func (d *ChunkedDecoder) rebase(k int) {
+	d.off -= k
+	d.scan -= k
+	if d.scan < 0 {
+		d.scan = 0
+	}
+}
+
 // Size returns the number of body bytes decoded so far.
 func (d *ChunkedDecoder) Size() int64 { return d.total - d.remain }
 

@@ -166,6 +166,22 @@ func (cs *conn) onData(in []byte) int {
 			// read enough of the output.
 			break
 		}
+		if ad := cs.ad; ad != nil && ad.body != nil {
+			// A streamed request body: its bytes go to the handler's r.Body.
+			k, stop := cs.feedBody(in[consumed:], now)
+			consumed += k
+			if stop || k == 0 {
+				break
+			}
+			continue
+		}
+		if cs.flags&csBarrier != 0 {
+			// A request that runs alone (an unsafe method, or one that may switch
+			// protocols) is out: what follows is not even parsed until it is answered — it
+			// may not be HTTP at all.
+			cs.pause()
+			break
+		}
 		rest := in[consumed:]
 		n, req, err := p.Parse(rest)
 		if err != nil {
@@ -185,6 +201,11 @@ func (cs *conn) onData(in []byte) int {
 				out = AppendContinue(out)
 			}
 			break
+		}
+		if req.streaming && req.expect100 && !p.continueSent && n == len(rest) && d.owed(cs) == 0 {
+			// The body is wanted: the client may send it.
+			p.continueSent = true
+			out = AppendContinue(out)
 		}
 		var ok bool
 		if out, ok = d.serve(cs, out, req, rest[:n], now); !ok {
@@ -209,15 +230,6 @@ func (cs *conn) onData(in []byte) int {
 		}
 		if cs.flags&csDone != 0 {
 			consumed = len(in)
-			break
-		}
-		if cs.flags&csBarrier != 0 {
-			// A request that runs alone (an unsafe method, or one that may switch
-			// protocols) is out: what follows is not even parsed until it is answered — it
-			// may not be HTTP at all.
-			if consumed < len(in) {
-				cs.pause()
-			}
 			break
 		}
 	}

@@ -143,6 +143,11 @@ func (ls *loopState) getParser() *Parser {
 	}
 	p := &Parser{lim: ls.srv.cfg.limits.withDefaults()}
 	p.chunk.init(p.lim)
+	if ls.srv.ad != nil {
+		// The adapter streams large and chunked bodies; Limits.MaxBodyBytes bounds them only
+		// when it was set.
+		p.streamMin, p.streamCap = streamMin, ls.srv.cfg.limits.MaxBodyBytes
+	}
 	return p
 }
 

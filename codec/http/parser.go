@@ -71,6 +71,15 @@ type Parser struct {
 	bodyStart    int
 	continueSent bool
 
+	// Streaming (set by the connection layer, never by NewParser): a body larger than
+	// streamMin bytes, or chunked, is not buffered: Parse returns the request once its head is
+	// complete (Request.streaming) and ParseBody hands the body over piece by piece. streamCap
+	// bounds such a body (0: no bound) instead of MaxBodyBytes.
+	streamMin int64
+	streamCap int64
+	streaming bool  // the current request's body is being streamed
+	remain    int64 // Content-Length bytes of a streamed body not yet returned
+
 	req    Request
 	fields []field
 	body   []byte
@@ -169,6 +178,14 @@ func (p *Parser) Parse(in []byte) (n int, req *Request, err error) {
 	if p.bodyStart > len(in) {
 		return 0, nil, ErrInputShrank
 	}
+	if p.streaming {
+		// The head is complete and the body will come through ParseBody.
+		p.req.buf = in[:p.bodyStart:p.bodyStart]
+		p.req.fields = p.fields
+		p.req.streaming = true
+		p.remain = p.req.contentLength
+		return p.bodyStart, &p.req, nil
+	}
 	switch p.state {
 	case stateBody:
 		end := p.bodyStart + int(p.req.contentLength)
@@ -223,6 +240,7 @@ func (p *Parser) resetRequest() {
 	p.connClose, p.connKeepAlive, p.expect100, p.expectOther = false, false, false, false
 	p.absHost, p.rlSP1, p.rlSP2 = span{}, 0, 0
 	p.bodyStart, p.continueSent = 0, false
+	p.streaming, p.remain = false, 0
 	p.fields = p.fields[:0]
 	if cap(p.body) > bodyBufKeep {
 		p.body = nil
@@ -230,6 +248,62 @@ func (p *Parser) resetRequest() {
 	p.body = p.body[:0]
 	p.req.reset(p.fields)
 	p.chunk.Reset()
+	p.chunk.lim.MaxBodyBytes = p.lim.MaxBodyBytes
+}
+
+// ParseBody continues a streamed body (after Parse returned a request whose body streams). in
+// starts at the first body byte not yet consumed. It returns n, the input bytes consumed, and
+// data, the body bytes they carried (decoded, for chunked; valid until the next call); done is
+// true once the body is complete, and then the parser is ready for the next request (for a
+// chunked body, the request's trailers are readable until the next Parse). Errors are
+// *ParseError values (the connection must close after answering, if it still can).
+func (p *Parser) ParseBody(in []byte) (n int, data []byte, done bool, err error) {
+	if p.state == stateFailed {
+		return 0, nil, false, p.err
+	}
+	if !p.streaming {
+		return 0, nil, false, ErrInputShrank
+	}
+	if !p.req.chunked {
+		k := int64(len(in))
+		if k > p.remain {
+			k = p.remain
+		}
+		p.remain -= k
+		if p.remain == 0 {
+			p.finishStream()
+			return int(k), in[:k], true, nil
+		}
+		return int(k), in[:k], false, nil
+	}
+	out, m, derr := p.chunk.Decode(p.body[:0], in)
+	p.body = out[:0]
+	if derr != nil {
+		if pe, ok := derr.(*ParseError); ok {
+			p.state, p.err = stateFailed, pe
+			return 0, nil, false, pe
+		}
+		return 0, nil, false, derr
+	}
+	if m > 0 {
+		p.req.tbuf = in[:m:m]
+		p.req.trailers = p.chunk.trailers
+		p.req.contentLength = p.chunk.total
+		p.finishStream()
+		return m, out, true, nil
+	}
+	// Everything before the decoder's position is spent: give it back so a body of any size
+	// flows through bounded memory.
+	k := p.chunk.spent()
+	p.chunk.rebase(k)
+	return k, out, false, nil
+}
+
+// finishStream ends a streamed body: the next Parse starts a new request.
+func (p *Parser) finishStream() {
+	p.streaming = false
+	p.state = stateHead
+	p.fresh = true
 }
 
 // parseHead advances through the request-line and header section. It returns true once the
@@ -815,8 +889,20 @@ func (p *Parser) finishHead(in []byte, bodyStart int) *ParseError {
 			return ErrUnknownTransferCoding
 		}
 		r.chunked = true
-	} else if r.contentLength > p.lim.MaxBodyBytes {
+	}
+	p.streaming = p.streamMin > 0 && (r.chunked || r.contentLength > p.streamMin)
+	switch {
+	case !p.streaming && !r.chunked && r.contentLength > p.lim.MaxBodyBytes:
 		return ErrBodyTooLarge
+	case p.streaming && p.streamCap > 0 && r.contentLength > p.streamCap:
+		return ErrBodyTooLarge
+	}
+	if p.streaming && r.chunked {
+		cap := p.streamCap
+		if cap <= 0 {
+			cap = math.MaxInt64
+		}
+		p.chunk.lim.MaxBodyBytes = cap
 	}
 	if p.expectOther {
 		return ErrExpectation

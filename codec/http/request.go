@@ -39,6 +39,7 @@ type Request struct {
 	chunked       bool
 	keepAlive     bool
 	expect100     bool
+	streaming     bool // the body is not in Body: it comes through Parser.ParseBody
 }
 
 // Method returns the request method, e.g. "GET". Case-sensitive (RFC 9110 §9.1).
