@@ -63,6 +63,26 @@ import (
 // The adapted handler may block: only its worker waits, and the pool starts more workers (up
 // to WithWorkers) so other requests are not held up. Writes after the client has gone fail
 // with ErrClientGone.
+//
+// Differences from net/http's Server that a client can see, as found by the differential
+// suite (TestDifferentialNetHTTP: the same handler under both servers, the same raw requests —
+// handwritten ones and the shared conformance corpora — compared field by field):
+//   - Framing: a response without Content-Length that the handler does not flush is sent with
+//     a Content-Length up to 32 KiB, chunked beyond; net/http switches to chunked after 2 KiB.
+//     The decoded body is the same.
+//   - 100 Continue: sent by the codec when a head with "Expect: 100-continue" is complete and
+//     the body has not arrived; net/http sends it when the handler first reads the body, even
+//     one already received.
+//   - Empty lines before a request-line are ignored (RFC 9112 §2.2); net/http answers 400.
+//   - The codec refuses, with the status its package doc lists, requests net/http accepts:
+//     bare LF or CR line ends, obsolete line folding, whitespace before a colon, invalid
+//     chunk extensions or sizes, duplicate Content-Length, Content-Length with
+//     Transfer-Encoding, targets with raw bytes outside the URI set. For a streamed (chunked)
+//     body, a framing error reaches the handler as a failed r.Body read, as in net/http.
+//   - Error responses the server generates (400, 408, 413, 431, 503, ...) have the codec's
+//     text, not net/http's.
+//   - A handler panic before anything was sent gives the client a 500 and a close; net/http
+//     closes the connection without a response.
 type Adapter struct {
 	h nethttp.Handler
 }

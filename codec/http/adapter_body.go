@@ -176,6 +176,9 @@ func (cs *conn) feedBody(in []byte, now int64) (int, bool) {
 	pipe := ad.body
 	n, data, done, err := cs.p.ParseBody(in)
 	if err != nil {
+		if len(data) > 0 {
+			pipe.push(data)
+		}
 		ad.body = nil
 		pipe.finish(err, nil)
 		// The handler may still answer (it sees the error on r.Body); nothing after the

@@ -48,12 +48,21 @@ func buildRequest(req *Request, rs *reqState, remote string) (*nethttp.Request, 
 		proto = "HTTP/1." + string('0'+req.minor)
 	}
 	n := len(req.fields)
+	var trailer nethttp.Header
 	h := make(nethttp.Header, n)
 	vals := make([]string, n) // one backing array for the values of every field
 	for i, f := range req.fields {
 		key := nethttp.CanonicalHeaderKey(sub(f.name))
-		if key == "Host" {
+		switch {
+		case key == "Host":
 			continue // net/http keeps it in r.Host only
+		case key == "Trailer":
+			if req.Chunked() {
+				declareTrailers(&trailer, sub(f.value))
+			}
+			continue // net/http moves it to r.Trailer (chunked) or drops it
+		case key == "Transfer-Encoding" && req.Chunked():
+			continue // net/http keeps it in r.TransferEncoding only
 		}
 		vals[i] = sub(f.value)
 		if prev, ok := h[key]; ok {
@@ -88,18 +97,21 @@ func buildRequest(req *Request, rs *reqState, remote string) (*nethttp.Request, 
 		r.ContentLength = req.ContentLength()
 		r.Body = &rs.body
 	}
-	if tv, ok := h["Trailer"]; ok {
-		// Declared trailer names, known before the body (values filled in after it).
-		r.Trailer = make(nethttp.Header)
-		for _, v := range tv {
-			for name := range strings.SplitSeq(v, ",") {
-				if name = strings.TrimSpace(name); name != "" {
-					r.Trailer[nethttp.CanonicalHeaderKey(name)] = nil
-				}
+	r.Trailer = trailer
+	return r.WithContext(&rs.ctx), nil
+}
+
+// declareTrailers adds the names of a Trailer header value to *t (values come after the
+// body), as net/http does before the body is read.
+func declareTrailers(t *nethttp.Header, v string) {
+	for name := range strings.SplitSeq(v, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			if *t == nil {
+				*t = make(nethttp.Header)
 			}
+			(*t)[nethttp.CanonicalHeaderKey(name)] = nil
 		}
 	}
-	return r.WithContext(&rs.ctx), nil
 }
 
 // plainPath reports whether p consists only of bytes url.URL keeps as they are in a path

@@ -134,7 +134,7 @@ const (
 // onData is OnData: parse every complete request in, hand each to the dispatcher, and return
 // what was consumed.
 func (cs *conn) onData(in []byte) int {
-	if cs.flags&csDone != 0 {
+	if cs.flags&csDone != 0 && !cs.streamingBody() {
 		return len(in) // after a closing response nothing more is read
 	}
 	c := cs.c
@@ -174,6 +174,10 @@ func (cs *conn) onData(in []byte) int {
 				break
 			}
 			continue
+		}
+		if cs.flags&csDone != 0 {
+			consumed = len(in) // after a closing response nothing more is read
+			break
 		}
 		if cs.flags&csBarrier != 0 {
 			// A request that runs alone (an unsafe method, or one that may switch
@@ -228,10 +232,6 @@ func (cs *conn) onData(in []byte) int {
 			}
 			return consumed
 		}
-		if cs.flags&csDone != 0 {
-			consumed = len(in)
-			break
-		}
 	}
 	cs.flushScratch(out, now)
 	if cs.flags&csDone != 0 {
@@ -254,6 +254,10 @@ func (cs *conn) onData(in []byte) int {
 	cs.arm()
 	return consumed
 }
+
+// streamingBody reports whether a request body is being streamed to a handler: its bytes
+// must still be read, even when the response will close the connection.
+func (cs *conn) streamingBody() bool { return cs.ad != nil && cs.ad.body != nil }
 
 // flushScratch hands the scratch output to the connection and gives the scratch buffer back to
 // the loop (shrunk if one response grew it).

@@ -279,11 +279,12 @@ func (p *Parser) ParseBody(in []byte) (n int, data []byte, done bool, err error)
 	out, m, derr := p.chunk.Decode(p.body[:0], in)
 	p.body = out[:0]
 	if derr != nil {
+		// The data decoded before the error is still the body's: it is returned with it.
 		if pe, ok := derr.(*ParseError); ok {
 			p.state, p.err = stateFailed, pe
-			return 0, nil, false, pe
+			return 0, out, false, pe
 		}
-		return 0, nil, false, derr
+		return 0, out, false, derr
 	}
 	if m > 0 {
 		p.req.tbuf = in[:m:m]

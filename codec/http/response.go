@@ -570,33 +570,40 @@ func (w *ResponseWriter) finish() error {
 		return ErrFinished
 	}
 	var err error
-	if !w.committed {
+	fresh := !w.committed // the head is written by this call
+	if fresh {
 		if w.clen >= 0 && !bodyless(w.status) && !w.head && w.clen != int64(len(w.pending)) {
 			// The declared length differs from the buffered body.
 			w.close = true
 			err = ErrContentLengthMismatch
 		}
 		w.commit(true)
-		if !w.head && w.mode == modeLength {
+		switch {
+		case !w.head && w.mode == modeLength:
 			body := w.pending
 			if int64(len(body)) > w.clen {
 				body = body[:w.clen]
 			}
 			w.out = append(w.out, body...)
+		case w.mode == modeChunked || w.mode == modeClose:
+			// Trailers kept the body chunked (or HTTP/1.0 delimits it by close): the
+			// buffered body goes out through that framing.
+			if derr := w.drainPending(); derr != nil && err == nil {
+				err = derr
+			}
 		}
-	} else {
-		switch w.mode {
-		case modeChunked:
-			if !w.head {
-				w.out = append(w.out, "0\r\n"...)
-				w.out = append(w.out, w.trl...)
-				w.out = append(w.out, "\r\n"...)
-			}
-		case modeLength:
-			if !w.head && w.written != w.clen {
-				w.close = true
-				err = ErrContentLengthMismatch
-			}
+	}
+	switch w.mode {
+	case modeChunked:
+		if !w.head {
+			w.out = append(w.out, "0\r\n"...)
+			w.out = append(w.out, w.trl...)
+			w.out = append(w.out, "\r\n"...)
+		}
+	case modeLength:
+		if !fresh && !w.head && w.written != w.clen {
+			w.close = true
+			err = ErrContentLengthMismatch
 		}
 	}
 	w.finished = true
