@@ -1,6 +1,6 @@
 // Package servers holds every HTTP server the harness measures, behind one registry: our own
 // stack (reactord, reactord-nethttp, and reactor-raw: the reactor without the codec), the peers built
-// into the bench module (nethttp, fasthttp, evio, gnet), the minimal epoll responder floor, and
+// into the bench module (nethttp, fasthttp, nbio, evio, gnet), the minimal epoll responder floor, and
 // nginx when it is installed. Each answers every method on every path with 200 and the body
 // "Hello, World!" (Content-Type text/plain, Content-Length 13).
 //
@@ -120,6 +120,7 @@ func All() []Server {
 		floorUringServer(),
 		netHTTPServer(),
 		fastHTTPServer(),
+		nbioServer(),
 		evioServer(),
 		gnetServer(),
 		nginxServer(),
