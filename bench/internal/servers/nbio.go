@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lesismal/nbio/logging"
 	"github.com/lesismal/nbio/nbhttp"
 )
 
@@ -30,6 +31,10 @@ type nbioInstance struct {
 }
 
 func startNbio(_ context.Context, o Options) (Instance, error) {
+	// nbio logs to stdout by default, which is the harness's control channel: errors only,
+	// to stderr.
+	logging.Output = os.Stderr
+	logging.SetLevel(logging.LevelError)
 	var mu sync.Mutex
 	var bound string
 	eng := nbhttp.NewEngine(nbhttp.Config{
