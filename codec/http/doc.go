@@ -28,16 +28,34 @@
 // goroutine. It must not block; r's views and w are valid only during the call; 0 allocations
 // per request end to end (TestServerZeroAllocPerRequest). SendFile queues a file after the head.
 //
-// net/http (Adapt): any http.Handler runs unchanged on a bounded worker pool; the loop copies
-// the request's bytes, a worker parses them again, builds the *http.Request and runs the
-// handler, and the response (serialized on the worker) is posted back to the loop, which writes
-// responses in request order. See Adapter for the exact semantics.
+// net/http (Adapt): any http.Handler runs unchanged on worker goroutines. The loop parses the
+// request once and builds the *http.Request from that parse (no second parse on the worker),
+// a worker runs the handler, and the response (serialized on the worker) is posted back to
+// the loop, which writes responses in request order. Workers start on demand up to
+// WithWorkers and retire when idle; WithMaxQueue sheds with 503. Large and chunked request
+// bodies stream to r.Body with backpressure; http.Hijacker, http.ResponseController, 1xx and
+// trailers work. See Adapter for the exact semantics and the differences from net/http.
+//
+// Protocol switch: a native handler calls ResponseWriter.Upgrade to answer 101 and hand the
+// connection to another reactor.Handler (WebSocket, say); the adapter's Hijack is the same
+// hand-over to a loop-served net.Conn.
+//
+// # Structure
+//
+// The connection layer is three parts: framing (conn.go: the reactor callbacks, parsing,
+// rejections, 100-continue, backpressure, upgrades), deadlines (deadline.go: one deadline per
+// connection, derived from the phase of the request), and a dispatcher (dispatch.go) — inline
+// for a native Handler, the worker pool for the adapter — behind one small interface. The
+// ResponseWriter is changed only by its own methods. Per-loop state (Date cache, scratch
+// output, idle parsers, counters) lives in a table owned by the Server and indexed by
+// Loop.Index(), so the loop's Context slot is left to embedders.
 //
 // # Threading
 //
 // Parser, ChunkedDecoder, ResponseWriter and DateCache are single-goroutine types owned by a
 // connection's (or a loop's) goroutine. Server methods are safe from any goroutine (Shutdown not
-// from a loop goroutine). Observer callbacks run on loop goroutines. Package-level functions and
+// from a loop goroutine nor from one of the server's adapter handlers; Close also from a
+// handler). Observer callbacks run on loop goroutines. Package-level functions and
 // values are safe for concurrent use.
 //
 // # Buffer ownership
@@ -63,7 +81,9 @@
 //	WithObserver               none: called after every response (access log, metrics)
 //	WithLogger                 zap.NewNop(): recovered panics, dropped adapter headers
 //	WithReactorOptions         reactor defaults (GOMAXPROCS loops, epoll, 1 MiB high water)
-//	WithWorkers                max(16, 8×GOMAXPROCS) adapter workers
+//	WithWorkers                max(1024, 256×GOMAXPROCS): cap on adapter workers (started on
+//	                           demand, retired when idle)
+//	WithMaxQueue               0 (no bound): adapter requests waiting for a worker before 503
 //	WithMaxPipeline            16 adapter requests in flight per connection
 //	WithBaseContext            context.Background(): parent of adapter request contexts
 //	WithErrorBody              none: the codec's own error responses have a text/plain body
