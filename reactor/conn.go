@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -64,17 +63,6 @@ const (
 	connClosing
 	connClosed
 )
-
-// connTimer carries a connection's timeouts. It exists only once a timeout was set, and the
-// activity stamps are plain stores on the hot path: the heap is touched only when the timer
-// fires, at which point it re-arms itself for the real deadline (lazy re-arming).
-type connTimer struct {
-	t          Timer
-	idle       int64 // ns, 0 = off
-	read       int64 // ns, 0 = off
-	lastActive int64 // loop clock of the last read or write progress
-	lastRead   int64 // loop clock of the last read (or of resuming reads)
-}
 
 func newConn(l *Loop, fd int, kind sockopt.Kind) *Conn {
 	return &Conn{loop: l, fd: fd, kind: kind}
@@ -248,85 +236,3 @@ func (c *Conn) SetContext(v any) { c.ctx = v }
 
 // Loop returns the loop the connection belongs to. Any goroutine.
 func (c *Conn) Loop() *Loop { return c.loop }
-
-// SetIdleTimeout closes the connection with ErrIdleTimeout once it has seen neither input nor
-// output progress for d. 0 disables it; negative counts as 0. Cheap to call and to keep: the
-// timer is re-armed lazily when it fires, never per read. Loop goroutine only.
-func (c *Conn) SetIdleTimeout(d time.Duration) {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	c.timer().idle = max(int64(d), 0)
-	c.rearm()
-}
-
-// SetReadTimeout closes the connection with ErrReadTimeout once it has been waiting for input
-// for d without receiving any. Time spent with reading paused (PauseRead, or output above the
-// high-water mark) does not count. 0 disables it. Loop goroutine only.
-func (c *Conn) SetReadTimeout(d time.Duration) {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	tm := c.timer()
-	tm.read = max(int64(d), 0)
-	tm.lastRead = c.loop.nowNs
-	c.rearm()
-}
-
-func (c *Conn) timer() *connTimer {
-	if c.tm == nil {
-		now := c.loop.nowNs
-		c.tm = &connTimer{lastActive: now, lastRead: now}
-		c.tm.t.loop = c.loop
-		c.tm.t.conn = c
-		c.tm.t.item.Value = &c.tm.t
-	}
-	return c.tm
-}
-
-// deadline returns the earliest timeout deadline, and which error it carries; 0 for none.
-func (c *Conn) deadline() (int64, error) {
-	tm := c.tm
-	var when int64
-	var cause error
-	if tm.idle > 0 {
-		when, cause = tm.lastActive+tm.idle, ErrIdleTimeout
-	}
-	if tm.read > 0 {
-		if r := tm.lastRead + tm.read; when == 0 || r < when {
-			when, cause = r, ErrReadTimeout
-		}
-	}
-	return when, cause
-}
-
-// rearm puts the timeout timer at the current deadline, or stops it.
-func (c *Conn) rearm() {
-	when, _ := c.deadline()
-	if when == 0 {
-		c.loop.timers.Remove(&c.tm.t.item)
-		return
-	}
-	c.tm.t.schedule(when)
-}
-
-// onTimeout runs when the timeout timer fires. Activity since it was armed has moved the real
-// deadline later; then it is simply re-armed.
-func (c *Conn) onTimeout() {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	if !c.reading() {
-		// Read time does not run while reading is paused.
-		c.tm.lastRead = c.loop.nowNs
-	}
-	when, cause := c.deadline()
-	if when == 0 {
-		return
-	}
-	if when <= c.loop.nowNs {
-		c.closeNow(cause)
-		return
-	}
-	c.tm.t.schedule(when)
-}

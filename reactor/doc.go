@@ -9,7 +9,7 @@
 //
 //  1. Wait for readiness, at most until the earliest timer is due;
 //  2. dispatch the ready fds: accept, read and call OnData, or flush on Writable;
-//  3. run expired timers (AfterFunc, Every, connection timeouts);
+//  3. run expired timers (AfterFunc, Every, connection timeouts and deadlines);
 //  4. run tasks posted from other goroutines (Post, AsyncWrite, Close);
 //  5. flush every connection written to during the iteration, one write(2) each.
 //

@@ -27,6 +27,9 @@ var (
 	// ErrReadTimeout is passed to OnClose when a reading connection received nothing for its
 	// read timeout.
 	ErrReadTimeout = errors.New("reactor: read timeout")
+	// ErrDeadline is passed to OnClose when a deadline set with Conn.SetDeadline is reached
+	// and the Handler does not implement DeadlineHandler.
+	ErrDeadline = errors.New("reactor: deadline reached")
 	// ErrTooManyConns is logged (and reported in Stats.AcceptPaused) when accepting pauses
 	// because WithMaxConns connections are open.
 	ErrTooManyConns = errors.New("reactor: too many connections")

@@ -53,6 +53,14 @@ type ReadEOFHandler interface {
 	OnReadEOF(c *Conn) (keepOpen bool)
 }
 
+// DeadlineHandler is optionally implemented by a Handler that sets deadlines with
+// Conn.SetDeadline (a codec timing out a request, say). OnDeadline is called on the loop
+// goroutine once the connection's deadline is reached; the deadline is then cleared, and the
+// handler may set the next one, write, or close. It is not called after OnClose.
+type DeadlineHandler interface {
+	OnDeadline(c *Conn)
+}
+
 // HandlerFuncs adapts plain functions to Handler. Nil fields are allowed: a nil Data consumes
 // and discards all input, nil Open and Close do nothing.
 type HandlerFuncs struct {

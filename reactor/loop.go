@@ -26,6 +26,7 @@ type Loop struct {
 	h    Handler
 	wh   WritableHandler // h as a WritableHandler, or nil
 	eh   ReadEOFHandler  // h as a ReadEOFHandler, or nil
+	dh   DeadlineHandler // h as a DeadlineHandler, or nil
 	opt  *options
 	log  *zap.Logger
 
@@ -95,6 +96,7 @@ func newLoop(s *Server, idx int, p poller.Poller) *Loop {
 	}
 	l.wh, _ = s.h.(WritableHandler)
 	l.eh, _ = s.h.(ReadEOFHandler)
+	l.dh, _ = s.h.(DeadlineHandler)
 	l.now = l.base
 	return l
 }
