@@ -50,9 +50,11 @@ const (
 	fClosed                           // closed; OnClose has run
 	fWantWrite                        // Writable interest on: the last write hit EAGAIN
 	fDirty                            // queued in loop.dirty
-	fRedeliver                        // queued in loop.redeliver
+	fRedeliver                        // queued in loop.redeliver: kept input goes back to OnData before any read
 	fAboveLow                         // output exceeded the low-water mark since OnWritable
-	fReadEOF                          // the peer shut its writing side; a ReadEOFHandler kept the conn open
+	fEOF                              // the peer shut its writing side (a read returned 0): nothing more is read
+	fEOFSettled                       // the EOF was acted on: the kept input is dealt with, OnReadEOF asked
+	fKeepOpen                         // OnReadEOF kept the connection open: the handler closes it
 	fInData                           // OnData is running for this connection
 	fResumed                          // ResumeRead ran inside OnData: hand the kept input back
 )
@@ -155,18 +157,22 @@ func (c *Conn) SendFile(f *os.File, off, n int64) error {
 }
 
 // PauseRead stops reading the connection (its kept input stays kept) until ResumeRead. A codec
-// pauses while a request is being served elsewhere, and Server.Shutdown treats a paused
-// connection as busy. Loop goroutine only.
+// pauses while a request is being served elsewhere. A paused connection is busy (see the
+// package doc): idle and read timeouts do not run, Shutdown waits for it, and a peer's EOF is
+// acted on only once it resumes. Loop goroutine only.
 func (c *Conn) PauseRead() {
 	if c.flags&(fClosed|fPausedUser) != 0 {
 		return
 	}
 	c.flags |= fPausedUser
-	c.syncInterest()
+	if c.flags&fInData == 0 {
+		c.syncInterest() // inside OnData, deliver does it once OnData returns
+	}
 }
 
 // ResumeRead undoes PauseRead. Kept input, if any, is handed to OnData again early in the
-// next loop iteration, without waiting for new bytes. Loop goroutine only.
+// next loop iteration, without waiting for new bytes, and before anything more is read (so
+// before a peer's EOF is seen). Loop goroutine only.
 func (c *Conn) ResumeRead() {
 	if c.flags&fClosed != 0 || c.flags&fPausedUser == 0 {
 		return
@@ -175,7 +181,6 @@ func (c *Conn) ResumeRead() {
 	if c.tm != nil {
 		c.tm.lastRead = c.loop.nowNs
 	}
-	c.syncInterest()
 	if c.flags&fInData != 0 {
 		// The input left by the running OnData is stored only after it returns; deliver
 		// queues it for redelivery then.
@@ -183,6 +188,10 @@ func (c *Conn) ResumeRead() {
 		return
 	}
 	c.scheduleRedeliver()
+	c.syncInterest()
+	if c.flags&fEOFSettled != 0 {
+		c.closeAfterEOF()
+	}
 }
 
 // Buffered returns the number of output bytes not yet written to the socket, including bytes

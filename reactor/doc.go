@@ -44,10 +44,15 @@
 //
 // # Half-close
 //
-// When a read returns end-of-file the peer has shut its writing side. By default the
-// connection closes once its pending output is flushed, and OnClose gets io.EOF. A handler that
-// still owes answers computed on other goroutines implements ReadEOFHandler to keep the
-// connection open for writing until it calls Close.
+// When a read returns end-of-file the peer has shut its writing side; nothing more is read.
+// Input the handler kept (pipelined requests it had not taken yet) is still handed back first:
+// kept input always goes back to OnData before the connection reads again, so it is never
+// overtaken by new bytes or by the EOF. After the EOF it is handed back while OnData makes
+// progress on it, or once the handler resumes; a rest OnData takes nothing of is an incomplete
+// message for good and is dropped. Only then is the EOF acted on: by default the connection
+// closes once it is not busy (see below) and its output is flushed, and OnClose gets io.EOF. A
+// handler that still owes answers computed on other goroutines can also implement
+// ReadEOFHandler to keep the connection open for writing until it calls Close.
 //
 // # Errors and the kernel
 //

@@ -254,11 +254,19 @@ func (l *Loop) redeliverTails() {
 	for i, c := range list {
 		list[i] = nil
 		c.flags &^= fRedeliver
-		if c.flags&(fClosed|fClosing|fPausedUser) != 0 || len(c.in) == 0 || c.Buffered() >= l.opt.high {
+		switch {
+		case c.flags&(fClosed|fClosing) != 0:
 			continue
+		case c.flags&fPausedUser != 0 || len(c.in) == 0:
+			// Paused again before its turn (ResumeRead queues it again), or the input was
+			// dropped meanwhile: only the interest may need to follow.
+		case c.Buffered() >= l.opt.high:
+			// Output written since it was queued: afterFlush queues it again once drained.
+			c.flags |= fPausedBP | fAboveLow
+		default:
+			c.flags &^= fPausedBP
+			c.deliver(c.in, true)
 		}
-		c.flags &^= fPausedBP
-		c.deliver(c.in, true)
 		if c.flags&fClosed == 0 {
 			c.syncInterest()
 		}
