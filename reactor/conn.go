@@ -29,6 +29,7 @@ type Conn struct {
 	reg   poller.Events // interest currently registered with the poller
 	state atomic.Uint32 // connOpen, connClosing or connClosed: what other goroutines see
 	kind  sockopt.Kind
+	holds uint16 // Hold calls not yet Released (fits the padding after kind)
 
 	in   []byte    // unconsumed input tail, nil when none
 	out  []byte    // pending output is out[head:]; nil when none
@@ -178,18 +179,69 @@ func (c *Conn) ResumeRead() {
 		return
 	}
 	c.flags &^= fPausedUser
-	if c.tm != nil {
-		c.tm.lastRead = c.loop.nowNs
-	}
-	if c.flags&fInData != 0 {
-		// The input left by the running OnData is stored only after it returns; deliver
-		// queues it for redelivery then.
-		c.flags |= fResumed
+	c.unbusied()
+}
+
+// Hold marks the connection busy because its handler owes it work done elsewhere (a request
+// handed to a worker goroutine, say), without pausing reading. Holds are counted: each Hold
+// needs one Release. While held, the connection is busy (see the package doc): idle and read
+// timeouts do not run, Server.Shutdown waits for it, and a peer's EOF closes it only after the
+// last Release. A hold ends with the connection (Close, CloseNow, errors, Server.Close); a
+// deadline set with SetDeadline still fires while held. Loop goroutine only: from the worker,
+// c.Loop().Post(c.Release). It panics past 65535 holds at once, which means Releases are
+// missing.
+func (c *Conn) Hold() {
+	if c.flags&fClosed != 0 {
 		return
 	}
-	c.scheduleRedeliver()
-	c.syncInterest()
-	if c.flags&fEOFSettled != 0 {
+	if c.holds == maxHolds {
+		panic("reactor: Conn.Hold: 65535 holds outstanding (missing Release calls)")
+	}
+	c.holds++
+}
+
+// maxHolds bounds Conn.holds.
+const maxHolds = 1<<16 - 1
+
+// Release ends one Hold. When the last hold ends and reading is not paused, kept input is
+// handed back to OnData (as after ResumeRead), idle and read timeouts count from now, and a
+// connection whose peer has shut its writing side closes once its output is flushed. A Release
+// without a Hold outstanding does nothing. Loop goroutine only.
+func (c *Conn) Release() {
+	if c.flags&fClosed != 0 || c.holds == 0 {
+		return
+	}
+	c.holds--
+	if c.holds == 0 {
+		c.unbusied()
+	}
+}
+
+// Held reports how many Holds are outstanding. Loop goroutine only.
+func (c *Conn) Held() int { return int(c.holds) }
+
+// unbusied runs after ResumeRead or the last Release: if reading is on, kept input goes back to
+// OnData; if the connection is no longer busy at all, its timeouts count from now and a settled
+// EOF closes it.
+func (c *Conn) unbusied() {
+	if c.flags&fPausedUser == 0 {
+		if c.flags&fInData != 0 {
+			// The input left by the running OnData is stored only after it returns; deliver
+			// queues it for redelivery then.
+			c.flags |= fResumed
+		} else {
+			c.scheduleRedeliver()
+			c.syncInterest()
+		}
+	}
+	if c.busy() || c.flags&fClosed != 0 {
+		return
+	}
+	if tm := c.tm; tm != nil {
+		tm.lastActive, tm.lastRead = c.loop.nowNs, c.loop.nowNs
+		c.arm()
+	}
+	if c.flags&fEOFSettled != 0 && c.flags&fInData == 0 {
 		c.closeAfterEOF()
 	}
 }

@@ -211,6 +211,8 @@ func (c *Conn) eofProgress(consumed int) {
 		// ResumeRead, or the output draining (afterFlush), hands the rest back.
 	case consumed > 0:
 		c.scheduleRedeliver()
+	case c.holds > 0:
+		// The last Release hands the rest back.
 	default:
 		// Not busy and nothing taken: the rest is an incomplete message for good.
 		c.settleEOF()
@@ -294,10 +296,10 @@ func (c *Conn) closeNow(err error) {
 	l.h.OnClose(c, err)
 }
 
-// busy reports whether the connection's handler owes it work (see the package doc): it paused
-// reading, or OnReadEOF kept it open.
+// busy reports whether the connection's handler owes it work (see the package doc): it holds
+// it, paused reading, or OnReadEOF kept it open.
 func (c *Conn) busy() bool {
-	return c.flags&(fPausedUser|fKeepOpen) != 0
+	return c.holds > 0 || c.flags&(fPausedUser|fKeepOpen) != 0
 }
 
 // idle reports whether the connection has nothing in flight: not busy, no kept input, no

@@ -19,8 +19,10 @@ type connTimer struct {
 }
 
 // SetIdleTimeout closes the connection with ErrIdleTimeout once it has seen neither input nor
-// output progress for d. 0 disables it; negative counts as 0. Cheap to call and to keep: the
-// timer is re-armed lazily when it fires, never per read. Loop goroutine only.
+// output progress for d while not busy (Hold, PauseRead, or kept open by OnReadEOF; see the
+// package doc): time spent busy does not count, and the clock restarts when the connection
+// stops being busy. 0 disables it; negative counts as 0. Cheap to call and to keep: the timer
+// is re-armed lazily when it fires, never per read. Loop goroutine only.
 func (c *Conn) SetIdleTimeout(d time.Duration) {
 	if c.flags&fClosed != 0 {
 		return
@@ -30,8 +32,9 @@ func (c *Conn) SetIdleTimeout(d time.Duration) {
 }
 
 // SetReadTimeout closes the connection with ErrReadTimeout once it has been waiting for input
-// for d without receiving any. Time spent with reading paused (PauseRead, or output above the
-// high-water mark) does not count. 0 disables it. Loop goroutine only.
+// for d without receiving any. Only time spent reading and not busy counts: not while held or
+// paused (see the package doc), nor while output above the high-water mark stops reading (the
+// idle timeout covers a peer that does not read). 0 disables it. Loop goroutine only.
 func (c *Conn) SetReadTimeout(d time.Duration) {
 	if c.flags&fClosed != 0 {
 		return
@@ -86,11 +89,14 @@ func (c *Conn) timer() *connTimer {
 }
 
 // timeout returns the earliest of the idle and read timeout deadlines, and the error it
-// carries; 0 for none.
+// carries; 0 for none. Neither runs while the connection is busy (see unbusied).
 func (c *Conn) timeout() (int64, error) {
 	tm := c.tm
 	var when int64
 	var cause error
+	if c.busy() {
+		return 0, nil
+	}
 	if tm.idle > 0 {
 		when, cause = tm.lastActive+tm.idle, ErrIdleTimeout
 	}

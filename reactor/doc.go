@@ -42,6 +42,25 @@
 // to OnData and calls OnWritable. Handlers that answer requests should check OutputFull
 // between requests, so that a client pipelining without reading cannot grow server memory.
 //
+// # Busy and idle
+//
+// One rule says whether a connection is busy, and the idle timeout, the read timeout,
+// Server.Shutdown and the handling of a peer's EOF all follow it. A connection is busy while
+// its handler owes it work that does not wait on the peer:
+//
+//   - the handler holds it (Conn.Hold, until the matching Release): a request handed to another
+//     goroutine, whose answer will come back through AsyncWrite or Post;
+//   - the handler paused reading (PauseRead, until ResumeRead);
+//   - OnReadEOF kept it open after the peer's EOF (until the handler closes it).
+//
+// While a connection is busy its idle and read timeouts do not run; they count afresh from the
+// moment it stops being busy. Deadlines set with SetDeadline run regardless: they are the
+// handler's own. Shutdown closes a connection once it is idle: not busy, no kept input, no
+// pending output; it waits for the others. A peer's EOF closes a busy connection only once it
+// stops being busy. Waiting on the peer is not busy: a connection waiting for input, or for
+// the peer to read output above the high-water mark, is subject to its timeouts, which is what
+// bounds the time a silent or non-reading client can hold it.
+//
 // # Half-close
 //
 // When a read returns end-of-file the peer has shut its writing side; nothing more is read.

@@ -349,8 +349,9 @@ func (s *Server) loopFailed(err error) {
 	}
 }
 
-// Shutdown stops accepting, lets connections finish what is in flight (kept input, pending
-// output, a handler that paused reading), closes each connection as soon as it is idle, and
+// Shutdown stops accepting, lets connections finish what is in flight (busy connections: held,
+// paused or kept open after EOF, see the package doc; kept input; pending output), closes each
+// connection as soon as it is idle, and
 // returns once all are closed, or when ctx is done (then it closes the rest at once and
 // returns ctx.Err()). OnClose gets a nil error for connections closed while idle. It must not
 // be called from a loop goroutine (ErrCalledOnLoop); after Close it returns ErrServerClosed.
