@@ -23,7 +23,9 @@
 // are for the loop goroutine unless their documentation says otherwise. From other goroutines
 // there are exactly three doors, all waking the loop through the poller's Wake when it sleeps:
 // Loop.Post, Conn.AsyncWrite and Conn.Close. Server methods, Loop.Stats, Loop.Index and
-// PacketConn.WriteTo are safe anywhere.
+// PacketConn.WriteTo are safe anywhere. A loop never waits for a loop (of its own Server or
+// another): called on a loop goroutine, Server.Close and Listen hand their work to the loops
+// and return, and Shutdown and Serve, which could only wait, return ErrCalledOnLoop.
 //
 // # Buffers and ownership
 //

@@ -44,9 +44,10 @@ var (
 	// ErrUnsupportedNetwork is returned by Listen and ListenPacket for a network they do not
 	// serve.
 	ErrUnsupportedNetwork = sockopt.ErrNetwork
-	// ErrCalledOnLoop is returned by Shutdown when called from one of the server's own loop
-	// goroutines, which it would have to wait for.
-	ErrCalledOnLoop = errors.New("reactor: Shutdown called on a loop goroutine")
+	// ErrCalledOnLoop is returned by Shutdown, Serve, Run, ListenerFds and ReleaseListeners
+	// when called on a loop goroutine (of any Server): a loop never waits for a loop. Call them
+	// from another goroutine.
+	ErrCalledOnLoop = errors.New("reactor: called on a loop goroutine, which must not wait")
 	// ErrBadAddress is returned for an address that cannot be parsed or does not fit the
 	// network.
 	ErrBadAddress = sockopt.ErrAddress
