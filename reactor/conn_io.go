@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reactord/reactord/internal/bufpool"
 	"github.com/reactord/reactord/internal/sockopt"
 	"github.com/reactord/reactord/poller"
 )
@@ -151,12 +152,15 @@ func (c *Conn) deliver(data []byte, inConn bool) {
 			c.in = nil
 		}
 	case inConn:
-		if consumed > 0 {
-			// Slide the tail to the front of its own storage (memmove handles the overlap).
-			// A tail nothing was taken from stays where it is: a large message arriving in
-			// pieces is not copied once per read.
+		if consumed >= len(rest) {
+			// Slide the tail to the front of its own storage (memmove handles the overlap):
+			// it moves no more bytes than OnData took, so each byte moves O(1) times.
 			c.in = c.in[:copy(c.in[:cap(c.in)], rest)]
 		} else {
+			// A tail larger than what was taken (a big message arriving in pieces, or many
+			// small ones taken one per call) stays where it is, and the storage before it is
+			// left unused until the buffer grows or goes back: sliding it every time would
+			// be quadratic in its size.
 			c.in = rest
 		}
 	default:
@@ -357,18 +361,28 @@ func (c *Conn) appendOut(p []byte) {
 }
 
 // appendBuf appends p to b (pending bytes b[*head:]), borrowing, compacting or growing storage.
+//
+// Either way of making room copies the unsent bytes, so each must be paid for by bytes
+// appended since the last copy, or a buffer that fills again and again behind a slow client
+// would be copied in full for every few kilobytes it takes (quadratic in its size). Compacting
+// (moving the unsent bytes to the front) is done only when at least as many bytes were written
+// already as are unsent, and growing is geometric (bufpool.Size) and moves only the unsent
+// bytes.
 func (c *Conn) appendBuf(b []byte, head *int, p []byte) []byte {
 	pool := &c.loop.pool
-	if b == nil {
+	switch {
+	case b == nil:
 		b = pool.Get(len(p))
-	} else if cap(b)-len(b) < len(p) {
-		if *head > 0 {
-			// Drop what was written already before growing: the buffer never holds more
-			// than the unsent bytes plus one write's worth.
-			b = b[:copy(b, b[*head:])]
-			*head = 0
-		}
-		b = pool.Grow(b, len(p))
+	case cap(b)-len(b) >= len(p):
+	case *head >= len(b)-*head && cap(b)-(len(b)-*head) >= len(p):
+		b = b[:copy(b, b[*head:])]
+		*head = 0
+	default:
+		unsent := b[*head:]
+		nb := pool.Get(bufpool.Size(cap(b), len(unsent)+len(p)))
+		nb = append(nb, unsent...)
+		pool.Put(b)
+		b, *head = nb, 0
 	}
 	return append(b, p...)
 }
