@@ -14,7 +14,8 @@ import (
 
 // Conn is one accepted stream connection (TCP or Unix). It belongs to one Loop, and every
 // method must be called on that loop's goroutine (inside a Handler callback, a timer or a
-// posted function) except AsyncWrite, Close and Loop, which are safe from any goroutine.
+// posted function) except AsyncWrite, AsyncWriteContext, Close and Loop, which are safe from
+// any goroutine.
 //
 // An idle Conn owns no buffers: input is read into the loop's shared buffer and only an
 // unconsumed tail is copied into storage of the connection's own; output storage is borrowed
@@ -39,7 +40,8 @@ type Conn struct {
 	ctx      any
 	remote   net.Addr
 	tm       *connTimer
-	closeErr error // cause to report once a graceful close has flushed
+	closeErr error                 // cause to report once a graceful close has flushed
+	pace     atomic.Pointer[pacer] // set by the first AsyncWriteContext (any goroutine)
 }
 
 type connFlags uint32
@@ -88,9 +90,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // AsyncWrite copies p and has the loop append it to the output, then flush it. It is safe from
 // any goroutine; the bytes of one call stay contiguous in the stream, and calls from one
-// goroutine keep their order. It returns ErrConnClosed once Close was requested or the
-// connection closed, and ErrLoopClosed once the loop has stopped; bytes accepted just before
-// the connection closes are dropped.
+// goroutine keep their order. It never waits, and so does not bound what it buffers: a
+// goroutine producing faster than the client reads should use AsyncWriteContext, which waits
+// for the output to drain below the watermarks. It returns ErrConnClosed once Close was
+// requested or the connection closed, and ErrLoopClosed once the loop has stopped; bytes
+// accepted just before the connection closes are dropped.
 func (c *Conn) AsyncWrite(p []byte) error {
 	if c.state.Load() != connOpen {
 		return ErrConnClosed
@@ -98,9 +102,7 @@ func (c *Conn) AsyncWrite(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	data := make([]byte, len(p))
-	copy(data, p)
-	return c.loop.post(task{op: opWrite, c: c, data: data})
+	return c.asyncWrite(p, c.pace.Load())
 }
 
 // Close closes the connection after its pending output (including AsyncWrites that were
@@ -110,6 +112,9 @@ func (c *Conn) AsyncWrite(p []byte) error {
 func (c *Conn) Close() error {
 	if !c.state.CompareAndSwap(connOpen, connClosing) {
 		return nil
+	}
+	if pc := c.pace.Load(); pc != nil {
+		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
 	}
 	return c.loop.post(task{op: opClose, c: c})
 }

@@ -297,6 +297,9 @@ func (c *Conn) closeNow(err error) {
 		c.in = nil
 	}
 	c.releaseOutput()
+	if pc := c.pace.Load(); pc != nil {
+		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
+	}
 	l.h.OnClose(c, err)
 }
 
@@ -444,6 +447,9 @@ func (c *Conn) flush() {
 // afterFlush applies backpressure and completes a graceful close.
 func (c *Conn) afterFlush(pending int) {
 	opt := c.loop.opt
+	if pc := c.pace.Load(); pc != nil {
+		pc.publish(pending, opt.low)
+	}
 	if pending == 0 && c.flags&fClosing != 0 {
 		c.closeNow(c.closeErr)
 		return

@@ -22,7 +22,8 @@
 // posted functions. Handlers therefore need no locks, and must not block. Conn and Loop methods
 // are for the loop goroutine unless their documentation says otherwise. From other goroutines
 // there are exactly three doors, all waking the loop through the poller's Wake when it sleeps:
-// Loop.Post, Conn.AsyncWrite and Conn.Close. Server methods, Loop.Stats, Loop.Index and
+// Loop.Post, Conn.AsyncWrite (with AsyncWriteContext, its form paced by the watermarks) and
+// Conn.Close. Server methods, Loop.Stats, Loop.Index and
 // PacketConn.WriteTo are safe anywhere. A loop never waits for a loop (of its own Server or
 // another): called on a loop goroutine, Server.Close and Listen hand their work to the loops
 // and return, and Shutdown and Serve, which could only wait, return ErrCalledOnLoop.
@@ -43,6 +44,9 @@
 // reading the connection; at or below the low-water mark it resumes, hands the kept input back
 // to OnData and calls OnWritable. Handlers that answer requests should check OutputFull
 // between requests, so that a client pipelining without reading cannot grow server memory.
+// Goroutines writing with AsyncWrite are not paced (it never waits); AsyncWriteContext waits
+// while the connection's output is above the high-water mark until it has drained to the
+// low-water mark, which bounds a producer to what the client actually reads.
 //
 // # Busy and idle
 //

@@ -45,8 +45,9 @@ var (
 	// serve.
 	ErrUnsupportedNetwork = sockopt.ErrNetwork
 	// ErrCalledOnLoop is returned by Shutdown, Serve, Run, ListenerFds and ReleaseListeners
-	// when called on a loop goroutine (of any Server): a loop never waits for a loop. Call them
-	// from another goroutine.
+	// when called on a loop goroutine (of any Server), and by Conn.AsyncWriteContext when it
+	// would have to wait there: a loop never waits for a loop. Call them from another
+	// goroutine.
 	ErrCalledOnLoop = errors.New("reactor: called on a loop goroutine, which must not wait")
 	// ErrBadAddress is returned for an address that cannot be parsed or does not fit the
 	// network.
