@@ -23,10 +23,10 @@
 // are for the loop goroutine unless their documentation says otherwise. From other goroutines
 // there are exactly three doors, all waking the loop through the poller's Wake when it sleeps:
 // Loop.Post, Conn.AsyncWrite (with AsyncWriteContext, its form paced by the watermarks) and
-// Conn.Close. Server methods, Loop.Stats, Loop.Index and
-// PacketConn.WriteTo are safe anywhere. A loop never waits for a loop (of its own Server or
-// another): called on a loop goroutine, Server.Close and Listen hand their work to the loops
-// and return, and Shutdown and Serve, which could only wait, return ErrCalledOnLoop.
+// Conn.Close. Server methods, Loop.Stats, Loop.Index and PacketConn.WriteTo are safe anywhere.
+// A loop never waits for a loop (of its own Server or another): called on a loop goroutine,
+// Server.Close and Listen hand their work to the loops and return, and Shutdown and Serve,
+// which could only wait, return ErrCalledOnLoop.
 //
 // # Buffers and ownership
 //
@@ -73,11 +73,12 @@
 // Input the handler kept (pipelined requests it had not taken yet) is still handed back first:
 // kept input always goes back to OnData before the connection reads again, so it is never
 // overtaken by new bytes or by the EOF. After the EOF it is handed back while OnData makes
-// progress on it, or once the handler resumes; a rest OnData takes nothing of is an incomplete
-// message for good and is dropped. Only then is the EOF acted on: by default the connection
-// closes once it is not busy (see below) and its output is flushed, and OnClose gets io.EOF. A
-// handler that still owes answers computed on other goroutines can also implement
-// ReadEOFHandler to keep the connection open for writing until it calls Close.
+// progress on it, or once the connection stops being busy; a rest OnData takes nothing of
+// while not busy is an incomplete message for good and is dropped. Only then is the EOF acted
+// on: the connection closes once it is not busy and its output is flushed, and OnClose gets
+// io.EOF. So a handler whose answers are computed on other goroutines holds the connection
+// (Hold) until they are written; it can also implement ReadEOFHandler, to learn of the EOF
+// (to cancel work nobody will read, say) or to keep the connection open until it calls Close.
 //
 // # Errors and the kernel
 //

@@ -202,7 +202,8 @@ func (s *Server) openSockets(ep sockopt.Endpoint, count int) ([]int, net.Addr, e
 
 // Start opens the pollers, registers the listeners opened so far and starts the loops; it
 // returns once they are serving. Errors: ErrServerStarted, ErrServerClosed, or the poller's
-// or registration's error (nothing is left running then).
+// or registration's error (nothing is left running then: the sockets opened so far are closed
+// and the server is closed).
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
