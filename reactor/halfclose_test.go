@@ -110,6 +110,7 @@ func TestHalfCloseDeliversKeptInput(t *testing.T) {
 		{"resumed before the EOF is read", "slow\na\nb\n", []string{"slow"}, false, false, 0},
 		{"one line per call, never paused", "a\nb\nc\n", nil, false, false, 0},
 		{"paused on the last kept line", "a\nb\nslow\n", []string{"slow"}, false, false, 0},
+		{"paused after the EOF with lines still kept", "a\nslow\nb\n", []string{"slow"}, false, false, 0},
 		{"ReadEOFHandler told after the kept lines", "a\nb\nc\n", nil, true, false, 0},
 		{"ReadEOFHandler keeps it open for a slow answer", "a\nb\nslow\n", []string{"slow"}, true, true, 0},
 		// An incomplete last line can never complete: handed back once, then dropped.
