@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"sync/atomic"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -15,7 +14,8 @@ import (
 
 // Conn is one accepted stream connection (TCP or Unix). It belongs to one Loop, and every
 // method must be called on that loop's goroutine (inside a Handler callback, a timer or a
-// posted function) except AsyncWrite, Close and Loop, which are safe from any goroutine.
+// posted function) except AsyncWrite, AsyncWriteContext, Close and Loop, which are safe from
+// any goroutine.
 //
 // An idle Conn owns no buffers: input is read into the loop's shared buffer and only an
 // unconsumed tail is copied into storage of the connection's own; output storage is borrowed
@@ -30,6 +30,7 @@ type Conn struct {
 	reg   poller.Events // interest currently registered with the poller
 	state atomic.Uint32 // connOpen, connClosing or connClosed: what other goroutines see
 	kind  sockopt.Kind
+	holds uint16 // Hold calls not yet Released (fits the padding after kind)
 
 	in   []byte    // unconsumed input tail, nil when none
 	out  []byte    // pending output is out[head:]; nil when none
@@ -39,7 +40,8 @@ type Conn struct {
 	ctx      any
 	remote   net.Addr
 	tm       *connTimer
-	closeErr error // cause to report once a graceful close has flushed
+	closeErr error                 // cause to report once a graceful close has flushed
+	pace     atomic.Pointer[pacer] // set by the first AsyncWriteContext (any goroutine)
 }
 
 type connFlags uint32
@@ -51,9 +53,11 @@ const (
 	fClosed                           // closed; OnClose has run
 	fWantWrite                        // Writable interest on: the last write hit EAGAIN
 	fDirty                            // queued in loop.dirty
-	fRedeliver                        // queued in loop.redeliver
+	fRedeliver                        // queued in loop.redeliver: kept input goes back to OnData before any read
 	fAboveLow                         // output exceeded the low-water mark since OnWritable
-	fReadEOF                          // the peer shut its writing side; a ReadEOFHandler kept the conn open
+	fEOF                              // the peer shut its writing side (a read returned 0): nothing more is read
+	fEOFSettled                       // the EOF was acted on: the kept input is dealt with, OnReadEOF asked
+	fKeepOpen                         // OnReadEOF kept the connection open: the handler closes it
 	fInData                           // OnData is running for this connection
 	fResumed                          // ResumeRead ran inside OnData: hand the kept input back
 )
@@ -64,17 +68,6 @@ const (
 	connClosing
 	connClosed
 )
-
-// connTimer carries a connection's timeouts. It exists only once a timeout was set, and the
-// activity stamps are plain stores on the hot path: the heap is touched only when the timer
-// fires, at which point it re-arms itself for the real deadline (lazy re-arming).
-type connTimer struct {
-	t          Timer
-	idle       int64 // ns, 0 = off
-	read       int64 // ns, 0 = off
-	lastActive int64 // loop clock of the last read or write progress
-	lastRead   int64 // loop clock of the last read (or of resuming reads)
-}
 
 func newConn(l *Loop, fd int, kind sockopt.Kind) *Conn {
 	return &Conn{loop: l, fd: fd, kind: kind}
@@ -97,9 +90,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // AsyncWrite copies p and has the loop append it to the output, then flush it. It is safe from
 // any goroutine; the bytes of one call stay contiguous in the stream, and calls from one
-// goroutine keep their order. It returns ErrConnClosed once Close was requested or the
-// connection closed, and ErrLoopClosed once the loop has stopped; bytes accepted just before
-// the connection closes are dropped.
+// goroutine keep their order. It never waits, and so does not bound what it buffers: a
+// goroutine producing faster than the client reads should use AsyncWriteContext, which waits
+// for the output to drain below the watermarks. It returns ErrConnClosed once Close was
+// requested or the connection closed, and ErrLoopClosed once the loop has stopped; bytes
+// accepted just before the connection closes are dropped.
 func (c *Conn) AsyncWrite(p []byte) error {
 	if c.state.Load() != connOpen {
 		return ErrConnClosed
@@ -107,9 +102,7 @@ func (c *Conn) AsyncWrite(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	data := make([]byte, len(p))
-	copy(data, p)
-	return c.loop.post(task{op: opWrite, c: c, data: data})
+	return c.asyncWrite(p, c.pace.Load())
 }
 
 // Close closes the connection after its pending output (including AsyncWrites that were
@@ -119,6 +112,9 @@ func (c *Conn) AsyncWrite(p []byte) error {
 func (c *Conn) Close() error {
 	if !c.state.CompareAndSwap(connOpen, connClosing) {
 		return nil
+	}
+	if pc := c.pace.Load(); pc != nil {
+		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
 	}
 	return c.loop.post(task{op: opClose, c: c})
 }
@@ -167,34 +163,92 @@ func (c *Conn) SendFile(f *os.File, off, n int64) error {
 }
 
 // PauseRead stops reading the connection (its kept input stays kept) until ResumeRead. A codec
-// pauses while a request is being served elsewhere, and Server.Shutdown treats a paused
-// connection as busy. Loop goroutine only.
+// pauses while a request is being served elsewhere. A paused connection is busy (see the
+// package doc): idle and read timeouts do not run, Shutdown waits for it, and a peer's EOF is
+// acted on only once it resumes. Loop goroutine only.
 func (c *Conn) PauseRead() {
 	if c.flags&(fClosed|fPausedUser) != 0 {
 		return
 	}
 	c.flags |= fPausedUser
-	c.syncInterest()
+	if c.flags&fInData == 0 {
+		c.syncInterest() // inside OnData, deliver does it once OnData returns
+	}
 }
 
 // ResumeRead undoes PauseRead. Kept input, if any, is handed to OnData again early in the
-// next loop iteration, without waiting for new bytes. Loop goroutine only.
+// next loop iteration, without waiting for new bytes, and before anything more is read (so
+// before a peer's EOF is seen). Loop goroutine only.
 func (c *Conn) ResumeRead() {
 	if c.flags&fClosed != 0 || c.flags&fPausedUser == 0 {
 		return
 	}
 	c.flags &^= fPausedUser
-	if c.tm != nil {
-		c.tm.lastRead = c.loop.nowNs
-	}
-	c.syncInterest()
-	if c.flags&fInData != 0 {
-		// The input left by the running OnData is stored only after it returns; deliver
-		// queues it for redelivery then.
-		c.flags |= fResumed
+	c.unbusied()
+}
+
+// Hold marks the connection busy because its handler owes it work done elsewhere (a request
+// handed to a worker goroutine, say), without pausing reading. Holds are counted: each Hold
+// needs one Release. While held, the connection is busy (see the package doc): idle and read
+// timeouts do not run, Server.Shutdown waits for it, and a peer's EOF closes it only after the
+// last Release. A hold ends with the connection (Close, CloseNow, errors, Server.Close); a
+// deadline set with SetDeadline still fires while held. Loop goroutine only: from the worker,
+// c.Loop().Post(c.Release). It panics past 65535 holds at once, which means Releases are
+// missing.
+func (c *Conn) Hold() {
+	if c.flags&fClosed != 0 {
 		return
 	}
-	c.scheduleRedeliver()
+	if c.holds == maxHolds {
+		panic("reactor: Conn.Hold: 65535 holds outstanding (missing Release calls)")
+	}
+	c.holds++
+}
+
+// maxHolds bounds Conn.holds.
+const maxHolds = 1<<16 - 1
+
+// Release ends one Hold. When the last hold ends and reading is not paused, kept input is
+// handed back to OnData (as after ResumeRead), idle and read timeouts count from now, and a
+// connection whose peer has shut its writing side closes once its output is flushed. A Release
+// without a Hold outstanding does nothing. Loop goroutine only.
+func (c *Conn) Release() {
+	if c.flags&fClosed != 0 || c.holds == 0 {
+		return
+	}
+	c.holds--
+	if c.holds == 0 {
+		c.unbusied()
+	}
+}
+
+// Held reports how many Holds are outstanding. Loop goroutine only.
+func (c *Conn) Held() int { return int(c.holds) }
+
+// unbusied runs after ResumeRead or the last Release: if reading is on, kept input goes back to
+// OnData; if the connection is no longer busy at all, its timeouts count from now and a settled
+// EOF closes it.
+func (c *Conn) unbusied() {
+	if c.flags&fPausedUser == 0 {
+		if c.flags&fInData != 0 {
+			// The input left by the running OnData is stored only after it returns; deliver
+			// queues it for redelivery then.
+			c.flags |= fResumed
+		} else {
+			c.scheduleRedeliver()
+			c.syncInterest()
+		}
+	}
+	if c.busy() || c.flags&fClosed != 0 {
+		return
+	}
+	if tm := c.tm; tm != nil {
+		tm.lastActive, tm.lastRead = c.loop.nowNs, c.loop.nowNs
+		c.arm()
+	}
+	if c.flags&fEOFSettled != 0 && c.flags&fInData == 0 {
+		c.closeAfterEOF()
+	}
 }
 
 // Buffered returns the number of output bytes not yet written to the socket, including bytes
@@ -248,85 +302,3 @@ func (c *Conn) SetContext(v any) { c.ctx = v }
 
 // Loop returns the loop the connection belongs to. Any goroutine.
 func (c *Conn) Loop() *Loop { return c.loop }
-
-// SetIdleTimeout closes the connection with ErrIdleTimeout once it has seen neither input nor
-// output progress for d. 0 disables it; negative counts as 0. Cheap to call and to keep: the
-// timer is re-armed lazily when it fires, never per read. Loop goroutine only.
-func (c *Conn) SetIdleTimeout(d time.Duration) {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	c.timer().idle = max(int64(d), 0)
-	c.rearm()
-}
-
-// SetReadTimeout closes the connection with ErrReadTimeout once it has been waiting for input
-// for d without receiving any. Time spent with reading paused (PauseRead, or output above the
-// high-water mark) does not count. 0 disables it. Loop goroutine only.
-func (c *Conn) SetReadTimeout(d time.Duration) {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	tm := c.timer()
-	tm.read = max(int64(d), 0)
-	tm.lastRead = c.loop.nowNs
-	c.rearm()
-}
-
-func (c *Conn) timer() *connTimer {
-	if c.tm == nil {
-		now := c.loop.nowNs
-		c.tm = &connTimer{lastActive: now, lastRead: now}
-		c.tm.t.loop = c.loop
-		c.tm.t.conn = c
-		c.tm.t.item.Value = &c.tm.t
-	}
-	return c.tm
-}
-
-// deadline returns the earliest timeout deadline, and which error it carries; 0 for none.
-func (c *Conn) deadline() (int64, error) {
-	tm := c.tm
-	var when int64
-	var cause error
-	if tm.idle > 0 {
-		when, cause = tm.lastActive+tm.idle, ErrIdleTimeout
-	}
-	if tm.read > 0 {
-		if r := tm.lastRead + tm.read; when == 0 || r < when {
-			when, cause = r, ErrReadTimeout
-		}
-	}
-	return when, cause
-}
-
-// rearm puts the timeout timer at the current deadline, or stops it.
-func (c *Conn) rearm() {
-	when, _ := c.deadline()
-	if when == 0 {
-		c.loop.timers.Remove(&c.tm.t.item)
-		return
-	}
-	c.tm.t.schedule(when)
-}
-
-// onTimeout runs when the timeout timer fires. Activity since it was armed has moved the real
-// deadline later; then it is simply re-armed.
-func (c *Conn) onTimeout() {
-	if c.flags&fClosed != 0 {
-		return
-	}
-	if !c.reading() {
-		// Read time does not run while reading is paused.
-		c.tm.lastRead = c.loop.nowNs
-	}
-	when, cause := c.deadline()
-	if when == 0 {
-		return
-	}
-	if when <= c.loop.nowNs {
-		c.closeNow(cause)
-		return
-	}
-	c.tm.t.schedule(when)
-}

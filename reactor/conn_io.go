@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reactord/reactord/internal/bufpool"
 	"github.com/reactord/reactord/internal/sockopt"
 	"github.com/reactord/reactord/poller"
 )
@@ -51,9 +52,11 @@ func (c *Conn) onEvent(ev poller.Events) {
 	}
 }
 
-// reading reports whether the connection wants input now.
+// reading reports whether the connection wants input now. Kept input queued for redelivery
+// (fRedeliver) comes first: nothing is read until OnData has had it back, so new bytes, and
+// above all a peer's EOF, are never seen before the input that preceded them.
 func (c *Conn) reading() bool {
-	return c.flags&(fPausedUser|fPausedBP|fClosing|fClosed|fReadEOF) == 0
+	return c.flags&(fPausedUser|fPausedBP|fClosing|fClosed|fEOF|fRedeliver) == 0
 }
 
 // read performs one read(2) and hands the input to OnData. Level-triggered readiness brings
@@ -118,6 +121,7 @@ func readFd(fd int, p []byte) (int, error) {
 // deliver calls OnData and keeps what it did not consume. inConn says whether data lives in
 // c.in (rather than in the loop's shared buffer).
 func (c *Conn) deliver(data []byte, inConn bool) {
+	paused := c.flags & fPausedUser
 	c.flags |= fInData
 	consumed := c.loop.h.OnData(c, data)
 	c.flags &^= fInData
@@ -128,14 +132,13 @@ func (c *Conn) deliver(data []byte, inConn bool) {
 		c.closeNow(fmt.Errorf("%w: %d of %d bytes", ErrBadConsumed, consumed, len(data)))
 		return
 	}
+	sync := c.flags&fPausedUser != paused || c.flags&fResumed != 0
 	if c.Buffered() >= c.loop.opt.high {
 		// Output-bound: read nothing more until it drains. Whatever input is kept is handed
 		// back before the next read (see afterFlush), so kept input stays within one read of
 		// what the handler left, however fast the peer pipelines.
 		c.flags |= fPausedBP | fAboveLow
-		if c.flags&fDirty == 0 {
-			c.syncInterest() // no flush this iteration to do it
-		}
+		sync = sync || c.flags&fDirty == 0 // the end-of-iteration flush syncs a dirty one
 	}
 	rest := data[consumed:]
 	if c.flags&fClosing != 0 {
@@ -149,8 +152,17 @@ func (c *Conn) deliver(data []byte, inConn bool) {
 			c.in = nil
 		}
 	case inConn:
-		// Slide the tail to the front of its own storage (memmove handles the overlap).
-		c.in = c.in[:copy(c.in[:cap(c.in)], rest)]
+		if consumed >= len(rest) {
+			// Slide the tail to the front of its own storage (memmove handles the overlap):
+			// it moves no more bytes than OnData took, so each byte moves O(1) times.
+			c.in = c.in[:copy(c.in[:cap(c.in)], rest)]
+		} else {
+			// A tail larger than what was taken (a big message arriving in pieces, or many
+			// small ones taken one per call) stays where it is, and the storage before it is
+			// left unused until the buffer grows or goes back: sliding it every time would
+			// be quadratic in its size.
+			c.in = rest
+		}
 	default:
 		if cap(c.in) < len(rest) {
 			pool.Put(c.in)
@@ -162,24 +174,79 @@ func (c *Conn) deliver(data []byte, inConn bool) {
 		c.flags &^= fResumed
 		c.scheduleRedeliver()
 	}
+	if sync {
+		// PauseRead or ResumeRead ran inside OnData: one interest change for both.
+		c.syncInterest()
+		if c.flags&fClosed != 0 {
+			return
+		}
+	}
+	if c.flags&(fEOF|fEOFSettled) == fEOF {
+		c.eofProgress(consumed)
+	}
 }
 
-// onEOF handles the peer's half-close (read returned 0). Kept input can never complete now and
-// is dropped. Pending output is still sent, then the connection closes with io.EOF.
+// onEOF handles the peer's half-close (read returned 0). Nothing more will arrive, but the
+// input the handler kept is still its to answer: it is handed back first, and the EOF is acted
+// on only once that input is dealt with (eofProgress, settleEOF).
 func (c *Conn) onEOF() {
+	c.flags |= fEOF
+	// Read interest must go: a level-triggered poller reports EOF as readable for ever.
+	c.syncInterest()
+	if c.flags&fClosed != 0 {
+		return
+	}
+	if len(c.in) > 0 {
+		c.scheduleRedeliver()
+		return
+	}
+	c.settleEOF()
+}
+
+// eofProgress runs after OnData was handed input kept past the peer's EOF, and decides between
+// handing the rest back again and acting on the EOF. No new bytes will ever join the rest, so
+// it is handed back as long as the handler makes progress on it, or is busy (it will be handed
+// back when the handler resumes), and dropped once OnData takes nothing of it.
+func (c *Conn) eofProgress(consumed int) {
+	switch {
+	case len(c.in) == 0:
+		c.settleEOF()
+	case c.flags&(fPausedUser|fPausedBP) != 0:
+		// ResumeRead, or the output draining (afterFlush), hands the rest back.
+	case consumed > 0:
+		c.scheduleRedeliver()
+	case c.holds > 0:
+		// The last Release hands the rest back.
+	default:
+		// Not busy and nothing taken: the rest is an incomplete message for good.
+		c.settleEOF()
+	}
+}
+
+// settleEOF acts on the peer's half-close once the input kept before it is dealt with: what is
+// left of it is dropped, OnReadEOF is asked, and unless it keeps the connection open, the
+// connection closes with io.EOF once it is not busy and its output is flushed.
+func (c *Conn) settleEOF() {
+	c.flags |= fEOFSettled
 	if c.in != nil {
 		c.loop.pool.Put(c.in)
 		c.in = nil
 	}
 	if eh := c.loop.eh; eh != nil && eh.OnReadEOF(c) {
-		if c.flags&(fClosed|fClosing) != 0 {
-			return // the handler closed it from OnReadEOF
+		if c.flags&(fClosed|fClosing) == 0 {
+			// The handler still owes output and will Close when done. A later full hang-up
+			// or error is still reported and settled by onEvent.
+			c.flags |= fKeepOpen
 		}
-		// The handler still owes output and will Close when done. Read interest must go
-		// (level-triggered pollers report EOF as readable for ever); a later full hang-up
-		// or error is still reported and settled by onEvent.
-		c.flags |= fReadEOF
-		c.syncInterest()
+		return
+	}
+	c.closeAfterEOF()
+}
+
+// closeAfterEOF closes a connection whose EOF is settled once it is not busy: at once when no
+// output is pending, otherwise after the flush. ResumeRead calls it again.
+func (c *Conn) closeAfterEOF() {
+	if c.flags&(fClosed|fClosing|fKeepOpen) != 0 || c.busy() {
 		return
 	}
 	if c.Buffered() == 0 {
@@ -188,8 +255,7 @@ func (c *Conn) onEOF() {
 	}
 	c.flags |= fClosing
 	c.closeErr = io.EOF
-	// Read interest must go: a level-triggered poller reports EOF as readable for ever.
-	c.syncInterest()
+	c.markDirty()
 }
 
 // closeGracefully runs a Close on the loop: stop reading, flush, then close.
@@ -231,13 +297,22 @@ func (c *Conn) closeNow(err error) {
 		c.in = nil
 	}
 	c.releaseOutput()
+	if pc := c.pace.Load(); pc != nil {
+		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
+	}
 	l.h.OnClose(c, err)
 }
 
-// idle reports whether the connection has nothing in flight: no kept input, no pending output,
-// not paused by its handler. Shutdown closes idle connections.
+// busy reports whether the connection's handler owes it work (see the package doc): it holds
+// it, paused reading, or OnReadEOF kept it open.
+func (c *Conn) busy() bool {
+	return c.holds > 0 || c.flags&(fPausedUser|fKeepOpen) != 0
+}
+
+// idle reports whether the connection has nothing in flight: not busy, no kept input, no
+// pending output. Shutdown closes idle connections.
 func (c *Conn) idle() bool {
-	return c.flags&(fClosed|fPausedUser) == 0 && len(c.in) == 0 && c.Buffered() == 0
+	return c.flags&fClosed == 0 && !c.busy() && len(c.in) == 0 && c.Buffered() == 0
 }
 
 // scheduleRedeliver queues kept input to be handed back to OnData in the next iteration.
@@ -289,18 +364,28 @@ func (c *Conn) appendOut(p []byte) {
 }
 
 // appendBuf appends p to b (pending bytes b[*head:]), borrowing, compacting or growing storage.
+//
+// Either way of making room copies the unsent bytes, so each must be paid for by bytes
+// appended since the last copy, or a buffer that fills again and again behind a slow client
+// would be copied in full for every few kilobytes it takes (quadratic in its size). Compacting
+// (moving the unsent bytes to the front) is done only when at least as many bytes were written
+// already as are unsent, and growing is geometric (bufpool.Size) and moves only the unsent
+// bytes.
 func (c *Conn) appendBuf(b []byte, head *int, p []byte) []byte {
 	pool := &c.loop.pool
-	if b == nil {
+	switch {
+	case b == nil:
 		b = pool.Get(len(p))
-	} else if cap(b)-len(b) < len(p) {
-		if *head > 0 {
-			// Drop what was written already before growing: the buffer never holds more
-			// than the unsent bytes plus one write's worth.
-			b = b[:copy(b, b[*head:])]
-			*head = 0
-		}
-		b = pool.Grow(b, len(p))
+	case cap(b)-len(b) >= len(p):
+	case *head >= len(b)-*head && cap(b)-(len(b)-*head) >= len(p):
+		b = b[:copy(b, b[*head:])]
+		*head = 0
+	default:
+		unsent := b[*head:]
+		nb := pool.Get(bufpool.Size(cap(b), len(unsent)+len(p)))
+		nb = append(nb, unsent...)
+		pool.Put(b)
+		b, *head = nb, 0
 	}
 	return append(b, p...)
 }
@@ -362,6 +447,9 @@ func (c *Conn) flush() {
 // afterFlush applies backpressure and completes a graceful close.
 func (c *Conn) afterFlush(pending int) {
 	opt := c.loop.opt
+	if pc := c.pace.Load(); pc != nil {
+		pc.publish(pending, opt.low)
+	}
 	if pending == 0 && c.flags&fClosing != 0 {
 		c.closeNow(c.closeErr)
 		return

@@ -9,7 +9,7 @@
 //
 //  1. Wait for readiness, at most until the earliest timer is due;
 //  2. dispatch the ready fds: accept, read and call OnData, or flush on Writable;
-//  3. run expired timers (AfterFunc, Every, connection timeouts);
+//  3. run expired timers (AfterFunc, Every, connection timeouts and deadlines);
 //  4. run tasks posted from other goroutines (Post, AsyncWrite, Close);
 //  5. flush every connection written to during the iteration, one write(2) each.
 //
@@ -22,8 +22,11 @@
 // posted functions. Handlers therefore need no locks, and must not block. Conn and Loop methods
 // are for the loop goroutine unless their documentation says otherwise. From other goroutines
 // there are exactly three doors, all waking the loop through the poller's Wake when it sleeps:
-// Loop.Post, Conn.AsyncWrite and Conn.Close. Server methods, Loop.Stats, Loop.Index and
-// PacketConn.WriteTo are safe anywhere.
+// Loop.Post, Conn.AsyncWrite (with AsyncWriteContext, its form paced by the watermarks) and
+// Conn.Close. Server methods, Loop.Stats, Loop.Index and PacketConn.WriteTo are safe anywhere.
+// A loop never waits for a loop (of its own Server or another): called on a loop goroutine,
+// Server.Close and Listen hand their work to the loops and return, and Shutdown and Serve,
+// which could only wait, return ErrCalledOnLoop.
 //
 // # Buffers and ownership
 //
@@ -41,13 +44,41 @@
 // reading the connection; at or below the low-water mark it resumes, hands the kept input back
 // to OnData and calls OnWritable. Handlers that answer requests should check OutputFull
 // between requests, so that a client pipelining without reading cannot grow server memory.
+// Goroutines writing with AsyncWrite are not paced (it never waits); AsyncWriteContext waits
+// while the connection's output is above the high-water mark until it has drained to the
+// low-water mark, which bounds a producer to what the client actually reads.
+//
+// # Busy and idle
+//
+// One rule says whether a connection is busy, and the idle timeout, the read timeout,
+// Server.Shutdown and the handling of a peer's EOF all follow it. A connection is busy while
+// its handler owes it work that does not wait on the peer:
+//
+//   - the handler holds it (Conn.Hold, until the matching Release): a request handed to another
+//     goroutine, whose answer will come back through AsyncWrite or Post;
+//   - the handler paused reading (PauseRead, until ResumeRead);
+//   - OnReadEOF kept it open after the peer's EOF (until the handler closes it).
+//
+// While a connection is busy its idle and read timeouts do not run; they count afresh from the
+// moment it stops being busy. Deadlines set with SetDeadline run regardless: they are the
+// handler's own. Shutdown closes a connection once it is idle: not busy, no kept input, no
+// pending output; it waits for the others. A peer's EOF closes a busy connection only once it
+// stops being busy. Waiting on the peer is not busy: a connection waiting for input, or for
+// the peer to read output above the high-water mark, is subject to its timeouts, which is what
+// bounds the time a silent or non-reading client can hold it.
 //
 // # Half-close
 //
-// When a read returns end-of-file the peer has shut its writing side. By default the
-// connection closes once its pending output is flushed, and OnClose gets io.EOF. A handler that
-// still owes answers computed on other goroutines implements ReadEOFHandler to keep the
-// connection open for writing until it calls Close.
+// When a read returns end-of-file the peer has shut its writing side; nothing more is read.
+// Input the handler kept (pipelined requests it had not taken yet) is still handed back first:
+// kept input always goes back to OnData before the connection reads again, so it is never
+// overtaken by new bytes or by the EOF. After the EOF it is handed back while OnData makes
+// progress on it, or once the connection stops being busy; a rest OnData takes nothing of
+// while not busy is an incomplete message for good and is dropped. Only then is the EOF acted
+// on: the connection closes once it is not busy and its output is flushed, and OnClose gets
+// io.EOF. So a handler whose answers are computed on other goroutines holds the connection
+// (Hold) until they are written; it can also implement ReadEOFHandler, to learn of the EOF
+// (to cancel work nobody will read, say) or to keep the connection open until it calls Close.
 //
 // # Errors and the kernel
 //

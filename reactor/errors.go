@@ -27,6 +27,9 @@ var (
 	// ErrReadTimeout is passed to OnClose when a reading connection received nothing for its
 	// read timeout.
 	ErrReadTimeout = errors.New("reactor: read timeout")
+	// ErrDeadline is passed to OnClose when a deadline set with Conn.SetDeadline is reached
+	// and the Handler does not implement DeadlineHandler.
+	ErrDeadline = errors.New("reactor: deadline reached")
 	// ErrTooManyConns is logged (and reported in Stats.AcceptPaused) when accepting pauses
 	// because WithMaxConns connections are open.
 	ErrTooManyConns = errors.New("reactor: too many connections")
@@ -41,9 +44,11 @@ var (
 	// ErrUnsupportedNetwork is returned by Listen and ListenPacket for a network they do not
 	// serve.
 	ErrUnsupportedNetwork = sockopt.ErrNetwork
-	// ErrCalledOnLoop is returned by Shutdown when called from one of the server's own loop
-	// goroutines, which it would have to wait for.
-	ErrCalledOnLoop = errors.New("reactor: Shutdown called on a loop goroutine")
+	// ErrCalledOnLoop is returned by Shutdown, Serve, Run, ListenerFds and ReleaseListeners
+	// when called on a loop goroutine (of any Server), and by Conn.AsyncWriteContext when it
+	// would have to wait there: a loop never waits for a loop. Call them from another
+	// goroutine.
+	ErrCalledOnLoop = errors.New("reactor: called on a loop goroutine, which must not wait")
 	// ErrBadAddress is returned for an address that cannot be parsed or does not fit the
 	// network.
 	ErrBadAddress = sockopt.ErrAddress

@@ -136,6 +136,7 @@ func ExampleConn_AsyncWrite() {
 		for j := range jobs {
 			answer := strings.ToUpper(j.req) // stands for slow, blocking work
 			j.c.AsyncWrite([]byte(answer + "\n"))
+			j.c.Loop().Post(j.c.Release) // the work is done: no longer busy
 		}
 	}()
 
@@ -146,6 +147,9 @@ func ExampleConn_AsyncWrite() {
 		}
 		select {
 		case jobs <- job{c, string(in[:i])}: // string() copies
+			// Busy until the worker is done: no idle timeout, Shutdown waits, and a client
+			// that shuts its writing side still gets the answer.
+			c.Hold()
 		default:
 			c.Write([]byte("busy\n")) // never block the loop on a full queue
 		}
@@ -190,6 +194,47 @@ func ExampleConn_AsyncWrite() {
 
 // ExampleLoop_Post reads loop-owned state from another goroutine. The counter is touched
 // only on the loop goroutine, so it needs no lock; Post is the way in.
+// ExampleConn_AsyncWriteContext streams from a goroutine without buffering more than the
+// client takes: AsyncWriteContext waits while the connection's output is above the high-water
+// mark.
+func ExampleConn_AsyncWriteContext() {
+	const total = 8 << 20 // far more than the 1 MiB high-water mark
+	h := reactor.HandlerFuncs{Open: func(c *reactor.Conn) {
+		c.Hold() // the producer owes this connection its stream
+		go func() {
+			chunk := bytes.Repeat([]byte("x"), 64<<10)
+			for sent := 0; sent < total; sent += len(chunk) {
+				if err := c.AsyncWriteContext(context.Background(), chunk); err != nil {
+					return // the client went away
+				}
+			}
+			c.Loop().Post(c.Release)
+			c.Close() // after the stream: pending output is flushed first
+		}()
+	}}
+	srv, err := reactor.NewServer(h, reactor.WithLoops(1))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	addr, err := srv.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		log.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	n, err := io.Copy(io.Discard, conn)
+	fmt.Println(n == total, err)
+	// Output:
+	// true <nil>
+}
+
 func ExampleLoop_Post() {
 	opened := 0 // owned by the server's single loop
 	h := reactor.HandlerFuncs{Open: func(c *reactor.Conn) {

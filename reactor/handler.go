@@ -43,14 +43,23 @@ type WritableHandler interface {
 
 // ReadEOFHandler is optionally implemented by a Handler that answers requests asynchronously
 // (on other goroutines) and so may still owe a response when the peer shuts its writing side.
-// OnReadEOF is called on the loop goroutine when a read returns end-of-file. Returning true
-// keeps the connection open for writing: reading stops for good, the kept input is dropped,
-// and the handler must call Close (from any goroutine) once it has written what it owes;
-// pending output is flushed first as usual. Returning false (or not implementing the
-// interface) closes the connection once pending output is flushed, with OnClose(c, io.EOF).
-// Idle and read timeouts still apply while the connection waits.
+// OnReadEOF is called on the loop goroutine once a read has returned end-of-file and the input
+// kept before it has been handed back to OnData (see Half-close in the package doc). Returning
+// true keeps the connection open for writing: reading stops for good, and the handler must call
+// Close (from any goroutine) once it has written what it owes; pending output is flushed first
+// as usual, and the connection counts as busy until then. Returning false (or not implementing
+// the interface) closes the connection once it is not busy and pending output is flushed, with
+// OnClose(c, io.EOF).
 type ReadEOFHandler interface {
 	OnReadEOF(c *Conn) (keepOpen bool)
+}
+
+// DeadlineHandler is optionally implemented by a Handler that sets deadlines with
+// Conn.SetDeadline (a codec timing out a request, say). OnDeadline is called on the loop
+// goroutine once the connection's deadline is reached; the deadline is then cleared, and the
+// handler may set the next one, write, or close. It is not called after OnClose.
+type DeadlineHandler interface {
+	OnDeadline(c *Conn)
 }
 
 // HandlerFuncs adapts plain functions to Handler. Nil fields are allowed: a nil Data consumes

@@ -52,22 +52,13 @@ func (s *Server) ListenFd(fds ...int) (net.Addr, error) {
 	bound := sockopt.ToAddr(g.Kind, g.Sa)
 	perLoop := s.opt.balancing == PerLoopListeners && g.Kind == sockopt.TCP && sockopt.ReusePortBalances &&
 		len(dups) >= s.opt.loops
-	lns := make([]*listener, len(dups))
+	socks := make([]socket, len(dups))
 	for i, fd := range dups {
 		// path stays empty: the socket file belongs to whoever created it.
-		lns[i] = &listener{srv: s, fd: fd, kind: g.Kind, addr: bound, perLoop: perLoop}
+		socks[i] = &listener{srv: s, fd: fd, kind: g.Kind, addr: bound, perLoop: perLoop}
 	}
-	if err := s.attach(len(lns), func(i int, l *Loop) error {
-		lns[i].loop = l
-		return lns[i].register()
-	}, func() {
-		s.listeners = append(s.listeners, lns...)
-		s.addrs = append(s.addrs, bound)
-	}); err != nil {
-		for _, ln := range lns {
-			ln.loop = nil
-			ln.shut()
-		}
+	// On error attach has closed the duplicates (or their loops do): fds stay the caller's.
+	if err := s.attach(socks, func() { s.addrs = append(s.addrs, bound) }); err != nil {
 		return nil, err
 	}
 	closeAll(fds)
@@ -93,20 +84,15 @@ func (s *Server) ListenPacketFd(h PacketHandler, fds ...int) (net.Addr, error) {
 	}
 	bound := sockopt.ToAddr(sockopt.UDP, g.Sa)
 	pcs := make([]*PacketConn, len(dups))
+	socks := make([]socket, len(dups))
 	for i, fd := range dups {
 		pcs[i] = &PacketConn{fd: fd, h: h, family: g.Family, local: bound}
+		socks[i] = pcs[i]
 	}
-	if err := s.attach(len(pcs), func(i int, l *Loop) error {
-		pcs[i].loop = l
-		return pcs[i].register()
-	}, func() {
+	if err := s.attach(socks, func() {
 		s.packets = append(s.packets, pcs...)
 		s.addrs = append(s.addrs, bound)
 	}); err != nil {
-		for _, pc := range pcs {
-			pc.loop = nil
-			pc.shut()
-		}
 		return nil, err
 	}
 	closeAll(fds)
@@ -198,14 +184,18 @@ func (s *Server) ListenerFds() ([]ListenerFd, error) {
 	state, addrs := s.state, append([]net.Addr(nil), s.addrs...)
 	if state == stateNew {
 		// Not started: the sockets are the server's, under s.mu.
-		for _, ln := range s.listeners {
-			if ln.fd >= 0 {
-				take(0, ln.fd, ln.addr)
-			}
-		}
-		for _, pc := range s.packets {
-			if pc.fd >= 0 {
-				take(0, pc.fd, pc.local)
+		for _, group := range s.pending {
+			for i, sk := range group {
+				switch sk := sk.(type) {
+				case *listener:
+					if sk.fd >= 0 {
+						take(i, sk.fd, sk.addr)
+					}
+				case *PacketConn:
+					if sk.fd >= 0 {
+						take(i, sk.fd, sk.local)
+					}
+				}
 			}
 		}
 	}
@@ -267,14 +257,15 @@ func (s *Server) ListenerFds() ([]ListenerFd, error) {
 func (s *Server) ReleaseListeners() error {
 	s.mu.Lock()
 	if s.state == stateNew {
-		for _, ln := range s.listeners {
-			ln.path = ""
-			ln.shut()
+		for _, group := range s.pending {
+			for _, sk := range group {
+				if ln, ok := sk.(*listener); ok {
+					ln.path = ""
+				}
+				sk.shut()
+			}
 		}
-		for _, pc := range s.packets {
-			pc.shut()
-		}
-		s.listeners, s.packets, s.addrs, s.pending = nil, nil, nil, nil
+		s.packets, s.addrs, s.pending = nil, nil, nil
 		s.mu.Unlock()
 		return nil
 	}
@@ -297,13 +288,12 @@ func (s *Server) ReleaseListeners() error {
 }
 
 // onLoops runs f on each loop's goroutine in turn and waits for it. A loop that has stopped
-// runs it during its teardown, or not at all (ErrServerClosed).
+// runs it during its teardown, or not at all (ErrServerClosed). On a loop goroutine (of any
+// Server) it returns ErrCalledOnLoop: a loop never waits for a loop.
 func (s *Server) onLoops(f func(l *Loop)) error {
 	loops := s.Loops()
-	for _, l := range loops {
-		if l.onLoopThread() {
-			return ErrCalledOnLoop
-		}
+	if currentLoop() != nil {
+		return ErrCalledOnLoop
 	}
 	for _, l := range loops {
 		done := make(chan struct{})

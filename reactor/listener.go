@@ -12,15 +12,17 @@ import (
 	"github.com/reactord/reactord/poller"
 )
 
-// listener is a listening socket registered on one loop, which accepts for it.
+// listener is a listening socket registered on one loop, which accepts for it. It is a socket:
+// see there for who owns it when.
 type listener struct {
-	srv    *Server
-	loop   *Loop
-	fd     int
-	kind   sockopt.Kind
-	addr   net.Addr
-	path   string // Unix socket file to remove on close
-	paused bool
+	srv        *Server
+	loop       *Loop
+	fd         int
+	kind       sockopt.Kind
+	addr       net.Addr
+	path       string // Unix socket file to remove on close
+	registered bool   // in loop's poller and others map
+	paused     bool
 	// perLoop: the socket is one of a group with one per loop, among which the kernel
 	// spreads connections (SO_REUSEPORT), so the loop that accepts keeps the connection.
 	perLoop bool
@@ -154,26 +156,29 @@ func (ln *listener) resume() {
 	}
 }
 
-// register adds the listener to its loop's poller. Loop goroutine.
+func (ln *listener) bind(l *Loop) { ln.loop = l }
+
+// register adds the listener to its loop's poller. Loop goroutine (or Start).
 func (ln *listener) register() error {
 	if err := ln.loop.poll.Add(ln.fd, poller.Readable); err != nil {
 		return err
 	}
 	ln.loop.others[ln.fd] = ln
+	ln.registered = true
 	return nil
 }
 
-// shut stops accepting and closes the socket. Loop goroutine (or before the loop ran).
+// shut stops accepting and closes the socket, once. Its owner only (see socket).
 func (ln *listener) shut() {
 	if ln.fd < 0 {
 		return
 	}
 	ln.retry.Stop()
-	if ln.loop != nil {
-		if _, ok := ln.loop.others[ln.fd]; ok {
-			ln.loop.poll.Remove(ln.fd)
-			delete(ln.loop.others, ln.fd)
-		}
+	ln.retry = nil
+	if ln.registered {
+		ln.loop.poll.Remove(ln.fd)
+		delete(ln.loop.others, ln.fd)
+		ln.registered = false
 	}
 	unix.Close(ln.fd)
 	ln.fd = -1

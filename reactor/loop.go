@@ -26,6 +26,7 @@ type Loop struct {
 	h    Handler
 	wh   WritableHandler // h as a WritableHandler, or nil
 	eh   ReadEOFHandler  // h as a ReadEOFHandler, or nil
+	dh   DeadlineHandler // h as a DeadlineHandler, or nil
 	opt  *options
 	log  *zap.Logger
 
@@ -95,6 +96,7 @@ func newLoop(s *Server, idx int, p poller.Poller) *Loop {
 	}
 	l.wh, _ = s.h.(WritableHandler)
 	l.eh, _ = s.h.(ReadEOFHandler)
+	l.dh, _ = s.h.(DeadlineHandler)
 	l.now = l.base
 	return l
 }
@@ -106,8 +108,12 @@ func (l *Loop) run(started chan<- struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	l.tid = selfID()
-	close(started)
 	defer close(l.done)
+	loopThreads.add(l)
+	// Deferred after close(l.done), so it runs before it: once done is closed (and the thread
+	// unlocked, free to run other goroutines), the id names no loop.
+	defer loopThreads.remove(l)
+	close(started)
 	for !l.stopping.Load() {
 		if err := l.iterate(); err != nil {
 			l.log.Error("event loop failed", zap.Error(err))
@@ -252,11 +258,19 @@ func (l *Loop) redeliverTails() {
 	for i, c := range list {
 		list[i] = nil
 		c.flags &^= fRedeliver
-		if c.flags&(fClosed|fClosing|fPausedUser) != 0 || len(c.in) == 0 || c.Buffered() >= l.opt.high {
+		switch {
+		case c.flags&(fClosed|fClosing) != 0:
 			continue
+		case c.flags&fPausedUser != 0 || len(c.in) == 0:
+			// Paused again before its turn (ResumeRead queues it again), or the input was
+			// dropped meanwhile: only the interest may need to follow.
+		case c.Buffered() >= l.opt.high:
+			// Output written since it was queued: afterFlush queues it again once drained.
+			c.flags |= fPausedBP | fAboveLow
+		default:
+			c.flags &^= fPausedBP
+			c.deliver(c.in, true)
 		}
-		c.flags &^= fPausedBP
-		c.deliver(c.in, true)
 		if c.flags&fClosed == 0 {
 			c.syncInterest()
 		}
@@ -388,16 +402,37 @@ func (l *Loop) stop() {
 	}
 }
 
-// onLoopThread reports whether the caller runs on this loop's goroutine (the loop is locked
-// to its thread, so the thread id identifies it). It costs a system call: only used by rare
-// operations that must not wait for their own loop.
-func (l *Loop) onLoopThread() bool {
-	select {
-	case <-l.done:
-		return false
-	default:
-	}
-	return l.tid != 0 && selfID() == l.tid
+// loopThreads maps the selfID of every running loop goroutine, of every Server in the
+// process, to its loop. Server methods consult it to never wait for a loop from a loop: a loop
+// that waited for another (or for itself) could deadlock with it, and stalls its own
+// connections meanwhile.
+var loopThreads = threadTable{m: map[int]*Loop{}}
+
+type threadTable struct {
+	mu sync.RWMutex
+	m  map[int]*Loop
+}
+
+func (t *threadTable) add(l *Loop) {
+	t.mu.Lock()
+	t.m[l.tid] = l
+	t.mu.Unlock()
+}
+
+func (t *threadTable) remove(l *Loop) {
+	t.mu.Lock()
+	delete(t.m, l.tid)
+	t.mu.Unlock()
+}
+
+// currentLoop returns the loop whose goroutine calls it, of any Server, or nil. It costs a
+// system call on Linux (gettid): only rare operations ask.
+func currentLoop() *Loop {
+	id := selfID()
+	loopThreads.mu.RLock()
+	l := loopThreads.m[id]
+	loopThreads.mu.RUnlock()
+	return l
 }
 
 // Index returns the loop's position in Server.Loops, from 0. Any goroutine.

@@ -241,7 +241,9 @@ func WithBroadcast(on bool) Option {
 }
 
 // WithIdleTimeout sets the default idle timeout of every accepted connection (see
-// Conn.SetIdleTimeout). 0, the default, means none; negative is an error.
+// Conn.SetIdleTimeout): a connection that is not busy and makes no progress for d is closed.
+// A busy connection (held, paused, or kept open after EOF; see the package doc) is never
+// closed by it. 0, the default, means none; negative is an error.
 func WithIdleTimeout(d time.Duration) Option {
 	return func(o *options) {
 		if d < 0 {

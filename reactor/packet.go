@@ -15,10 +15,11 @@ import (
 // PacketConn is a UDP socket served by a loop (see Server.ListenPacket). Datagrams arrive in
 // PacketHandler.OnDatagram on the loop goroutine.
 type PacketConn struct {
-	loop   *Loop
-	h      PacketHandler
-	family int
-	local  net.Addr
+	loop       *Loop
+	h          PacketHandler
+	family     int
+	local      net.Addr
+	registered bool // in loop's poller and others map (owner only; see socket)
 
 	// mu guards fd against close: WriteTo may run on any goroutine, and sending on a number
 	// that was closed and reused would write into somebody else's socket.
@@ -88,25 +89,29 @@ func (pc *PacketConn) onEvent(ev poller.Events) {
 	}
 }
 
+func (pc *PacketConn) bind(l *Loop) { pc.loop = l }
+
 func (pc *PacketConn) register() error {
 	if err := pc.loop.poll.Add(pc.fd, poller.Readable); err != nil {
 		return fmt.Errorf("reactor: register UDP socket: %w", err)
 	}
 	pc.loop.others[pc.fd] = pc
+	pc.registered = true
 	return nil
 }
 
+// shut closes the socket, once. Its owner only (see socket); the lock keeps WriteTo, which
+// may run anywhere, off a closed descriptor number.
 func (pc *PacketConn) shut() {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	if pc.fd < 0 {
 		return
 	}
-	if pc.loop != nil {
-		if _, ok := pc.loop.others[pc.fd]; ok {
-			pc.loop.poll.Remove(pc.fd)
-			delete(pc.loop.others, pc.fd)
-		}
+	if pc.registered {
+		pc.loop.poll.Remove(pc.fd)
+		delete(pc.loop.others, pc.fd)
+		pc.registered = false
 	}
 	unix.Close(pc.fd)
 	pc.fd = -1

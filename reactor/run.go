@@ -25,7 +25,8 @@ import (
 //	if _, err := srv.Listen("tcp", addr); err != nil { ... }
 //	if err := srv.Run(ctx, 5*time.Second); err != nil { ... }
 //
-// Any goroutine but a loop goroutine of s (it would wait for itself: ErrCalledOnLoop).
+// Any goroutine but a loop goroutine, of s or any other Server (a loop never waits for a
+// loop: ErrCalledOnLoop).
 func (s *Server) Run(ctx context.Context, drain time.Duration) error {
 	return runctx.Run(ctx, drain, runctx.Server{
 		Start: s.Start, Serve: s.Serve, Shutdown: s.Shutdown, Close: s.Close,

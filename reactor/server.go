@@ -15,22 +15,25 @@ import (
 	"github.com/reactord/reactord/poller"
 )
 
-// Server runs N event loops over listening sockets. Its methods are safe from any goroutine.
+// Server runs N event loops over listening sockets. Its methods are safe from any goroutine,
+// loop goroutines included, and a loop goroutine (of any Server) never waits in them for a
+// loop: Close called on a loop stops the loops and returns at once, Listen and ListenPacket
+// called on a loop hand their sockets to the loops and return without waiting for the
+// registration, and Shutdown and Serve, which could only wait, return ErrCalledOnLoop there.
+// Each method says when its effect is complete.
 type Server struct {
 	h       Handler
 	opt     options
 	backend poller.Backend
 
-	mu        sync.Mutex
-	state     serverState
-	listeners []*listener
-	packets   []*PacketConn
-	addrs     []net.Addr
-	loops     []*Loop                 // under mu; fixed once started
-	loopsPtr  atomic.Pointer[[]*Loop] // the same, for lock-free readers (Stats, Loops)
-	pending   []pendingReg            // registrations made before Start
-	failErr   error
-	failed    chan struct{}
+	mu       sync.Mutex
+	state    serverState
+	packets  []*PacketConn
+	addrs    []net.Addr
+	loops    []*Loop                 // under mu; fixed once started
+	loopsPtr atomic.Pointer[[]*Loop] // the same, for lock-free readers (Stats, Loops)
+	pending  [][]socket              // sockets opened before Start, one group per Listen call
+	failErr  error
 
 	open         atomic.Int64
 	acceptPaused atomic.Uint64
@@ -52,7 +55,7 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil Handler", ErrInvalidArgument)
 	}
-	s := &Server{h: h, opt: defaultOptions(), failed: make(chan struct{})}
+	s := &Server{h: h, opt: defaultOptions()}
 	for _, o := range opts {
 		if o == nil {
 			s.opt.fail("nil Option")
@@ -81,6 +84,13 @@ func (s *Server) PollerName() string { return s.backend.Name }
 // whose SO_REUSEPORT would send every connection to one of them, it gets one socket with
 // SO_REUSEPORT set and connections are handed to the loops round-robin. Errors:
 // ErrUnsupportedNetwork, ErrBadAddress, ErrServerClosed, and the kernel's (EADDRINUSE, ...).
+//
+// The socket is listening (connections queue in the kernel's backlog) when Listen returns. On
+// a running server each socket is then owned by its loop, which registers it, and closes it
+// when the server stops. Called from an ordinary goroutine, Listen returns once every socket
+// is registered (or its error). Called on a loop goroutine it does not wait: connections are
+// accepted from the loops' next iterations, and a registration that fails then (the poller
+// refused the descriptor) closes that socket and is logged instead of returned.
 func (s *Server) Listen(network, addr string) (net.Addr, error) {
 	ep, err := sockopt.Resolve(network, addr)
 	if err != nil {
@@ -97,22 +107,15 @@ func (s *Server) Listen(network, addr string) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	lns := make([]*listener, count)
+	socks := make([]socket, count)
 	for i, fd := range fds {
-		lns[i] = &listener{srv: s, fd: fd, kind: ep.Kind, addr: bound, perLoop: count > 1}
-	}
-	lns[0].path = ep.Path
-	if err := s.attach(len(lns), func(i int, l *Loop) error {
-		lns[i].loop = l
-		return lns[i].register()
-	}, func() {
-		s.listeners = append(s.listeners, lns...)
-		s.addrs = append(s.addrs, bound)
-	}); err != nil {
-		for _, ln := range lns {
-			ln.loop = nil
-			ln.shut()
+		ln := &listener{srv: s, fd: fd, kind: ep.Kind, addr: bound, perLoop: count > 1}
+		if i == 0 {
+			ln.path = ep.Path
 		}
+		socks[i] = ln
+	}
+	if err := s.attach(socks, func() { s.addrs = append(s.addrs, bound) }); err != nil {
 		return nil, err
 	}
 	return bound, nil
@@ -123,7 +126,7 @@ func (s *Server) Listen(network, addr string) (net.Addr, error) {
 // same port where the kernel spreads datagrams over them (not on macOS: there, as without
 // PerLoopListeners, one socket is served by the first loop, since every socket on the port would get
 // a copy of each broadcast). WithBroadcast applies. Errors as Listen, and ErrInvalidArgument
-// for a nil h.
+// for a nil h. Ownership, and when it returns, are as for Listen.
 func (s *Server) ListenPacket(network, addr string, h PacketHandler) (net.Addr, error) {
 	if h == nil {
 		return nil, fmt.Errorf("%w: nil PacketHandler", ErrInvalidArgument)
@@ -144,20 +147,15 @@ func (s *Server) ListenPacket(network, addr string, h PacketHandler) (net.Addr, 
 		return nil, err
 	}
 	pcs := make([]*PacketConn, count)
+	socks := make([]socket, count)
 	for i, fd := range fds {
 		pcs[i] = &PacketConn{fd: fd, h: h, family: ep.Family, local: bound}
+		socks[i] = pcs[i]
 	}
-	if err := s.attach(len(pcs), func(i int, l *Loop) error {
-		pcs[i].loop = l
-		return pcs[i].register()
-	}, func() {
+	if err := s.attach(socks, func() {
 		s.packets = append(s.packets, pcs...)
 		s.addrs = append(s.addrs, bound)
 	}); err != nil {
-		for _, pc := range pcs {
-			pc.loop = nil
-			pc.shut()
-		}
 		return nil, err
 	}
 	return bound, nil
@@ -202,75 +200,10 @@ func (s *Server) openSockets(ep sockopt.Endpoint, count int) ([]int, net.Addr, e
 	return fds, bound, nil
 }
 
-// attach registers n sockets, socket i on loop i (mod the number of loops): directly when the
-// loops are not running yet, otherwise on each loop's goroutine. commit runs under s.mu once
-// every registration succeeded.
-func (s *Server) attach(n int, reg func(i int, l *Loop) error, commit func()) error {
-	s.mu.Lock()
-	switch s.state {
-	case stateNew:
-		// Registered at Start, when the loops exist; remember the registrations.
-		s.pending = append(s.pending, pendingReg{n: n, reg: reg})
-		commit()
-		s.mu.Unlock()
-		return nil
-	case stateRunning:
-	default:
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	loops := s.loops
-	s.mu.Unlock()
-	var errs []error
-	for i := 0; i < n; i++ {
-		l := loops[i%len(loops)]
-		i := i
-		if err := runOn(l, func() error { return reg(i, l) }); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state == stateClosed {
-		return ErrServerClosed
-	}
-	commit()
-	return nil
-}
-
-type pendingReg struct {
-	n   int
-	reg func(i int, l *Loop) error
-}
-
-// runOn runs f on l's goroutine and waits for its result.
-func runOn(l *Loop, f func() error) error {
-	if l.onLoopThread() {
-		return f()
-	}
-	done := make(chan error, 1)
-	if err := l.Post(func() { done <- f() }); err != nil {
-		return ErrServerClosed
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-l.done:
-		select {
-		case err := <-done:
-			return err
-		default:
-			return ErrServerClosed
-		}
-	}
-}
-
 // Start opens the pollers, registers the listeners opened so far and starts the loops; it
 // returns once they are serving. Errors: ErrServerStarted, ErrServerClosed, or the poller's
-// or registration's error (nothing is left running then).
+// or registration's error (nothing is left running then: the sockets opened so far are closed
+// and the server is closed).
 func (s *Server) Start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,14 +215,20 @@ func (s *Server) Start() error {
 	}
 	loops := make([]*Loop, s.opt.loops)
 	fail := func(err error) error {
+		// Nothing is left running: the sockets opened so far close with the pollers, and
+		// the server is closed (its listeners are gone, so it could not serve them again).
+		for _, group := range s.pending {
+			for _, sk := range group {
+				sk.shut()
+			}
+		}
+		s.pending = nil
 		for _, l := range loops {
 			if l != nil {
-				for _, h := range l.others {
-					h.shut()
-				}
 				l.poll.Close()
 			}
 		}
+		s.state = stateClosed
 		return err
 	}
 	for i := range loops {
@@ -299,10 +238,12 @@ func (s *Server) Start() error {
 		}
 		loops[i] = newLoop(s, i, p)
 	}
-	// The loop goroutines have not started, so this goroutine may use their pollers.
-	for _, p := range s.pending {
-		for i := 0; i < p.n; i++ {
-			if err := p.reg(i, loops[i%len(loops)]); err != nil {
+	// The loop goroutines have not started, and the sockets still belong to the server (under
+	// s.mu), so this goroutine registers them on the loops' pollers itself.
+	for _, group := range s.pending {
+		for i, sk := range group {
+			sk.bind(loops[i%len(loops)])
+			if err := sk.register(); err != nil {
 				return fail(err)
 			}
 		}
@@ -320,8 +261,12 @@ func (s *Server) Start() error {
 }
 
 // Serve starts the server if Start was not called, then blocks until Shutdown or Close and
-// returns ErrServerClosed, or the error that stopped a loop.
+// returns ErrServerClosed, or the error that stopped a loop. On a loop goroutine, where it
+// would wait for ever, it returns ErrCalledOnLoop at once and starts nothing.
 func (s *Server) Serve() error {
+	if currentLoop() != nil {
+		return ErrCalledOnLoop
+	}
 	if err := s.Start(); err != nil && !errors.Is(err, ErrServerStarted) {
 		return err
 	}
@@ -349,14 +294,20 @@ func (s *Server) loopFailed(err error) {
 	}
 }
 
-// Shutdown stops accepting, lets connections finish what is in flight (kept input, pending
-// output, a handler that paused reading), closes each connection as soon as it is idle, and
-// returns once all are closed, or when ctx is done (then it closes the rest at once and
-// returns ctx.Err()). OnClose gets a nil error for connections closed while idle. It must not
-// be called from a loop goroutine (ErrCalledOnLoop); after Close it returns ErrServerClosed.
+// Shutdown stops accepting, lets connections finish what is in flight (busy connections: held,
+// paused or kept open after EOF, see the package doc; kept input; pending output), closes each
+// connection as soon as it is idle, and returns once all are closed, or when ctx is done (then
+// it closes the rest at once and returns ctx.Err()). OnClose gets a nil error for connections
+// closed while idle. On a loop goroutine (of any Server), where waiting could deadlock, it
+// returns ErrCalledOnLoop at once and does nothing: call it from another goroutine
+// (go s.Shutdown(ctx)) and wait for Serve. Before Start it is Close; after Close it returns
+// ErrServerClosed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	if ctx == nil {
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	if currentLoop() != nil {
+		return ErrCalledOnLoop
 	}
 	s.mu.Lock()
 	switch s.state {
@@ -368,12 +319,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerClosed
 	}
 	loops := s.loops
-	for _, l := range loops {
-		if l.onLoopThread() {
-			s.mu.Unlock()
-			return ErrCalledOnLoop
-		}
-	}
 	s.state = stateDraining
 	s.mu.Unlock()
 	for _, l := range loops {
@@ -397,34 +342,33 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close stops every loop at once: listeners close, every open connection is closed without
-// flushing and OnClose gets ErrServerClosed. It waits for the loops to finish, except the
-// caller's own when called from a loop goroutine. Later calls return nil.
+// flushing and OnClose gets ErrServerClosed. From an ordinary goroutine it returns once the
+// loops have stopped (their OnClose calls are done). On a loop goroutine (of any Server) it
+// does not wait: the loops stop at the end of their current iteration, the caller's own once
+// its callback returns, and Serve returns when they all have. Later calls return nil, and wait
+// like the first.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	prev := s.state
 	s.state = stateClosed
 	loops := s.loops
-	if prev == stateNew {
-		for _, ln := range s.listeners {
-			ln.shut()
-		}
-		for _, pc := range s.packets {
-			pc.shut()
-		}
-		s.pending = nil
-	}
+	pending := s.pending
+	s.pending = nil
 	s.mu.Unlock()
-	var own *Loop
-	for _, l := range loops {
-		if own == nil && l.onLoopThread() {
-			own = l
+	// Before Start the sockets belong to the server; taken out of s.pending under the lock,
+	// they are this call's to close.
+	for _, group := range pending {
+		for _, sk := range group {
+			sk.shut()
 		}
+	}
+	for _, l := range loops {
 		l.stop()
 	}
+	if currentLoop() != nil {
+		return nil // a loop never waits for a loop: two loops closing at once would deadlock
+	}
 	for _, l := range loops {
-		if l != own {
-			<-l.done
-		}
+		<-l.done
 	}
 	return nil
 }

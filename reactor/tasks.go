@@ -14,10 +14,11 @@ const (
 )
 
 type task struct {
-	op   taskOp
-	f    func()
-	c    *Conn
-	data []byte
+	op      taskOp
+	counted bool // opWrite: data is counted in c's pacer (see asyncWrite)
+	f       func()
+	c       *Conn
+	data    []byte
 }
 
 // Post runs f on the loop goroutine, after the current iteration's events and timers, in the
@@ -70,6 +71,9 @@ func (l *Loop) runTasks() {
 		case opWrite:
 			if t.c.flags&fClosed == 0 {
 				t.c.appendOut(t.data)
+			}
+			if t.counted {
+				t.c.asyncAppended(len(t.data))
 			}
 		case opClose:
 			t.c.closeGracefully()

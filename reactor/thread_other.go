@@ -2,7 +2,7 @@
 
 package reactor
 
-// selfID identifies the caller's execution context for Loop.onLoopThread. gettid(2) is
+// selfID identifies the caller's execution context for currentLoop. gettid(2) is
 // Linux-only: macOS would need pthread_threadid_np from libc (not reachable without cgo) or a
 // raw thread_selfid trap, which Apple does not support as an ABI. The goroutine id is used
 // instead (see goroutineID). It is the more direct answer anyway, since the question is "is this

@@ -43,7 +43,7 @@ func TestGoroutineID(t *testing.T) {
 }
 
 // onLoop runs f on l's goroutine and returns its error, failing the test if the loop does not
-// answer in time (a wrong onLoopThread answer shows up as a deadlock).
+// answer in time (a wrong currentLoop answer shows up as a deadlock).
 func onLoop(t *testing.T, l *Loop, f func() error) error {
 	t.Helper()
 	done := make(chan error, 1)

@@ -5,6 +5,11 @@
 // A Pool is used by a single goroutine (the loop's) and takes no locks. Each class keeps at
 // most a bounded number of bytes on its free list, so a burst of traffic cannot pin memory for
 // ever; buffers beyond that, and buffers larger than the biggest class, are left to the GC.
+//
+// Growing is geometric at every size: up to the biggest class each step moves to the next
+// power of two, and above it (where buffers come from the heap at the size asked for) Grow
+// adds at least half the current capacity. A buffer built by many small appends is therefore
+// copied O(1) times per byte, never once per append.
 package bufpool
 
 import "math/bits"
@@ -73,14 +78,29 @@ func (p *Pool) Put(b []byte) {
 	p.free[c] = append(p.free[c], b[:0])
 }
 
+// MaxClass is the capacity of the largest size class. Larger buffers are allocated at the size
+// asked for and left to the GC when put back.
+const MaxClass = 1 << maxShift
+
 // Grow returns b with room for at least extra more bytes, keeping its contents. A replaced
-// buffer goes back to the pool.
+// buffer goes back to the pool. The new capacity is Size(cap(b), len(b)+extra).
 func (p *Pool) Grow(b []byte, extra int) []byte {
 	if cap(b)-len(b) >= extra {
 		return b
 	}
-	nb := p.Get(len(b) + extra)
+	nb := p.Get(Size(cap(b), len(b)+extra))
 	nb = append(nb, b...)
 	p.Put(b)
 	return nb
+}
+
+// Size returns the capacity to ask Get for when a buffer of capacity old must grow to hold
+// need bytes. Up to MaxClass it is need (Get rounds it up to the next power of two); above,
+// at least one and a half times old, so that growth stays geometric where Get no longer
+// rounds.
+func Size(old, need int) int {
+	if need <= MaxClass {
+		return need
+	}
+	return max(need, old+old/2)
 }
