@@ -237,6 +237,26 @@ type adConn struct {
 	remote       string
 	local        nethttpAddr
 	body         *bodyPipe // the streamed body being received, if any
+	held         bool      // the reactor connection is held (Conn.Hold) while responses are owed
+}
+
+// hold marks the connection busy for the reactor while requests are being handled elsewhere:
+// its idle and read timeouts (including one passed with WithReactorOptions) do not run,
+// Shutdown waits for it, and a peer's EOF closes it only after the last response. One rule
+// for "idle" in the reactor and the codec: a connection with a request out is not idle.
+func (ad *adConn) hold() {
+	if !ad.held {
+		ad.held = true
+		ad.cs.c.Hold()
+	}
+}
+
+// release ends hold once nothing is owed.
+func (ad *adConn) release() {
+	if ad.held {
+		ad.held = false
+		ad.cs.c.Release()
+	}
 }
 
 // nethttpAddr is the local address given to handlers through http.LocalAddrContextKey.
@@ -331,6 +351,7 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 		cs.flags |= csActive
 		ls.addActive(cs)
 	}
+	ad.hold()
 	ad.queue = append(ad.queue, j)
 	handed, err := d.pool.submit(j, ls)
 	if handed {
@@ -515,6 +536,7 @@ func (ad *adConn) advance() {
 		if cs.flags&csDone != 0 && cs.flags&csClosed == 0 {
 			cs.c.Close()
 		}
+		ad.release()
 	}
 	if cs.flags&(csDone|csBarrier) == 0 && len(ad.queue) < cs.srv().cfg.maxPipeline {
 		// Kept input (further pipelined requests) is handed back by the reactor.

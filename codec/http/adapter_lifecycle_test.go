@@ -1,8 +1,10 @@
 package http
 
 import (
+	"bufio"
 	"errors"
 	"io"
+	"net"
 	nethttp "net/http"
 	"runtime"
 	"strings"
@@ -143,5 +145,87 @@ func TestAdapterShutdownFromHandler(t *testing.T) {
 	}
 	if resp, _ := cl.read("GET"); resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// TestAdapterHalfClosePipelined is issue 19's defect 1 through the adapter: a client that
+// pipelines requests and then shuts its writing side gets every response, including those of
+// requests held back by the pipeline bound or by an unsafe method.
+func TestAdapterHalfClosePipelined(t *testing.T) {
+	get := func(p string) string { return "GET " + p + " HTTP/1.1\r\nHost: x\r\n\r\n" }
+	post := func(p string) string { return "POST " + p + " HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" }
+	cases := []struct {
+		name string
+		opts []Option
+		reqs []string
+	}{
+		{"pipeline of one", []Option{WithMaxPipeline(1)}, []string{get("/1"), get("/2"), get("/3")}},
+		{"POST barrier", nil, []string{post("/1"), get("/2"), get("/3")}},
+		{"20 GETs over the default pipeline", nil, func() (r []string) {
+			for i := 0; i < 20; i++ {
+				r = append(r, get("/g"))
+			}
+			return
+		}()},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+				io.WriteString(w, r.URL.Path)
+			})
+			_, addr := startServer(t, Adapt(h), append(tc.opts, WithReactorOptions(reactor.WithLoops(1)))...)
+			nc, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			nc.SetDeadline(time.Now().Add(testsupport.Scale(10 * time.Second)))
+			io.WriteString(nc, strings.Join(tc.reqs, ""))
+			nc.(*net.TCPConn).CloseWrite()
+			br := bufio.NewReader(nc)
+			for i, raw := range tc.reqs {
+				want := strings.Fields(raw)[1]
+				_, body, err := readResponse(br, "GET")
+				if err != nil {
+					t.Fatalf("response %d of %d: %v", i+1, len(tc.reqs), err)
+				}
+				if body != want {
+					t.Fatalf("response %d: %q, want %q", i+1, body, want)
+				}
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				t.Fatalf("after the last response: %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// TestAdapterReactorIdleTimeoutWhileBusy is issue 19's defect 6: a reactor idle timeout passed
+// through WithReactorOptions must not close a connection whose request is still being handled.
+// An idle connection opened after the request started is closed by that timeout first (so the
+// timeout has certainly passed for the busy one too); then the handler finishes and its
+// response must arrive.
+func TestAdapterReactorIdleTimeoutWhileBusy(t *testing.T) {
+	idle := testsupport.Scale(300 * time.Millisecond)
+	gate := make(chan struct{})
+	entered := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(gate) }) }
+	_, addr := startServer(t, Adapt(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		close(entered)
+		<-gate
+		io.WriteString(w, "done")
+	})), WithIdleTimeout(0), WithReactorOptions(reactor.WithIdleTimeout(idle)))
+	t.Cleanup(open)
+	busy := dialClient(t, addr)
+	busy.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-entered
+	probe := dialClient(t, addr)
+	if !probe.closed() {
+		t.Fatal("the idle probe connection was not closed by the reactor's idle timeout")
+	}
+	open()
+	if _, body := busy.read("GET"); body != "done" {
+		t.Fatalf("busy connection: %q", body)
 	}
 }

@@ -23,8 +23,9 @@ import (
 //
 // The ResponseWriter (response.go) serializes responses and is changed only by its own methods.
 
-// connHandler is the codec as a reactor.Handler (and WritableHandler, ReadEOFHandler). It is a
-// separate type so the reactor callbacks do not appear in Server's API.
+// connHandler is the codec as a reactor.Handler (and WritableHandler, ReadEOFHandler,
+// DeadlineHandler). It is a separate type so the reactor callbacks do not appear in Server's
+// API.
 type connHandler struct{ s *Server }
 
 func (h connHandler) OnOpen(c *reactor.Conn) {
@@ -86,18 +87,31 @@ func (h connHandler) OnWritable(c *reactor.Conn) {
 	}
 }
 
+func (h connHandler) OnDeadline(c *reactor.Conn) {
+	if cs, ok := c.Context().(*conn); ok && cs.flags&csUpgraded == 0 {
+		cs.onDeadline()
+		return
+	}
+	if u := h.upgradedOf(c); u != nil {
+		if u.dh != nil {
+			u.dh.OnDeadline(c)
+		} else {
+			c.CloseNow() // what the reactor does for a handler without OnDeadline
+		}
+	}
+}
+
 // conn is the codec state of one connection. It lives on the connection's loop goroutine; an
 // idle connection holds no parser (it goes back to the loop between requests), only this
-// struct and its timer.
+// struct (its deadline is on the reactor connection's timer).
 type conn struct {
 	c  *reactor.Conn
 	ls *loopState
 	p  *Parser
-	tm *reactor.Timer
 	ad *adConn // adapter state, allocated with the first adapter request
 
 	// Loop-clock stamps (nanoseconds, see loopState.nowNs).
-	armedAt    int64 // when tm is due; 0 when it is not armed
+	armedAt    int64 // when the connection's deadline is set for; 0 when it is not
 	opened     int64
 	lastActive int64 // last input or completed response
 	reqStart   int64 // first byte of the request being received
@@ -129,6 +143,7 @@ const (
 	csActive                         // in loopState.active
 	csUpgraded                       // handed to another protocol's handler (see upgrade.go)
 	csEOF                            // the client shut its writing side; close once nothing is owed
+	csTimed                          // a timeout is configured: the deadline is kept (deadline.go)
 )
 
 // onData is OnData: parse every complete request in, hand each to the dispatcher, and return

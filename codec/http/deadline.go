@@ -26,23 +26,25 @@ const (
 // Keeping the stamps current costs no timer operation: the timer is re-armed lazily, only when
 // the deadline moves earlier than where it is armed, and moved forward when it fires early.
 
-// startDeadlines arms the connection's timer if any timeout is configured.
+// startDeadlines notes that deadlines apply to the connection if any timeout is configured.
+// The deadline itself lives on the reactor connection's one timer (Conn.SetDeadline, with
+// OnDeadline coming back to onDeadline), shared with the reactor's own idle and read timeouts:
+// one timer per connection, not two timer systems.
 func (cs *conn) startDeadlines() {
 	cfg := &cs.srv().cfg
 	if cfg.readHeaderTimeout > 0 || cfg.readTimeout > 0 || cfg.idleTimeout > 0 || cfg.writeTimeout > 0 {
-		// One timer per connection, created once and re-armed lazily (see arm).
-		cs.tm = cs.c.Loop().AfterFunc(time.Hour, cs.onTimer)
-		cs.armedAt = cs.opened + int64(time.Hour)
+		cs.flags |= csTimed
 		cs.arm()
 	}
 }
 
-// stopDeadlines cancels the timer (the connection closed or changed protocols).
+// stopDeadlines cancels the deadline (the connection changed protocols; the new handler may
+// set its own).
 func (cs *conn) stopDeadlines() {
-	if cs.tm != nil {
-		cs.tm.Stop()
+	if cs.flags&csTimed != 0 {
+		cs.flags &^= csTimed
 		cs.armedAt = 0
-		cs.tm = nil
+		cs.c.SetDeadline(time.Time{})
 	}
 }
 
@@ -85,10 +87,10 @@ func (cs *conn) deadline() (int64, timeoutKind) {
 }
 
 // arm makes sure the timer fires no later than the current deadline. A timer due earlier is
-// left alone: when it fires, onTimer moves it to the real deadline (lazy re-arming), so the
+// left alone: when it fires, onDeadline moves it to the real deadline (lazy re-arming), so the
 // per-request cost is a few comparisons.
 func (cs *conn) arm() {
-	if cs.tm == nil || cs.flags&(csClosed|csUpgraded) != 0 {
+	if cs.flags&csTimed == 0 || cs.flags&(csClosed|csUpgraded) != 0 {
 		return
 	}
 	when, _ := cs.deadline()
@@ -96,12 +98,13 @@ func (cs *conn) arm() {
 		return
 	}
 	cs.armedAt = when
-	cs.tm.Reset(time.Duration(when - cs.ls.nowNs()))
+	cs.c.SetDeadline(cs.ls.timeAt(when))
 }
 
-func (cs *conn) onTimer() {
+// onDeadline runs when the connection's deadline is reached (reactor.DeadlineHandler).
+func (cs *conn) onDeadline() {
 	cs.armedAt = 0
-	if cs.flags&(csClosed|csUpgraded) != 0 {
+	if cs.flags&csTimed == 0 || cs.flags&(csClosed|csUpgraded) != 0 {
 		return
 	}
 	now := cs.ls.nowNs()
@@ -114,7 +117,7 @@ func (cs *conn) onTimer() {
 	}
 	if when > now {
 		cs.armedAt = when
-		cs.tm.Reset(time.Duration(when - now))
+		cs.c.SetDeadline(cs.ls.timeAt(when))
 		return
 	}
 	switch kind {

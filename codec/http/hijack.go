@@ -120,6 +120,7 @@ func (ad *adConn) completeHijack(j *job) {
 		cs.flags &^= csActive
 		ls.removeActive(cs)
 	}
+	ad.release()
 	ls.requests++
 	if obs := cs.srv().cfg.observer; obs != nil {
 		info := &ls.info

@@ -186,11 +186,3 @@ func (ls *loopState) removeActive(cs *conn) {
 	}
 	ad.prevA, ad.nextA = nil, nil
 }
-
-// holdActive marks every connection with requests answered elsewhere as busy for
-// reactor.Server.Shutdown; each is closed after its last response.
-func (ls *loopState) holdActive() {
-	for cs := ls.active; cs != nil; cs = cs.ad.nextA {
-		cs.pause()
-	}
-}

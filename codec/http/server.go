@@ -130,16 +130,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrCalledFromHandler
 	}
 	s.draining.Store(true)
-	// Connections with requests on the worker pool have nothing buffered and may not be
-	// paused; the reactor would take them for idle. Mark them busy first (Post keeps order
-	// with the reactor's own drain task, posted by rs.Shutdown below).
-	for _, l := range s.rs.Loops() {
-		l.Post(func() {
-			if tab := s.loopStates(); l.Index() < len(tab) && tab[l.Index()] != nil {
-				tab[l.Index()].holdActive()
-			}
-		})
-	}
+	// Connections with requests on the worker pool are held (Conn.Hold): the reactor's
+	// Shutdown waits for them like for any busy connection.
 	err := s.rs.Shutdown(ctx)
 	if s.pool != nil {
 		if perr := s.pool.stop(ctx); err == nil {

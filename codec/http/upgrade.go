@@ -31,6 +31,7 @@ type upgradedConn struct {
 	h  reactor.Handler
 	wh reactor.WritableHandler
 	eh reactor.ReadEOFHandler
+	dh reactor.DeadlineHandler
 }
 
 // upgradedOf returns the upgraded connection c, or nil.
@@ -45,8 +46,9 @@ func (h connHandler) upgradedOf(c *reactor.Conn) *upgradedConn {
 // queued, then h.OnOpen runs on the loop, and the bytes the client sent after the request (if
 // any) go to h.OnData without waiting for another read. From then on every reactor callback of
 // the connection goes to h — OnData, OnClose, and OnWritable and OnReadEOF if h implements
-// reactor.WritableHandler or reactor.ReadEOFHandler — and the codec applies none of its
-// timeouts (the reactor's own, set with WithReactorOptions, still run).
+// reactor.WritableHandler, reactor.ReadEOFHandler or reactor.DeadlineHandler (h may use
+// c.SetDeadline) — and the codec applies none of its timeouts (the reactor's own, set with
+// WithReactorOptions, still run).
 //
 // The connection's context slot is h's from its OnOpen on: the codec finds its own state
 // through a per-loop table, so h may call c.SetContext. Responses to requests pipelined before
@@ -103,6 +105,7 @@ func (cs *conn) completeUpgrade(h reactor.Handler) {
 	u := &upgradedConn{cs: cs, h: h}
 	u.wh, _ = h.(reactor.WritableHandler)
 	u.eh, _ = h.(reactor.ReadEOFHandler)
+	u.dh, _ = h.(reactor.DeadlineHandler)
 	ls.upgraded[cs.c] = u
 	cs.resume()
 	h.OnOpen(cs.c)
