@@ -108,7 +108,8 @@ type conn struct {
 	c  *reactor.Conn
 	ls *loopState
 	p  *Parser
-	ad *adConn // adapter state, allocated with the first adapter request
+	ad *adConn     // adapter state, allocated with the first adapter request
+	nb *nativeBody // a native request body being streamed (BodyStreamer)
 
 	// Loop-clock stamps (nanoseconds, see loopState.nowNs).
 	armedAt    int64 // when the connection's deadline is set for; 0 when it is not
@@ -180,6 +181,17 @@ func (cs *conn) onData(in []byte) int {
 			// Backpressure: keep the rest; the reactor hands it back once the client has
 			// read enough of the output.
 			break
+		}
+		if cs.nb != nil {
+			// A request body streamed to a native BodyStreamer.
+			var k int
+			var stop bool
+			k, out, stop = cs.feedNative(in[consumed:], out, now)
+			consumed += k
+			if stop || k == 0 {
+				break
+			}
+			continue
 		}
 		if ad := cs.ad; ad != nil && ad.body != nil {
 			// A streamed request body: its bytes go to the handler's r.Body.
@@ -272,7 +284,7 @@ func (cs *conn) onData(in []byte) int {
 
 // streamingBody reports whether a request body is being streamed to a handler: its bytes
 // must still be read, even when the response will close the connection.
-func (cs *conn) streamingBody() bool { return cs.ad != nil && cs.ad.body != nil }
+func (cs *conn) streamingBody() bool { return cs.nb != nil || cs.ad != nil && cs.ad.body != nil }
 
 // flushScratch hands the scratch output to the connection and gives the scratch buffer back to
 // the loop (shrunk if one response grew it).
@@ -361,6 +373,7 @@ func (cs *conn) resume() {
 
 func (cs *conn) onClose() {
 	cs.flags |= csClosed | csDone
+	cs.nb = nil
 	cs.stopDeadlines()
 	if cs.p != nil {
 		cs.ls.putParser(cs.p)

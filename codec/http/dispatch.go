@@ -32,6 +32,10 @@ func (inline) readEOF(*conn) bool                     { return false }
 func (inline) writable(*conn)                         {}
 func (inline) closed(*conn)                           {}
 func (inline) serve(cs *conn, out []byte, req *Request, raw []byte, now int64) ([]byte, bool) {
+	if req.streaming {
+		// The body follows (BodyStreamer); Handle runs once it is complete (feedNative).
+		return cs.startNativeBody(out, req, now), true
+	}
 	return cs.serveNative(out, req, len(raw), now), true
 }
 

@@ -1,6 +1,7 @@
 package http
 
 import (
+	"io"
 	"net"
 	"time"
 
@@ -24,6 +25,27 @@ import (
 // the connection is closed; the panic is logged through WithLogger's logger.
 type Handler interface {
 	Handle(w *ResponseWriter, r *Request)
+}
+
+// BodyStreamer is implemented by a native Handler that consumes large request bodies as they
+// arrive, instead of having the codec buffer each body whole (within Limits.MaxBodyBytes)
+// before Handle runs.
+//
+// StreamBody is called on the loop goroutine when the head of a request whose body is chunked
+// or longer than 64 KiB is complete; r is valid during the call. It returns the writer that
+// receives the body, piece by piece as it is read (each p valid during its Write only), or nil
+// to have this body buffered as usual. Writes run on the loop and must not block; an error
+// stops the body, and the request is answered with that error's status if it is a
+// *ParseError (else 400) and the connection closed. Once the body is complete, Handle runs
+// for the request as for any other, with an empty r.Body(), r.Streamed() true, and the
+// trailers of a chunked body.
+//
+// Streamed bodies are bounded by Limits.MaxBodyBytes only when it is set (a Content-Length
+// above it gets 413 before StreamBody; a chunked body that grows past it gets 413 then);
+// bodies StreamBody declines are bounded by MaxBodyBytes or its default. The read timeout
+// (WithReadTimeout, or the idle timeout when it is off) applies while the body arrives.
+type BodyStreamer interface {
+	StreamBody(r *Request) io.Writer
 }
 
 // HandlerFunc adapts a function to Handler.

@@ -143,9 +143,10 @@ func (ls *loopState) getParser() *Parser {
 	}
 	p := &Parser{lim: ls.srv.cfg.limits.withDefaults()}
 	p.chunk.init(p.lim)
-	if ls.srv.ad != nil {
-		// The adapter streams large and chunked bodies; Limits.MaxBodyBytes bounds them only
-		// when it was set.
+	_, native := ls.srv.h.(BodyStreamer)
+	if ls.srv.ad != nil || native {
+		// The adapter, and a native BodyStreamer, stream large and chunked bodies;
+		// Limits.MaxBodyBytes bounds them only when it was set.
 		p.streamMin, p.streamCap = streamMin, ls.srv.cfg.limits.MaxBodyBytes
 	}
 	return p

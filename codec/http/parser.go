@@ -77,8 +77,9 @@ type Parser struct {
 	// bounds such a body (0: no bound) instead of MaxBodyBytes.
 	streamMin int64
 	streamCap int64
-	streaming bool  // the current request's body is being streamed
-	remain    int64 // Content-Length bytes of a streamed body not yet returned
+	streaming bool   // the current request's body is being streamed
+	remain    int64  // Content-Length bytes of a streamed body not yet returned
+	headCopy  []byte // the head of a streamed request, kept (keepHead) once its input is gone
 
 	req    Request
 	fields []field
@@ -298,6 +299,16 @@ func (p *Parser) ParseBody(in []byte) (n int, data []byte, done bool, err error)
 	k := p.chunk.spent()
 	p.chunk.rebase(k)
 	return k, out, false, nil
+}
+
+// keepHead copies the head of the request being streamed, so the Request's views stay valid
+// after the connection has consumed the head's input (until the next Parse).
+func (p *Parser) keepHead() {
+	p.headCopy = append(p.headCopy[:0], p.req.buf...)
+	p.req.buf = p.headCopy[:len(p.headCopy):len(p.headCopy)]
+	if cap(p.headCopy) > bodyBufKeep {
+		p.headCopy = nil // the request keeps its view; the parser does not keep the memory
+	}
 }
 
 // finishStream ends a streamed body: the next Parse starts a new request.

@@ -150,6 +150,10 @@ func (r *Request) Chunked() bool { return r.chunked }
 // Body returns the complete request body (decoded for chunked), or an empty slice.
 func (r *Request) Body() []byte { return r.body }
 
+// Streamed reports whether the body went to a BodyStreamer's writer as it arrived (Body is
+// then empty).
+func (r *Request) Streamed() bool { return r.streaming }
+
 // KeepAlive reports whether the connection may carry another request after this one:
 // HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with "Connection: keep-alive" and
 // without "close". The connection layer must stop reading after a request where it is false.
