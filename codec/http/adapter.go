@@ -181,6 +181,9 @@ type job struct {
 
 	unstarted *loopState // counted in its unstarted until the worker begins
 
+	started atomic.Bool         // a worker began the job (chain handshake)
+	next    atomic.Pointer[job] // the connection's next request, started when this one begins
+
 	gone    atomic.Bool   // the connection closed: worker writes fail
 	ack     chan struct{} // loop → worker: a flushed segment was taken
 	finalFn func()
@@ -197,6 +200,8 @@ func getJob() *job {
 		j.emitFn = j.rw.emit
 	}
 	j.gone.Store(false)
+	j.started.Store(false)
+	j.next.Store(nil)
 	return j
 }
 
@@ -352,21 +357,67 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 		ls.addActive(cs)
 	}
 	ad.hold()
+	if n := len(ad.queue); n > 0 && ad.queue[n-1].chain(j) {
+		// The previous request of this connection has not begun: it starts this one when it
+		// does (see job.launchNext), so a pipelined batch costs the loop one hand-off.
+		ad.queue = append(ad.queue, j)
+		cs.reqStart = now
+		return out, true
+	}
 	ad.queue = append(ad.queue, j)
 	handed, err := d.pool.submit(j, ls)
 	if handed {
 		ls.yieldSoon()
 	}
 	if err != nil {
-		j.rs.ctx.cancel()
-		j.ready = AppendError(nil, err, ls.date.Bytes())
-		j.err, j.status, j.done = err, statusFor(err), true
-		j.bytesOut = int64(len(j.ready))
-		cs.flags |= csDone
-		ad.advance()
+		j.refuse(err)
 	}
 	cs.reqStart = now
 	return out, true
+}
+
+// refuse answers j with err's error response (the pool is stopped or its queue full) and ends
+// the connection after it. Loop goroutine.
+func (j *job) refuse(err error) {
+	cs := j.cs
+	if j.orphan || cs == nil || cs.flags&csClosed != 0 || cs.ad == nil {
+		releaseJob(j)
+		return
+	}
+	j.rs.ctx.cancel()
+	j.ready = AppendError(nil, err, cs.ls.date.Bytes())
+	j.err, j.status, j.done = err, statusFor(err), true
+	j.bytesOut = int64(len(j.ready))
+	cs.flags |= csDone
+	cs.ad.advance()
+}
+
+// chain makes next start when j starts, if j has not started yet (loop goroutine). Pipelined
+// requests of one read thus reach the pool one after another from the workers themselves,
+// instead of each waking a worker from the loop's locked thread; they still run in parallel,
+// since each is submitted as soon as its predecessor begins.
+func (j *job) chain(next *job) bool {
+	if j.started.Load() || j.next.Load() != nil {
+		return false
+	}
+	j.next.Store(next)
+	if j.started.Load() && j.next.CompareAndSwap(next, nil) {
+		return false // j began meanwhile without seeing next: submit it ourselves
+	}
+	return true
+}
+
+// launchNext submits the job chained behind j, on the worker that begins j.
+func (j *job) launchNext() {
+	j.started.Store(true)
+	next := j.next.Swap(nil)
+	if next == nil {
+		return
+	}
+	ls := next.cs.ls
+	if _, err := next.srv.pool.submit(next, ls); err != nil {
+		next.loop.Post(func() { next.refuse(err) })
+	}
 }
 
 func (d *pooled) queueReady(cs *conn, resp []byte, err error, now int64) {
@@ -576,6 +627,7 @@ func (j *job) run(wk *worker) {
 		j.unstarted = nil
 		ls.unstarted.Add(-1)
 	}
+	j.launchNext()
 	s := j.srv
 	w := &j.w
 	w.SetDateCache(&j.dc)

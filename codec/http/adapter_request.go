@@ -28,8 +28,9 @@ func buildRequest(req *Request, rs *reqState, remote string) (*nethttp.Request, 
 		u = &url.URL{Host: target}
 	case target[0] == '/' && plainPath(req.Path()):
 		// What url.ParseRequestURI returns for an origin-form target whose path needs no
-		// unescaping and no re-escaping, without the parse.
-		u = &url.URL{Path: sub(req.path)}
+		// unescaping and no re-escaping, without the parse (and in rs: no allocation).
+		u = &rs.url
+		u.Path = sub(req.path)
 		if req.query.n > 0 {
 			u.RawQuery = sub(req.query)
 		} else if req.path.n < req.target.n {
@@ -50,7 +51,12 @@ func buildRequest(req *Request, rs *reqState, remote string) (*nethttp.Request, 
 	n := len(req.fields)
 	var trailer nethttp.Header
 	h := make(nethttp.Header, n)
-	vals := make([]string, n) // one backing array for the values of every field
+	var vals []string // one backing array for the values of every field
+	if n <= len(rs.vals) {
+		vals = rs.vals[:n]
+	} else {
+		vals = make([]string, n)
+	}
 	for i, f := range req.fields {
 		key := nethttp.CanonicalHeaderKey(sub(f.name))
 		switch {
@@ -163,6 +169,8 @@ func addTrailers(hr *nethttp.Request, req *Request) {
 type reqState struct {
 	ctx  reqCtx
 	body bodyReader
+	url  url.URL
+	vals [12]string // header values of a request with up to 12 fields
 }
 
 // reqCtx is an adapter request's context: cancelled by the loop when the client goes away and
