@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	nethttp "net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,25 +25,6 @@ func onLoop(t *testing.T, s *Server, f func(ls *loopState) bool) bool {
 		t.Fatalf("Post: %v", err)
 	}
 	return <-res
-}
-
-// blockedIn reports whether some goroutine is blocked in a function whose name contains fn,
-// in one of the given wait states ("chan receive", "select", ...).
-func blockedIn(fn string, states ...string) bool {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if !strings.Contains(g, fn) {
-			continue
-		}
-		head, _, _ := strings.Cut(g, "\n")
-		for _, s := range states {
-			if strings.Contains(head, "["+s) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // TestAdapterPacesResponseBehindSlowOne is issue 19's defect 5: a streaming response pipelined
