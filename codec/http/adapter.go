@@ -385,7 +385,7 @@ func (j *job) refuse(err error) {
 		return
 	}
 	j.rs.ctx.cancel()
-	j.ready = AppendError(nil, err, cs.ls.date.Bytes())
+	j.ready = cs.ls.appendErr(nil, err, cs.ls.date.Bytes())
 	j.err, j.status, j.done = err, statusFor(err), true
 	j.bytesOut = int64(len(j.ready))
 	cs.flags |= csDone

@@ -286,7 +286,7 @@ func (rw *adapterRW) finish(panicked bool) {
 		return
 	}
 	if panicked {
-		w.abort(ErrHandlerPanic)
+		w.abort(ErrHandlerPanic, rw.errorAppender())
 		if rw.j != nil {
 			rw.j.err = ErrHandlerPanic
 		}
@@ -299,7 +299,7 @@ func (rw *adapterRW) finish(panicked bool) {
 		// 101 without Hijack: send it, then close (there is no protocol to switch to).
 		rw.copyHeader(true)
 		if w.commitSwitching(false) != nil {
-			w.abort(ErrHandlerPanic)
+			w.abort(ErrHandlerPanic, rw.errorAppender())
 		}
 		return
 	}
@@ -333,6 +333,16 @@ func (rw *adapterRW) addTrailers() {
 			}
 		}
 	}
+}
+
+// errorAppender returns the server's error-response maker (with its WithErrorBody hook), or
+// nil (AppendError) in Adapter.Handle.
+func (rw *adapterRW) errorAppender() errorAppender {
+	if rw.j == nil {
+		return nil
+	}
+	cfg := &rw.j.srv.cfg
+	return func(dst []byte, err error, date []byte) []byte { return cfg.appendError(dst, err, date, nil) }
 }
 
 // closeIfDraining makes a response whose head is not yet written the connection's last when

@@ -321,7 +321,7 @@ func (cs *conn) sendFile(out []byte, f *os.File, off, n int64) error {
 func (cs *conn) reject(out []byte, err error, now int64) []byte {
 	ls := cs.ls
 	start := len(out)
-	resp := AppendError(out, err, ls.date.Bytes())
+	resp := ls.appendErr(out, err, ls.date.Bytes())
 	cs.flags |= csDone
 	ls.rejected++
 	ls.requests++

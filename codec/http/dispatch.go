@@ -53,7 +53,7 @@ func (cs *conn) serveNative(out []byte, req *Request, n int, now int64) []byte {
 	if cs.callNative(s, w, req) {
 		rerr = ErrHandlerPanic
 		ls.upPending = nil // a handler that panicked after Upgrade does not switch protocols
-		w.abort(ErrHandlerPanic)
+		w.abort(ErrHandlerPanic, ls.appendErr)
 	} else if !w.finished {
 		w.Finish()
 	}

@@ -21,7 +21,9 @@ type loopState struct {
 	w    ResponseWriter
 	out  []byte // scratch: the responses of one OnData, written to the connection at once
 	ebuf []byte // scratch for the ErrorBody hook
-	info RequestInfo
+
+	appendErr errorAppender // the server's error responses, with ebuf as the hook's scratch
+	info      RequestInfo
 
 	parsers []*Parser // parsers of connections that went idle, for reuse
 
@@ -57,6 +59,9 @@ func (s *Server) loopStateOf(l *reactor.Loop) *loopState {
 		}
 	}
 	ls := &loopState{srv: s, loop: l, base: l.Now(), out: make([]byte, 0, 4096)}
+	ls.appendErr = func(dst []byte, err error, date []byte) []byte {
+		return s.cfg.appendError(dst, err, date, &ls.ebuf)
+	}
 	ls.date.Update(time.Now())
 	ls.w.SetDateCache(&ls.date)
 	ls.w.server = s.cfg.serverName

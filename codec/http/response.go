@@ -679,20 +679,29 @@ func (w *ResponseWriter) sendFile(f *os.File, off, n int64) error {
 // completed): this response's output not yet handed on is dropped; if nothing of it has left,
 // err's error response (AppendError) takes its place; the writer is finished and the connection
 // closes after it. The flush hook is not called: the caller takes what is left with Bytes.
-func (w *ResponseWriter) abort(err error) {
+// appendErr makes the error response (the server's, with its WithErrorBody hook); nil means
+// AppendError.
+func (w *ResponseWriter) abort(err error, appendErr errorAppender) {
 	w.out = w.out[:w.base]
 	if w.handed == 0 {
 		var date []byte
 		if w.dates != nil {
 			date = w.dates.Bytes()
 		}
-		w.out = AppendError(w.out, err, date)
+		if appendErr == nil {
+			appendErr = AppendError
+		}
+		w.out = appendErr(w.out, err, date)
 		w.status = statusFor(err)
 		w.committed = true
 	}
 	w.keepAlive, w.close, w.finished = false, true, true
 	w.pending = w.pending[:0]
 }
+
+// errorAppender appends a complete error response for err (AppendError, or a Server's version
+// with its ErrorBody hook).
+type errorAppender func(dst []byte, err error, date []byte) []byte
 
 // resetHeaders forgets every handler-set header line (and with them any user Date or Server),
 // so a caller that keeps its headers elsewhere (the adapter's http.Header) can copy them in
@@ -764,6 +773,10 @@ func (w *ResponseWriter) commitSwitching(connUpgrade bool) error {
 // ErrInvalidHeaderName, ErrInvalidHeaderValue, ErrReservedHeader for fields that must not be
 // trailers (Content-Length, Transfer-Encoding, Host, Trailer, Connection), ErrFinished.
 func (w *ResponseWriter) AddTrailer(name, value string) error {
+	return w.note("AddTrailer", w.addTrailer(name, value))
+}
+
+func (w *ResponseWriter) addTrailer(name, value string) error {
 	switch {
 	case !w.started:
 		return ErrNotStarted

@@ -59,6 +59,10 @@ func (h connHandler) upgradedOf(c *reactor.Conn) *upgradedConn {
 // goroutine only, like the rest of the ResponseWriter. Errors: ErrInvalidArgument for a nil h;
 // ErrNotStarted, ErrFinished, ErrHeadersSent; ErrUpgradeUnavailable (wrapped with the reason).
 func (w *ResponseWriter) Upgrade(h reactor.Handler) error {
+	return w.note("Upgrade", w.upgrade(h))
+}
+
+func (w *ResponseWriter) upgrade(h reactor.Handler) error {
 	if h == nil {
 		return fmt.Errorf("%w: Upgrade(nil)", ErrInvalidArgument)
 	}
