@@ -27,6 +27,8 @@
 // Native (Handler, HandlerFunc): Handle(w *ResponseWriter, r *Request) runs on the loop
 // goroutine. It must not block; r's views and w are valid only during the call; 0 allocations
 // per request end to end (TestServerZeroAllocPerRequest). SendFile queues a file after the head.
+// A native handler that implements BodyStreamer consumes large request bodies piece by piece
+// as they arrive instead of having them buffered whole.
 //
 // net/http (Adapt): any http.Handler runs unchanged on worker goroutines. The loop parses the
 // request once and builds the *http.Request from that parse (no second parse on the worker),
