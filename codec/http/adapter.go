@@ -57,8 +57,15 @@ import (
 //   - Pipelined requests with safe methods (GET, HEAD, OPTIONS, TRACE) run in parallel, up to
 //     WithMaxPipeline per connection; any other method, and any request asking for a protocol
 //     upgrade, waits until the earlier ones are answered and runs alone (RFC 9112 §9.3.2).
-//   - A panic is recovered: 500 and close if nothing was sent yet, else the connection is
-//     closed; it is logged with WithLogger's logger unless it is http.ErrAbortHandler.
+//   - Bad handlers get defined results, and the connection is never left out of step: a panic
+//     is recovered (500 and close if nothing was sent yet, else the response is cut short and
+//     the connection closed; logged with WithLogger's logger unless it is
+//     http.ErrAbortHandler); writes after the client left fail with ErrClientGone; a body the
+//     handler never read is discarded (small ones are read before dispatch; a streamed one
+//     closes the connection after the response unless it had fully arrived); a handler that
+//     hijacks and returns without closing leaves the connection to the net.Conn's holder
+//     (open until it, the client or Server.Close closes it). No goroutine outlives its
+//     request except a hijacker's own.
 //
 // The adapted handler may block: only its worker waits, and the pool starts more workers (up
 // to WithWorkers) so other requests are not held up. Writes after the client has gone fail

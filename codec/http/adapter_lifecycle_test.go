@@ -209,3 +209,27 @@ func TestAdapterReactorIdleTimeoutWhileBusy(t *testing.T) {
 		t.Fatalf("busy connection: %q", body)
 	}
 }
+
+// TestAdapterPanicAfterFlush: a handler that panics after part of its response left: the
+// response is cut short and the connection closes, so the client never reads a later response
+// as the rest of this one.
+func TestAdapterPanicAfterFlush(t *testing.T) {
+	_, addr := startServer(t, Adapt(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		io.WriteString(w, "partial")
+		w.(nethttp.Flusher).Flush()
+		panic(nethttp.ErrAbortHandler)
+	})))
+	cl := dialClient(t, addr)
+	cl.send("GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err := nethttp.ReadResponse(cl.br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%v %v", resp, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if string(b) != "partial" || err == nil {
+		t.Fatalf("body %q, err %v: want the flushed part, then an error (no last chunk)", b, err)
+	}
+	if !cl.closed() {
+		t.Fatal("connection open after a handler panicked mid-response")
+	}
+}
