@@ -241,15 +241,18 @@ type pooled struct {
 	pool *workerPool
 }
 
-// adConn is a connection's adapter state: the queue of its requests in order.
+// adConn is the state a connection needs only sometimes, kept out of conn so an idle
+// keep-alive connection stays small: the adapter's queue of requests in order, and a native
+// handler's streamed body.
 type adConn struct {
 	cs           *conn
 	prevA, nextA *conn // loopState.active list
 	queue        []*job
 	remote       string
 	local        nethttpAddr
-	body         *bodyPipe // the streamed body being received, if any
-	held         bool      // the reactor connection is held (Conn.Hold) while responses are owed
+	body         *bodyPipe   // the streamed body being received, if any (adapter)
+	nb           *nativeBody // a request body streamed to a native BodyStreamer
+	held         bool        // the reactor connection is held (Conn.Hold) while responses are owed
 }
 
 // hold marks the connection busy for the reactor while requests are being handled elsewhere:

@@ -182,7 +182,7 @@ func (cs *conn) onData(in []byte) int {
 			// read enough of the output.
 			break
 		}
-		if cs.nb != nil {
+		if cs.ad != nil && cs.ad.nb != nil {
 			// A request body streamed to a native BodyStreamer.
 			var k int
 			var stop bool
@@ -284,7 +284,7 @@ func (cs *conn) onData(in []byte) int {
 
 // streamingBody reports whether a request body is being streamed to a handler: its bytes
 // must still be read, even when the response will close the connection.
-func (cs *conn) streamingBody() bool { return cs.nb != nil || cs.ad != nil && cs.ad.body != nil }
+func (cs *conn) streamingBody() bool { return cs.ad != nil && (cs.ad.nb != nil || cs.ad.body != nil) }
 
 // flushScratch hands the scratch output to the connection and gives the scratch buffer back to
 // the loop (shrunk if one response grew it).
@@ -373,7 +373,9 @@ func (cs *conn) resume() {
 
 func (cs *conn) onClose() {
 	cs.flags |= csClosed | csDone
-	cs.nb = nil
+	if cs.ad != nil {
+		cs.ad.nb = nil
+	}
 	cs.stopDeadlines()
 	if cs.p != nil {
 		cs.ls.putParser(cs.p)

@@ -36,14 +36,17 @@ func (cs *conn) startNativeBody(out []byte, req *Request, now int64) []byte {
 			return cs.reject(out, ErrBodyTooLarge, now)
 		}
 	}
-	cs.nb = nb
+	if cs.ad == nil {
+		cs.ad = &adConn{cs: cs}
+	}
+	cs.ad.nb = nb
 	return out
 }
 
 // feedNative passes the input of a streamed body on; when the body is complete it runs the
 // handler. It returns the bytes consumed, the scratch output, and whether to stop consuming.
 func (cs *conn) feedNative(in, out []byte, now int64) (int, []byte, bool) {
-	nb := cs.nb
+	nb := cs.ad.nb
 	n, data, done, err := cs.p.ParseBody(in)
 	if len(data) > 0 && (err == nil || nb.w != nil) {
 		switch {
@@ -58,11 +61,11 @@ func (cs *conn) feedNative(in, out []byte, now int64) (int, []byte, bool) {
 		}
 	}
 	if err != nil {
-		cs.nb = nil
+		cs.ad.nb = nil
 		return len(in), cs.reject(out, err, now), true
 	}
 	if done {
-		cs.nb = nil
+		cs.ad.nb = nil
 		req := &cs.p.req
 		if nb.w == nil {
 			// Declined: Handle sees the body as if it had been buffered by Parse.
