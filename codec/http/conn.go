@@ -108,8 +108,7 @@ type conn struct {
 	c  *reactor.Conn
 	ls *loopState
 	p  *Parser
-	ad *adConn     // adapter state, allocated with the first adapter request
-	nb *nativeBody // a native request body being streamed (BodyStreamer)
+	ad *adConn // adapter state (or a streamed native body), allocated when first needed
 
 	// Loop-clock stamps (nanoseconds, see loopState.nowNs).
 	armedAt    int64 // when the connection's deadline is set for; 0 when it is not
