@@ -364,7 +364,7 @@ func (w *ResponseWriter) check() error {
 
 // WriteInformational writes a 1xx interim response (100 Continue, 102, 103 Early Hints, ...)
 // carrying the headers set so far; they stay set for the final response. 101 is refused with
-// ErrInvalidStatus (protocol upgrades are not supported), as is any code outside 100..199.
+// ErrInvalidStatus (switch protocols with Upgrade), as is any code outside 100..199.
 // For an HTTP/1.0 request nothing is written (RFC 9110 §15.2: a server MUST NOT send 1xx to an
 // HTTP/1.0 client) and nil is returned.
 func (w *ResponseWriter) WriteInformational(code int) error {
