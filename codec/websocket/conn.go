@@ -24,7 +24,7 @@ import (
 // complete; an unfragmented message is handed to OnMessage straight from the read buffer.
 type Conn struct {
 	u     *Upgrader
-	rc    *reactor.Conn // set (under mu) when the connection opens
+	rc    netConn // the reactor connection; set (under mu) when the connection opens
 	ls    *loopState
 	dfl   *connDeflate // nil unless permessage-deflate was negotiated
 	proto string
@@ -57,10 +57,22 @@ type Conn struct {
 	sendShut bool        // a close frame was queued (or the connection closed): nothing more goes out
 	gone     bool        // OnClose ran
 	closeQ   *CloseError // a close frame queued by Close, for the loop to take note of
-	buffered int         // the reactor connection's pending output when the loop last wrote
+	outFull  bool        // the reactor connection's output was at its high-water mark when the loop last wrote
 	waiters  chan struct{}
 	flushFn  func()
 	groups   []*Group
+}
+
+// netConn is what a Conn uses of its *reactor.Conn; the fuzz and allocation tests drive the
+// frame code through a fake that lives on a real loop.
+type netConn interface {
+	Write(p []byte) (int, error)
+	Buffered() int
+	OutputFull() bool
+	Close() error
+	CloseNow() error
+	Loop() *reactor.Loop
+	RemoteAddr() net.Addr
 }
 
 // connState is where a connection is in its life, as the loop sees it.
@@ -126,7 +138,7 @@ func (c *Conn) Loop() *reactor.Loop {
 }
 
 // open is OnOpen: the 101 is queued and the connection belongs to its loop.
-func (c *Conn) open(rc *reactor.Conn) {
+func (c *Conn) open(rc netConn) {
 	ls := c.u.loopStateOf(rc.Loop())
 	c.ls = ls
 	ls.add(c)
@@ -211,7 +223,7 @@ func (c *Conn) closed(err error) {
 // writable is OnWritable: the reactor's output drained to its low-water mark.
 func (c *Conn) writable() {
 	c.mu.Lock()
-	c.buffered = c.rc.Buffered()
+	c.outFull = c.rc.OutputFull()
 	c.wakeWaitersLocked()
 	c.mu.Unlock()
 	if c.st != stOpen || c.u.wh == nil {
@@ -303,8 +315,11 @@ func (c *Conn) flushLocked() *CloseError {
 		c.stage = nil
 		c.staged.Store(0)
 	}
-	c.buffered = c.rc.Buffered()
-	if c.waiters != nil && c.buffered < c.u.cfg.sendLimit {
+	// Above the high-water mark the reactor stops reading the connection and, once the
+	// output has drained to the low-water mark, calls OnWritable (writable), which clears
+	// outFull: the flag can never stay set for an output that has drained.
+	c.outFull = c.rc.OutputFull()
+	if c.waiters != nil && !c.outFull {
 		c.wakeWaitersLocked()
 	}
 	q := c.closeQ

@@ -112,9 +112,9 @@ var (
 	// ErrClosed is returned by Send, SendText, Ping and Close once the connection is closing
 	// (a close frame was sent or queued) or closed.
 	ErrClosed = errors.New("websocket: connection closed")
-	// ErrOutputFull is returned by Send when the connection's pending output is at its send
-	// limit (WithSendLimit): the message was not queued (SlowConsumerDrop), or the connection
-	// is being closed for it (SlowConsumerClose).
+	// ErrOutputFull is returned by Send when the connection cannot take more output (see
+	// WithSendLimit): the message was not queued (SlowConsumerDrop), or the connection is
+	// being closed for it (SlowConsumerClose).
 	ErrOutputFull = errors.New("websocket: send limit reached: slow consumer")
 	// ErrInvalidUTF8 is returned by Send and SendText for a text message that is not valid
 	// UTF-8, and by Close for such a reason; nothing is sent.

@@ -90,7 +90,14 @@ func newRecorder(echo bool) *recorder {
 	return &recorder{echo: echo, closed: make(chan error, 16), opened: make(chan *Conn, 16)}
 }
 
-func (r *recorder) OnOpen(c *Conn) { r.opened <- c }
+// OnOpen and OnClose never block the loop: a test that does not wait for the events just
+// loses them once the buffer is full.
+func (r *recorder) OnOpen(c *Conn) {
+	select {
+	case r.opened <- c:
+	default:
+	}
+}
 
 func (r *recorder) OnMessage(c *Conn, typ MessageType, data []byte) {
 	r.mu.Lock()
@@ -101,7 +108,12 @@ func (r *recorder) OnMessage(c *Conn, typ MessageType, data []byte) {
 	}
 }
 
-func (r *recorder) OnClose(c *Conn, err error) { r.closed <- err }
+func (r *recorder) OnClose(c *Conn, err error) {
+	select {
+	case r.closed <- err:
+	default:
+	}
+}
 
 func (r *recorder) waitClosed(t testing.TB) error {
 	t.Helper()
@@ -323,3 +335,5 @@ func closePayload(code StatusCode, reason string) []byte {
 	}
 	return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 64<<10) }

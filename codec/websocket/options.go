@@ -16,8 +16,7 @@ const (
 	// DefaultMaxMessageSize bounds a message (after decompression) and a frame: a larger one
 	// is answered with close code 1009.
 	DefaultMaxMessageSize = 1 << 20
-	// DefaultSendLimit bounds a connection's pending output (queued, not yet written to the
-	// socket) above which the slow-consumer policy applies.
+	// DefaultSendLimit bounds the output queued for a connection's loop (see WithSendLimit).
 	DefaultSendLimit = 1 << 20
 	// DefaultCloseTimeout bounds the wait for the peer's answer to a close frame.
 	DefaultCloseTimeout = 5 * time.Second
@@ -209,9 +208,13 @@ func WithCloseTimeout(d time.Duration) Option {
 	}
 }
 
-// WithSendLimit sets the pending output (bytes queued for a connection and not yet accepted
-// by its socket) at which the slow-consumer policy applies. A single message larger than the
-// limit is still accepted when nothing is pending. Positive; default DefaultSendLimit.
+// WithSendLimit bounds what a connection may have queued for the loop and not yet handed to
+// the reactor connection (the messages sent from other goroutines since the loop last ran
+// it). The slow-consumer policy applies when a message would take that queue past n, and
+// also while the reactor connection's output is at its high-water mark (reactor.WithWatermarks,
+// 1 MiB by default), until the peer has read it down to the low-water mark. Pending output is
+// thus bounded by the high-water mark plus n plus one message: a single message larger than
+// n is still accepted when nothing is queued. Positive; default DefaultSendLimit.
 func WithSendLimit(n int) Option {
 	return func(c *config) {
 		if n <= 0 {

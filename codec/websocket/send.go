@@ -169,11 +169,16 @@ func (c *Conn) send(op byte, data []byte, wait bool) error {
 	return nil
 }
 
-// overLimitLocked reports whether n more bytes would take the pending output over the send
-// limit. A message alone may exceed it: otherwise it could never be sent.
+// overLimitLocked reports whether the connection cannot take n more bytes: its reactor output
+// is at the high-water mark, or the stage would grow past the send limit. A message alone may
+// exceed the limit: otherwise it could never be sent. Pending output is thus bounded by the
+// high-water mark plus the send limit plus one message.
 func (c *Conn) overLimitLocked(n int) bool {
-	pending := c.buffered + int(c.staged.Load())
-	return pending > 0 && pending+n > c.u.cfg.sendLimit
+	if c.outFull {
+		return true
+	}
+	staged := int(c.staged.Load())
+	return staged > 0 && staged+n > c.u.cfg.sendLimit
 }
 
 // slowConsumerLocked applies the policy to a message over the limit, unlocks mu and returns
@@ -375,6 +380,6 @@ func (c *Conn) sendPrepared(p *prepared) {
 		c.staged.Store(0)
 	}
 	c.rc.Write(frame)
-	c.buffered = c.rc.Buffered()
+	c.outFull = c.rc.OutputFull()
 	c.mu.Unlock()
 }
