@@ -1,7 +1,7 @@
 // Package examples holds small runnable programs that embed reactord's packages, one per
 // directory, each a main package with a README: echo, framing, udp-broadcast, timers,
-// http-hello, http-mux, kv, jsonapi and jsonapi-mux (and, under before/, the last three written
-// without the embedder helpers, for comparison). Run one with
+// http-hello, http-mux, kv, jsonapi, jsonapi-mux, ws-echo and ws-chat (and, under before/, kv,
+// jsonapi and jsonapi-mux written without the embedder helpers, for comparison). Run one with
 //
 //	go run ./examples/echo
 //

@@ -256,6 +256,8 @@ func TestExamples(t *testing.T) {
 		{"before/jsonapi", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveJSONAPI(true, false)},
 		{"jsonapi-mux", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveJSONAPI(false, true)},
 		{"before/jsonapi-mux", []string{"-addr", "127.0.0.1:0"}, unix.SIGTERM, driveJSONAPI(false, false)},
+		{"ws-echo", []string{"-addr", "127.0.0.1:0", "-loops", "2"}, unix.SIGTERM, driveWSEcho},
+		{"ws-chat", []string{"-addr", "127.0.0.1:0", "-loops", "2"}, unix.SIGINT, driveWSChat},
 	}
 	// Binaries are named after the last path element, so before/kv and kv build into
 	// different directories (one go build each, packages compiled in parallel).
@@ -284,6 +286,16 @@ func TestExamples(t *testing.T) {
 				line := p.expect(0, "served ")
 				if _, err := fmt.Sscanf(line, "served %d requests", &n); err != nil || n < 4 {
 					t.Fatalf("final line %q: want at least 4 requests served", line)
+				}
+			}
+			if strings.HasPrefix(c.name, "ws-") {
+				// The WebSocket examples report the messages they handled.
+				var n, m int
+				line := p.expect(0, " messages ")
+				_, err1 := fmt.Sscanf(line, "echoed %d messages on %d connections", &n, &m)
+				_, err2 := fmt.Sscanf(line, "relayed %d messages from %d members", &n, &m)
+				if err1 != nil && err2 != nil || n < 2 || m < 2 {
+					t.Fatalf("final line %q: want at least 2 messages on 2 connections", line)
 				}
 			}
 		})
