@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"sync"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 )
 
 // The send path. A frame sent from any goroutine is encoded into the connection's stage, a
@@ -79,7 +77,7 @@ func (c *Conn) SendWait(ctx context.Context, typ MessageType, data []byte) error
 			return err
 		}
 		c.mu.Lock()
-		if c.rc != nil && c.ls != nil && c.ls.tid == unix.Gettid() {
+		if c.rc != nil && c.ls != nil && c.ls.gid == goroutineID() {
 			c.mu.Unlock()
 			return ErrCalledOnLoop
 		}

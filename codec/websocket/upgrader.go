@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	rhttp "github.com/reactord/reactord/codec/http"
 	"github.com/reactord/reactord/internal/bufpool"
 	"github.com/reactord/reactord/reactor"
@@ -343,7 +341,7 @@ type loopState struct {
 	u     *Upgrader
 	loop  *reactor.Loop
 	base  time.Time // origin of nowNs
-	tid   int       // the loop's thread (see Conn.SendWait)
+	gid   int64     // the loop's goroutine (see Conn.SendWait)
 	conns []*Conn
 	pool  bufpool.Pool
 
@@ -364,7 +362,7 @@ func (u *Upgrader) loopStateOf(l *reactor.Loop) *loopState {
 	if ls := u.loops[l]; ls != nil {
 		return ls
 	}
-	ls := &loopState{u: u, loop: l, base: l.Now(), tid: unix.Gettid()}
+	ls := &loopState{u: u, loop: l, base: l.Now(), gid: goroutineID()}
 	u.loops[l] = ls
 	u.list = append(u.list, ls)
 	return ls
