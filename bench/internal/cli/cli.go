@@ -39,6 +39,7 @@ func commands() []command {
 		{"pollers", "poller backend scaling (libevent bench.c shape): time per dispatch as N grows", runPollers},
 		{"http", "closed-loop HTTP/1.1 load against our stack and peers, pinned, interleaved rounds", runHTTP},
 		{"idle", "memory per idle keep-alive connection for each server", runIdle},
+		{"ws", "WebSocket servers side by side: echo CPU/message, broadcast, idle memory", runWS},
 		{"serve", "run one benchmark server in the foreground (for wrk, h2load, curl)", runServe},
 		{"smoke", "run every subcommand for a few seconds with tiny sizes (CI)", runSmoke},
 	}

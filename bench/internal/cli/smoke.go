@@ -18,6 +18,7 @@ import (
 	"github.com/reactord/reactord/bench/internal/report"
 	"github.com/reactord/reactord/bench/internal/servers"
 	"github.com/reactord/reactord/bench/internal/syscount"
+	"github.com/reactord/reactord/bench/internal/wsbench"
 )
 
 // ErrSmoke is returned when a smoke step ran but its output shows a failure.
@@ -28,7 +29,8 @@ func runSmoke(ctx context.Context, env Env, args []string) error {
 Runs every subcommand for a few seconds with tiny sizes and checks the outcome: pollers (N=100
 and 500), http against every available server (C=8, P=1 and 4, one round, 0.5 s) asserting
 requests > 0 and no errors, http -strace on floor when strace is installed, idle (N=200), and
-serve in the foreground answering one request. Under a minute on a 2-core machine; .ci/run
+ws against every WebSocket server (tiny sizes), and serve in the foreground answering one
+request. Under a minute on a 2-core machine; .ci/run
 calls it.`)
 	keep := fs.String("keep", "", "write charts and JSON into `dir` and keep them (default: a temp dir, removed)")
 	if err := parse(fs, args); err != nil {
@@ -122,6 +124,29 @@ calls it.`)
 
 	if err := step("idle", func() error {
 		return sub(runIdle, "-n", "200", "-servers", strings.Join(avail, ","), "-json", filepath.Join(dir, "idle.json"))
+	}); err != nil {
+		return err
+	}
+
+	if err := step("ws (every WebSocket server: echo, broadcast, idle)", func() error {
+		js := filepath.Join(dir, "ws.json")
+		if err := sub(runWS, "-c", "8", "-warmup", "100ms", "-d", "400ms", "-n", "16", "-k", "3", "-idle", "50",
+			"-rounds", "1", "-q", "-json", js); err != nil {
+			return err
+		}
+		var rows []wsbench.Result
+		if err := readJSON(js, &rows); err != nil {
+			return err
+		}
+		if want := 3 * len(servers.WebSocket()); len(rows) != want {
+			return fmt.Errorf("%w: %d ws runs, want %d", ErrSmoke, len(rows), want)
+		}
+		for _, r := range rows {
+			if r.Mode == wsbench.ModeEcho && r.Messages == 0 || r.Mode == wsbench.ModeBroadcast && r.BroadcastCount != 3 {
+				return fmt.Errorf("%w: %s %s: %+v", ErrSmoke, r.Label, r.Mode, r)
+			}
+		}
+		return nil
 	}); err != nil {
 		return err
 	}

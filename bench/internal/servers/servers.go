@@ -138,10 +138,10 @@ func Names() []string {
 
 // Lookup returns the server called name.
 func Lookup(name string) (Server, error) {
-	all := All()
+	all := append(All(), WebSocket()...)
 	i := slices.IndexFunc(all, func(s Server) bool { return s.Name == name })
 	if i < 0 {
-		return Server{}, fmt.Errorf("%w: %q (have %s)", ErrUnknownServer, name, strings.Join(Names(), ", "))
+		return Server{}, fmt.Errorf("%w: %q (have %s)", ErrUnknownServer, name, strings.Join(append(Names(), WebSocketNames()...), ", "))
 	}
 	return all[i], nil
 }
