@@ -315,13 +315,12 @@ type wsNbioInstance struct {
 
 func startWSNbio(_ context.Context, o Options) (Instance, error) {
 	// The engine listens by itself: find a free port first when asked for port 0.
-	addr := o.Addr
-	if ln, err := net.Listen("tcp", o.Addr); err == nil {
-		addr = ln.Addr().String()
-		ln.Close()
-	} else {
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
 		return nil, err
 	}
+	addr := ln.Addr().String()
+	ln.Close()
 	// nbio logs to stdout, which is the harness's control channel.
 	logging.SetLevel(logging.LevelNone)
 	reg := newRegistry[*nbws.Conn]()
