@@ -21,10 +21,12 @@ var modeMetrics = map[string][]metric{
 	ModeEcho: {
 		{"msg/s", func(r Result) float64 { return r.MsgPerSec }, false},
 		{"server CPU µs/msg", func(r Result) float64 { return r.CPUPerMsg }, true},
+		{"user share", func(r Result) float64 { return r.UserShare }, true},
 	},
 	ModeBroadcast: {
 		{"ms until all have it", func(r Result) float64 { return r.BroadcastMs }, true},
 		{"server CPU ms/broadcast", func(r Result) float64 { return r.CPUPerBcastMs }, true},
+		{"user share", func(r Result) float64 { return r.UserShare }, true},
 	},
 	ModeIdle: {
 		{"RSS B/conn", func(r Result) float64 { return r.RSSPerConn }, true},
@@ -94,6 +96,9 @@ func Markdown(w io.Writer, results []Result) {
 		}
 		var parts []string
 		for i, m := range ms {
+			if m.name == "user share" {
+				continue
+			}
 			best, bestLabel := 0.0, ""
 			for _, l := range labels {
 				if l == ours {

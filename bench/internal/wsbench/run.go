@@ -61,6 +61,10 @@ type Result struct {
 	CPUPerBcastMs  float64 `json:"cpu_ms_per_broadcast,omitempty"`
 	BroadcastCount int     `json:"broadcasts,omitempty"`
 
+	// UserShare is the part of the server's CPU time spent in user space (the rest is the
+	// kernel: TCP, epoll, scheduling), echo and broadcast.
+	UserShare float64 `json:"user_share,omitempty"`
+
 	// idle
 	RSSPerConn float64 `json:"rss_bytes_per_conn,omitempty"`
 	GoPerConn  float64 `json:"go_heap_stack_per_conn,omitempty"`
@@ -108,9 +112,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 func logLine(r Result) string {
 	switch r.Mode {
 	case ModeEcho:
-		return fmt.Sprintf("round %d echo      %-12s C=%d %9.0f msg/s %7.2f µs CPU/msg", r.Round, r.Label, r.Conns, r.MsgPerSec, r.CPUPerMsg)
+		return fmt.Sprintf("round %d echo      %-12s C=%d %9.0f msg/s %7.2f µs CPU/msg (%2.0f%% user)", r.Round, r.Label, r.Conns, r.MsgPerSec, r.CPUPerMsg, 100*r.UserShare)
 	case ModeBroadcast:
-		return fmt.Sprintf("round %d broadcast %-12s N=%d %8.2f ms to all %8.2f ms CPU each (%d broadcasts)", r.Round, r.Label, r.Conns, r.BroadcastMs, r.CPUPerBcastMs, r.BroadcastCount)
+		return fmt.Sprintf("round %d broadcast %-12s N=%d %8.2f ms to all %8.2f ms CPU each (%2.0f%% user, %d broadcasts)", r.Round, r.Label, r.Conns, r.BroadcastMs, r.CPUPerBcastMs, 100*r.UserShare, r.BroadcastCount)
 	default:
 		return fmt.Sprintf("round %d idle      %-12s N=%d %8.0f B RSS/conn %8.0f B Go heap+stack/conn (RSS %.1f MiB)", r.Round, r.Label, r.Conns, r.RSSPerConn, r.GoPerConn, float64(r.RSSAfter)/(1<<20))
 	}
@@ -157,6 +161,7 @@ func runOne(ctx context.Context, cfg Config, name, mode string, round int) (Resu
 		if r.Messages > 0 {
 			res.MsgPerSec = float64(r.Messages) / r.Elapsed.Seconds()
 			res.CPUPerMsg = float64(c1.Sub(c0).Total()) / 1e3 / float64(r.Messages)
+			res.UserShare = userShare(c1.Sub(c0))
 		}
 	case ModeBroadcast:
 		res.Conns = cfg.BroadcastConns
@@ -185,6 +190,7 @@ func runOne(ctx context.Context, cfg Config, name, mode string, round int) (Resu
 		res.BroadcastCount = len(times)
 		res.BroadcastMs = float64(times[len(times)/2]) / 1e6
 		res.CPUPerBcastMs = float64(c1.Sub(c0).Total()) / 1e6 / float64(len(times))
+		res.UserShare = userShare(c1.Sub(c0))
 	case ModeIdle:
 		res.Conns = cfg.IdleConns
 		warm, err := dialMany(ctx, proc.Addr(), 1)
@@ -222,6 +228,13 @@ func runOne(ctx context.Context, cfg Config, name, mode string, round int) (Resu
 		return res, fmt.Errorf("%w: mode %q", ErrBadConfig, mode)
 	}
 	return res, nil
+}
+
+func userShare(c procstat.CPU) float64 {
+	if c.Total() <= 0 {
+		return 0
+	}
+	return float64(c.User) / float64(c.Total())
 }
 
 // settle waits until the server's CPU time stops growing, at most 3s.

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -112,10 +113,15 @@ func dial(ctx context.Context, addr string, src net.IP) (*conn, error) {
 	return c, nil
 }
 
-// sources returns the loopback source address for connection i: 25,000 per address, so that
-// no address runs out of ephemeral ports (Linux's default range holds 28,232).
-func source(i int) net.IP {
-	return net.IPv4(127, 0, 0, byte(1+i/25000))
+// nextSource numbers the loopback source addresses handed out so far: every dialMany takes
+// fresh ones, so that the ports of an earlier run's connections (in TIME_WAIT if a server
+// closed first) are never needed again.
+var nextSource atomic.Int64
+
+// sourceAddr returns loopback address number k: 127.a.b.c with c in 1..254.
+func sourceAddr(k int64) net.IP {
+	k %= 254 * 256 * 256
+	return net.IPv4(127, byte(k/(254*256)), byte(k/254%256), byte(1+k%254))
 }
 
 // dialMany opens n connections with 64 dialers at a time.
@@ -124,11 +130,13 @@ func dialMany(ctx context.Context, addr string, n int) ([]*conn, error) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
+	// 25,000 connections per source address: Linux's default ephemeral range holds 28,232.
+	base := nextSource.Add(int64(n/25000+1)) - int64(n/25000+1)
 	next := make(chan int)
 	for range min(64, n) {
 		wg.Go(func() {
 			for i := range next {
-				c, err := dial(ctx, addr, source(i))
+				c, err := dial(ctx, addr, sourceAddr(base+int64(i/25000)))
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -162,9 +170,12 @@ func dialMany(ctx context.Context, addr string, n int) ([]*conn, error) {
 	return conns, nil
 }
 
+// closeAll closes the connections with a reset (SO_LINGER 0): no TIME_WAIT is left behind on
+// either side to hold ports for the next run.
 func closeAll(cs []*conn) {
 	for _, c := range cs {
 		if c != nil {
+			_ = c.nc.(*net.TCPConn).SetLinger(0)
 			c.nc.Close()
 		}
 	}
