@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/reactord/reactord/bench/internal/servers"
@@ -45,8 +46,21 @@ The markdown summary gives medians over the rounds and ws-reactord's ratio to th
 	loops := fs.Int("loops", 1, "event loops / pollers where the server has them")
 	jsonOut := fs.String("json", "", "also write the runs as JSON to `file` (- for stdout)")
 	quiet := fs.Bool("q", false, "no line per run")
+	from := fs.String("report", "", "print the summary of a `file` written by -json instead of running")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			return err
+		}
+		var results []wsbench.Result
+		if err := json.Unmarshal(b, &results); err != nil {
+			return err
+		}
+		wsbench.Markdown(env.Stdout, results)
+		return nil
 	}
 	for _, n := range stringList(*names) {
 		if _, err := servers.Lookup(n); err != nil {

@@ -112,7 +112,18 @@ func Markdown(w io.Writer, results []Result) {
 			if bestLabel == "" || best == 0 {
 				continue
 			}
-			parts = append(parts, fmt.Sprintf("%s: %.2f× the best peer (%s)", m.name, med[ours][i]/best, bestLabel))
+			// The median of per-round ratios: a round that was slow for every server (the
+			// machine is shared) cancels out inside its own ratio.
+			var ratios []float64
+			for _, r := range byLabel[ours] {
+				for _, p := range byLabel[bestLabel] {
+					if p.Round == r.Round && m.value(p) != 0 {
+						ratios = append(ratios, m.value(r)/m.value(p))
+					}
+				}
+			}
+			parts = append(parts, fmt.Sprintf("%s: %.2f× the best peer (%s; median of per-round ratios, range %.2f–%.2f)",
+				m.name, median(ratios), bestLabel, minOf(ratios), maxOf(ratios)))
 		}
 		fmt.Fprintf(w, "\n%s %s.\n", ours, strings.Join(parts, "; "))
 	}
@@ -127,4 +138,24 @@ func format(v float64) string {
 	default:
 		return fmt.Sprintf("%.3f", v)
 	}
+}
+
+func minOf(xs []float64) float64 {
+	m := 0.0
+	for i, x := range xs {
+		if i == 0 || x < m {
+			m = x
+		}
+	}
+	return m
+}
+
+func maxOf(xs []float64) float64 {
+	m := 0.0
+	for i, x := range xs {
+		if i == 0 || x > m {
+			m = x
+		}
+	}
+	return m
 }
