@@ -81,19 +81,25 @@ func dial(ctx context.Context, addr string, src net.IP) (*conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	// Read the 101 byte by byte up to its end, so nothing after it is taken from the socket.
-	var resp []byte
-	var b [1]byte
-	for !bytes.HasSuffix(resp, []byte("\r\n\r\n")) {
-		if _, err := nc.Read(b[:]); err != nil {
-			nc.Close()
-			return nil, fmt.Errorf("handshake: %w after %q", err, resp)
-		}
-		resp = append(resp, b[0])
-		if len(resp) > 4096 {
+	// Read the 101 up to its end. The servers send nothing after it until asked, so a read
+	// never takes a frame along; anything after the head is an error.
+	var buf [4096]byte
+	resp := buf[:0]
+	for !bytes.Contains(resp, []byte("\r\n\r\n")) {
+		if len(resp) == len(buf) {
 			nc.Close()
 			return nil, fmt.Errorf("%w: handshake response over 4 KiB", ErrProtocol)
 		}
+		n, err := nc.Read(buf[len(resp):])
+		resp = buf[:len(resp)+n]
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("handshake: %w after %q", err, resp)
+		}
+	}
+	if !bytes.HasSuffix(resp, []byte("\r\n\r\n")) {
+		nc.Close()
+		return nil, fmt.Errorf("%w: bytes after the handshake response", ErrProtocol)
 	}
 	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101")) {
 		nc.Close()
