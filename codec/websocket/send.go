@@ -81,6 +81,13 @@ func (c *Conn) SendWait(ctx context.Context, typ MessageType, data []byte) error
 			c.mu.Unlock()
 			return ErrCalledOnLoop
 		}
+		// The room may have come between send's answer and this lock (the loop cleared
+		// outFull and found no waiter to wake): check again under the lock the loop wakes
+		// waiters under, or the wake-up is lost.
+		if c.sendShut || !c.overLimitLocked(headerLen(len(data))+len(data)) {
+			c.mu.Unlock()
+			continue
+		}
 		if c.waiters == nil {
 			c.waiters = make(chan struct{})
 		}
