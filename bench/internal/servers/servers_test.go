@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
 		// evio's ticker goroutine stays blocked on its channel after a Shutdown.
 		goleak.IgnoreAnyFunction("github.com/tidwall/evio.loopTicker"),
+		// nbio starts its default task pool's workers when the package is initialised.
+		goleak.IgnoreAnyFunction("github.com/lesismal/nbio/taskpool.New.func3"),
 	)
 }
 

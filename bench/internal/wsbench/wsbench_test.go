@@ -1,0 +1,75 @@
+package wsbench
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reactord/reactord/bench/internal/servers"
+)
+
+// TestEveryServer drives each WebSocket server in-process the way `bench ws` does: the
+// handshake, echo round trips on several connections, and broadcasts reaching every one.
+func TestEveryServer(t *testing.T) {
+	for _, sv := range servers.WebSocket() {
+		t.Run(sv.Name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			inst, err := sv.Start(ctx, servers.Options{Addr: "127.0.0.1:0"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inst.Close()
+			conns, err := dialMany(ctx, inst.Addr(), 8)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeAll(conns)
+			var n int64
+			res, err := runEcho(ctx, conns, 0, 300*time.Millisecond, func() {}, func() {})
+			if err != nil {
+				t.Fatalf("echo: %v", err)
+			}
+			if n = res.Messages; n < int64(len(conns)) {
+				t.Fatalf("echo: %d messages in 300ms over %d connections", n, len(conns))
+			}
+			// The echo run leaves one answer in flight per connection: drain it.
+			if _, err := runEcho(ctx, conns, 0, 0, func() {}, func() {}); err != nil && !strings.Contains(err.Error(), "twice") {
+				t.Logf("drain: %v", err)
+			}
+		})
+	}
+}
+
+func TestReportRatios(t *testing.T) {
+	var b strings.Builder
+	Markdown(&b, []Result{
+		{Label: "ws-reactord", Mode: ModeEcho, Round: 1, CPUPerMsg: 10, MsgPerSec: 100},
+		{Label: "ws-peer", Mode: ModeEcho, Round: 1, CPUPerMsg: 20, MsgPerSec: 50},
+		{Label: "ws-reactord", Mode: ModeEcho, Round: 2, CPUPerMsg: 30, MsgPerSec: 100},
+		{Label: "ws-peer", Mode: ModeEcho, Round: 2, CPUPerMsg: 40, MsgPerSec: 50},
+	})
+	out := b.String()
+	// Per-round ratios 0.5 and 0.75: their median is 0.625, not the ratio of medians 20/30.
+	if !strings.Contains(out, "server CPU µs/msg: 0.62× the best peer (ws-peer") && !strings.Contains(out, "server CPU µs/msg: 0.63× the best peer (ws-peer") {
+		t.Fatalf("report:\n%s", out)
+	}
+	if !strings.Contains(out, "msg/s: 2.00× the best peer") {
+		t.Fatalf("report:\n%s", out)
+	}
+}
+
+func TestSourceAddresses(t *testing.T) {
+	seen := map[string]bool{}
+	for k := int64(0); k < 70000; k += 97 {
+		ip := sourceAddr(k)
+		if ip[12] != 127 || ip[15] == 0 || ip[15] == 255 {
+			t.Fatalf("address %d: %v", k, ip)
+		}
+		if seen[ip.String()] {
+			t.Fatalf("address %d: %v repeated", k, ip)
+		}
+		seen[ip.String()] = true
+	}
+}
