@@ -315,6 +315,19 @@ func (c *Conn) idle() bool {
 	return c.flags&fClosed == 0 && !c.busy() && len(c.in) == 0 && c.Buffered() == 0
 }
 
+// inputWaiting reports whether bytes the loop has not read yet sit in the socket's receive
+// buffer. Shutdown asks before closing a connection it takes for idle: a request that reached the
+// kernel just before the drain (a keep-alive client's next request, sent while the loop was busy
+// with other work) would otherwise be answered with a reset, and its client could not know
+// whether it was processed. Such a connection is read and served as usual (a codec answers
+// "Connection: close" while draining) and closed once idle. recv(MSG_PEEK) leaves the bytes in
+// place; it is a system call per connection, but Shutdown is rare. A peer that sent only a FIN
+// (zero bytes) or an error counts as no input.
+func (c *Conn) inputWaiting() bool {
+	n, _, err := unix.Recvfrom(c.fd, c.loop.readBuf[:1], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == nil && n > 0
+}
+
 // scheduleRedeliver queues kept input to be handed back to OnData in the next iteration.
 func (c *Conn) scheduleRedeliver() {
 	if len(c.in) == 0 || c.flags&(fRedeliver|fPausedUser|fClosing|fClosed) != 0 {

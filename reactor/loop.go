@@ -357,7 +357,7 @@ func (l *Loop) removeConn(c *Conn) {
 // drainIdle closes connections that have nothing in flight, during Shutdown.
 func (l *Loop) drainIdle() {
 	for _, c := range l.conns {
-		if c != nil && c.idle() {
+		if c != nil && c.idle() && !c.inputWaiting() {
 			c.closeNow(nil)
 		}
 	}
