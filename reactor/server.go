@@ -295,8 +295,9 @@ func (s *Server) loopFailed(err error) {
 }
 
 // Shutdown stops accepting, lets connections finish what is in flight (busy connections: held,
-// paused or kept open after EOF, see the package doc; kept input; pending output), closes each
-// connection as soon as it is idle, and returns once all are closed, or when ctx is done (then
+// paused or kept open after EOF, see the package doc; kept input; pending output; input that
+// reached the socket but was not read yet), closes each connection as soon as it is idle, and
+// returns once all are closed, or when ctx is done (then
 // it closes the rest at once and returns ctx.Err()). OnClose gets a nil error for connections
 // closed while idle. On a loop goroutine (of any Server), where waiting could deadlock, it
 // returns ErrCalledOnLoop at once and does nothing: call it from another goroutine
