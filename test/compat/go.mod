@@ -5,7 +5,7 @@ go 1.26.0
 replace github.com/reactord/reactord => ../../
 
 require (
-	github.com/coder/websocket v1.8.14
+	github.com/coder/websocket v1.8.15
 	github.com/gorilla/websocket v1.5.3
 	github.com/reactord/reactord v0.0.0-00010101000000-000000000000
 	go.uber.org/goleak v1.3.0
