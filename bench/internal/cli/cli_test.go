@@ -9,9 +9,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/reactord/reactord/bench/internal/report"
 	"github.com/reactord/reactord/bench/internal/servers"
 	"github.com/reactord/reactord/bench/internal/syscount"
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -123,6 +126,50 @@ func TestHTTPWithChildServers(t *testing.T) {
 	}
 	if !strings.Contains(out, "| nethttp |") || !strings.Contains(out, "pipeline P=4") || !strings.Contains(out, "| server | × floor | × nethttp |") {
 		t.Fatalf("table:\n%s", out)
+	}
+}
+
+// TestHTTPNginx runs the http subcommand on nginx the way the smoke does (a child process
+// running nginx, pinned; the load pinned; nginx's /proc counters sampled around the window), with
+// no warm-up, so that the window opens the moment the child says READY: requests, CPU time and
+// memory must show and nothing may fail. (That READY means nginx answers is pinned down by
+// servers' TestNginxStartReturnsWhenServing; this is the whole path around it.) A window in
+// which nothing at all was answered (a machine stalled for all of it) is run again.
+func TestHTTPNginx(t *testing.T) {
+	sv, err := servers.Lookup("nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sv.Available(); err != nil {
+		t.Skipf("%v: install nginx-light to run this (.ci/run does)", err)
+	}
+	giveUp := testsupport.Deadline(60 * time.Second)
+	for {
+		js := filepath.Join(t.TempDir(), "h.json")
+		code, out, errs := run(t, "http", "-servers", "nginx", "-c", "2", "-p", "1", "-warmup", "0",
+			"-d", "300ms", "-rounds", "1", "-q", "-json", js)
+		if code != 0 {
+			t.Fatalf("code %d:\n%s\n%s", code, out, errs)
+		}
+		var got struct{ Runs []report.Run }
+		b, err := os.ReadFile(js)
+		if err != nil || json.Unmarshal(b, &got) != nil || len(got.Runs) != 1 {
+			t.Fatalf("json: %v\n%s", err, b)
+		}
+		r := got.Runs[0]
+		if r.Errors.Total() != 0 {
+			t.Fatalf("errors %+v\n%s", r.Errors, out)
+		}
+		if r.Requests > 0 {
+			if r.CPUPerReq <= 0 || r.RSS <= 0 {
+				t.Fatalf("%d requests but CPU %.2f µs/req, RSS %d", r.Requests, r.CPUPerReq, r.RSS)
+			}
+			return
+		}
+		if time.Now().After(giveUp) {
+			t.Fatalf("no run of nginx answered a request in its window:\n%s", out)
+		}
+		t.Logf("a window without an answered request; again")
 	}
 }
 

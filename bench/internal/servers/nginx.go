@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,33 +115,12 @@ func startNginx(ctx context.Context, o Options) (Instance, error) {
 	}
 	in := &nginxInstance{addr: addr, dir: dir, cmd: cmd, done: make(chan error, 1)}
 	go func() { in.done <- cmd.Wait() }()
-	if err := waitListening(ctx, addr, in.done, 10*time.Second); err != nil {
+	// Ready means answering a request, not accepting a connection: see waitServing.
+	if err := waitServing(ctx, addr, in.done, 10*time.Second); err != nil {
 		_ = in.Close()
 		return nil, fmt.Errorf("nginx: %w (stderr: %s)", err, strings.TrimSpace(stderr.String()))
 	}
 	return in, nil
-}
-
-// waitListening dials addr until it accepts, the process ends (exited), or limit passes.
-func waitListening(ctx context.Context, addr string, exited chan error, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		select {
-		case e := <-exited:
-			exited <- e // leave it for Close
-			return fmt.Errorf("exited before listening: %v", e)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not listening on %s after %v: %w", addr, limit, err)
-		}
-	}
 }
 
 func (n *nginxInstance) Addr() string { return n.addr }
