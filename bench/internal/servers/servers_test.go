@@ -60,6 +60,13 @@ func TestServersAnswer(t *testing.T) {
 				}
 				t.Skip(err)
 			}
+			if s.Name == "nbio" && raceDetector {
+				// nbio v1.6.8 builds each connection on its accept goroutine and hands it to a
+				// poller goroutine through epoll, an ordering the race detector cannot see: it
+				// reports a race on the connection's address about every other run
+				// (lesismal/nbio#495). bench smoke drives nbio without -race.
+				t.Skip("nbio under -race: a report the detector makes inside nbio (lesismal/nbio#495); run without -race")
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			inst, err := s.Start(ctx, Options{Addr: "127.0.0.1:0"})
