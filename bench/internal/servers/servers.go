@@ -98,7 +98,9 @@ func (s Server) Available() error {
 	return s.available()
 }
 
-// Start starts the server with o and returns once it accepts connections.
+// Start starts the server with o and returns once it accepts connections; a server in a
+// process of its own (nginx) once it has answered a request, because its socket accepts
+// connections before that process serves them.
 func (s Server) Start(ctx context.Context, o Options) (Instance, error) {
 	if err := s.Available(); err != nil {
 		return nil, err
