@@ -12,7 +12,8 @@ import (
 	"github.com/reactord/reactord/poller"
 )
 
-// Conn is one accepted stream connection (TCP or Unix). It belongs to one Loop, and every
+// Conn is one stream connection (TCP or Unix): accepted by a listener, opened by Dial, or
+// handed over by Adopt or AdoptFd. It belongs to one Loop, and every
 // method must be called on that loop's goroutine (inside a Handler callback, a timer or a
 // posted function) except AsyncWrite, AsyncWriteContext, Close and Loop, which are safe from
 // any goroutine.
@@ -25,6 +26,7 @@ import (
 // iteration), so fmt.Fprintf(c, ...) works on the loop goroutine.
 type Conn struct {
 	loop  *Loop
+	hs    *handlerSet // the loop's for accepted connections; the caller's for dialed ones
 	fd    int
 	flags connFlags     // loop-goroutine state
 	reg   poller.Events // interest currently registered with the poller
@@ -60,6 +62,7 @@ const (
 	fKeepOpen                         // OnReadEOF kept the connection open: the handler closes it
 	fInData                           // OnData is running for this connection
 	fResumed                          // ResumeRead ran inside OnData: hand the kept input back
+	fConnecting                       // a dialed connection not established yet (see dial.go)
 )
 
 // State values of Conn.state.
@@ -70,7 +73,7 @@ const (
 )
 
 func newConn(l *Loop, fd int, kind sockopt.Kind) *Conn {
-	return &Conn{loop: l, fd: fd, kind: kind}
+	return &Conn{loop: l, hs: &l.hs, fd: fd, kind: kind}
 }
 
 // Write appends a copy of p to the connection's output and returns len(p). Nothing is

@@ -14,6 +14,9 @@ import (
 
 // onEvent handles one readiness report for the connection.
 func (c *Conn) onEvent(ev poller.Events) {
+	if c.flags&fConnecting != 0 && !c.onConnect(ev) {
+		return
+	}
 	if ev&poller.Writable != 0 && c.flags&fWantWrite != 0 {
 		c.flags &^= fWantWrite // set again by flush if the socket is still full
 		c.flush()
@@ -123,7 +126,7 @@ func readFd(fd int, p []byte) (int, error) {
 func (c *Conn) deliver(data []byte, inConn bool) {
 	paused := c.flags & fPausedUser
 	c.flags |= fInData
-	consumed := c.loop.h.OnData(c, data)
+	consumed := c.hs.h.OnData(c, data)
 	c.flags &^= fInData
 	if c.flags&fClosed != 0 {
 		return // CloseNow inside OnData; storage is released already
@@ -232,7 +235,7 @@ func (c *Conn) settleEOF() {
 		c.loop.pool.Put(c.in)
 		c.in = nil
 	}
-	if eh := c.loop.eh; eh != nil && eh.OnReadEOF(c) {
+	if eh := c.hs.eh; eh != nil && eh.OnReadEOF(c) {
 		if c.flags&(fClosed|fClosing) == 0 {
 			// The handler still owes output and will Close when done. A later full hang-up
 			// or error is still reported and settled by onEvent.
@@ -288,7 +291,12 @@ func (c *Conn) closeNow(err error) {
 	c.flags |= fClosed
 	c.state.Store(connClosed)
 	l := c.loop
-	l.removeConn(c)
+	if c.hs.dial != nil {
+		c.endDial() // a dial that never got established
+	}
+	if c.fd >= 0 { // a dialed connection has no descriptor before its name lookup
+		l.removeConn(c)
+	}
 	if c.tm != nil {
 		l.timers.Remove(&c.tm.t.item)
 	}
@@ -300,7 +308,7 @@ func (c *Conn) closeNow(err error) {
 	if pc := c.pace.Load(); pc != nil {
 		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
 	}
-	l.h.OnClose(c, err)
+	c.hs.h.OnClose(c, err)
 }
 
 // busy reports whether the connection's handler owes it work (see the package doc): it holds
@@ -346,7 +354,7 @@ func (c *Conn) syncInterest() {
 	if c.flags&fWantWrite != 0 {
 		want |= poller.Writable
 	}
-	if want == c.reg || c.flags&fClosed != 0 {
+	if want == c.reg || c.flags&fClosed != 0 || c.fd < 0 {
 		return
 	}
 	if err := c.loop.poll.Modify(c.fd, want); err != nil {
@@ -487,7 +495,7 @@ func (c *Conn) afterFlush(pending int) {
 		}
 		if c.flags&fAboveLow != 0 {
 			c.flags &^= fAboveLow
-			if wh := c.loop.wh; wh != nil && c.flags&fClosing == 0 {
+			if wh := c.hs.wh; wh != nil && c.flags&fClosing == 0 {
 				wh.OnWritable(c)
 				if c.flags&fClosed != 0 {
 					return

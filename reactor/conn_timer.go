@@ -144,7 +144,7 @@ func (c *Conn) onTimeout() {
 	now := c.loop.nowNs
 	if tm.user != 0 && tm.user <= now {
 		tm.user = 0
-		if dh := c.loop.dh; dh != nil {
+		if dh := c.hs.dh; dh != nil {
 			dh.OnDeadline(c)
 		} else {
 			c.closeNow(ErrDeadline)

@@ -16,6 +16,19 @@
 // Connections are spread over loops by an acceptor loop (RoundRobin, LeastConnections) or by
 // the kernel (ReusePort: one SO_REUSEPORT listener per loop); see WithLoadBalancing.
 //
+// # Outbound and adopted connections
+//
+// A loop also opens connections: Loop.Dial (or Server.Dial, which picks the loop with the
+// fewest connections) connects to a TCP or Unix address without blocking — the name lookup,
+// if any, runs on a goroutine of its own; connect(2) completes on the poller — and serves the
+// connection with the Handler given to Dial, not the Server's: OnOpen once connected, OnClose
+// with the cause if it could not be (ECONNREFUSED, a *net.DNSError, ErrDialTimeout). Adopt and
+// AdoptFd move an existing connected socket (a *net.TCPConn, a *net.UnixConn, a descriptor)
+// into a loop the same way. Such connections are Conns like accepted ones — watermarks,
+// timeouts, half-close, Stats (ConnsDialed, ConnsAdopted, DialsFailed) and Shutdown apply —
+// and they count toward WithMaxConns. So one loop can serve clients and talk to the servers
+// behind them without a thread hand-off: see codec/http's Client.
+//
 // # Threading rules
 //
 // Everything about a connection happens on its loop's goroutine: Handler callbacks, timers,

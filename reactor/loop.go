@@ -23,10 +23,7 @@ type Loop struct {
 	srv  *Server
 	idx  int
 	poll poller.Poller
-	h    Handler
-	wh   WritableHandler // h as a WritableHandler, or nil
-	eh   ReadEOFHandler  // h as a ReadEOFHandler, or nil
-	dh   DeadlineHandler // h as a DeadlineHandler, or nil
+	hs   handlerSet // the Server's Handler, for accepted connections
 	opt  *options
 	log  *zap.Logger
 
@@ -45,7 +42,8 @@ type Loop struct {
 	dirty     []*Conn // output written this iteration, flushed at its end
 	redeliver []*Conn // kept input to hand to OnData again without a read
 	spare     []*Conn
-	toClose   []int // fds closed at the end of the iteration (see closeFd)
+	dialing   map[*Conn]struct{} // dialed connections waiting for a name lookup (dial.go)
+	toClose   []int              // fds closed at the end of the iteration (see closeFd)
 
 	// Posted tasks, the only state shared with other goroutines.
 	mu        sync.Mutex
@@ -84,7 +82,7 @@ func newLoop(s *Server, idx int, p poller.Poller) *Loop {
 		srv:     s,
 		idx:     idx,
 		poll:    p,
-		h:       s.h,
+		hs:      newHandlerSet(s.h),
 		opt:     &s.opt,
 		log:     s.opt.logger.With(zap.Int("loop", idx)),
 		events:  make([]poller.Event, maxEvents),
@@ -94,9 +92,6 @@ func newLoop(s *Server, idx int, p poller.Poller) *Loop {
 		done:    make(chan struct{}),
 		drained: make(chan struct{}),
 	}
-	l.wh, _ = s.h.(WritableHandler)
-	l.eh, _ = s.h.(ReadEOFHandler)
-	l.dh, _ = s.h.(DeadlineHandler)
 	l.now = l.base
 	return l
 }
@@ -312,30 +307,19 @@ func (l *Loop) addConn(c *Conn) {
 		l.srv.open.Add(-1)
 		return
 	}
-	if c.fd >= len(l.conns) {
-		n := 2 * len(l.conns)
-		if n <= c.fd {
-			n = c.fd + 64
-		}
-		grown := make([]*Conn, n)
-		copy(grown, l.conns)
-		l.conns = grown
-	}
-	if err := l.poll.Add(c.fd, poller.Readable); err != nil {
+	if err := l.track(c, poller.Readable); err != nil {
 		l.log.Warn("register connection", zap.Error(err))
 		unix.Close(c.fd)
 		l.srv.open.Add(-1)
 		return
 	}
-	c.reg = poller.Readable
-	l.conns[c.fd] = c
 	l.nconns++
 	l.openConns.Add(1)
 	l.st.accepted++
 	if l.opt.idleTimeout > 0 {
 		c.SetIdleTimeout(l.opt.idleTimeout)
 	}
-	l.h.OnOpen(c)
+	c.hs.h.OnOpen(c)
 }
 
 // removeConn takes a closing connection off the poller and the fd table.
@@ -382,6 +366,7 @@ func (l *Loop) teardown() {
 			c.closeNow(ErrServerClosed)
 		}
 	}
+	l.abortDials()
 	for _, h := range l.others {
 		h.shut()
 	}

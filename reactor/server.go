@@ -406,6 +406,9 @@ func (s *Server) Stats() Stats {
 	for _, l := range s.Loops() {
 		ls := l.Stats()
 		st.ConnsAccepted += ls.ConnsAccepted
+		st.ConnsDialed += ls.ConnsDialed
+		st.ConnsAdopted += ls.ConnsAdopted
+		st.DialsFailed += ls.DialsFailed
 		st.ConnsClosed += ls.ConnsClosed
 		st.BytesIn += ls.BytesIn
 		st.BytesOut += ls.BytesOut

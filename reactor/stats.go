@@ -6,12 +6,15 @@ import "sync/atomic"
 // from any goroutine. Loop counters are published once per loop iteration, so they may lag by
 // one iteration.
 type Stats struct {
-	ConnsOpen     int64  // connections open now (accepted, not yet closed)
-	ConnsAccepted uint64 // connections registered with a loop since Start
+	ConnsOpen     int64  // connections open now (accepted, dialed or adopted; not yet closed)
+	ConnsAccepted uint64 // accepted connections registered with a loop since Start
 	ConnsClosed   uint64 // connections closed since Start
 	BytesIn       uint64 // bytes read from connections
 	BytesOut      uint64 // bytes written to connections (write and sendfile)
 	AcceptPaused  uint64 // times accepting paused for EMFILE/ENFILE/ENOBUFS or WithMaxConns
+	ConnsDialed   uint64 // connections established by Dial
+	ConnsAdopted  uint64 // connections registered by Adopt or AdoptFd
+	DialsFailed   uint64 // dials that ended before being established (error, timeout, Close)
 	Loops         []LoopStats
 }
 
@@ -26,7 +29,10 @@ type LoopStats struct {
 	Timers        int64  // timers pending now (including connection timeouts)
 	TimersFired   uint64 // timers run (including connection timeouts checked)
 	ConnsAccepted uint64 // connections handed to this loop
-	ConnsClosed   uint64 // connections of this loop closed
+	ConnsDialed   uint64 // connections established by Dial on this loop
+	ConnsAdopted  uint64 // connections registered by Adopt or AdoptFd on this loop
+	DialsFailed   uint64 // dials on this loop that ended before being established
+	ConnsClosed   uint64 // connections of this loop closed (accepted, dialed and adopted)
 	BytesIn       uint64
 	BytesOut      uint64
 }
@@ -35,6 +41,7 @@ type LoopStats struct {
 type loopCounters struct {
 	iterations, waits, events, timersFired uint64
 	accepted, closed, bytesIn, bytesOut    uint64
+	dialed, adopted, dialFailed            uint64
 }
 
 // loopPublished mirrors loopCounters for other goroutines; the loop stores it once per
@@ -42,6 +49,7 @@ type loopCounters struct {
 type loopPublished struct {
 	iterations, waits, events, timersFired atomic.Uint64
 	accepted, closed, bytesIn, bytesOut    atomic.Uint64
+	dialed, adopted, dialFailed            atomic.Uint64
 	wakeups                                atomic.Uint64
 	timers                                 atomic.Int64
 }
@@ -56,6 +64,9 @@ func (l *Loop) publish() {
 	p.closed.Store(s.closed)
 	p.bytesIn.Store(s.bytesIn)
 	p.bytesOut.Store(s.bytesOut)
+	p.dialed.Store(s.dialed)
+	p.adopted.Store(s.adopted)
+	p.dialFailed.Store(s.dialFailed)
 	p.timers.Store(int64(l.timers.Len()))
 }
 
@@ -72,6 +83,9 @@ func (l *Loop) Stats() LoopStats {
 		Timers:        p.timers.Load(),
 		TimersFired:   p.timersFired.Load(),
 		ConnsAccepted: p.accepted.Load(),
+		ConnsDialed:   p.dialed.Load(),
+		ConnsAdopted:  p.adopted.Load(),
+		DialsFailed:   p.dialFailed.Load(),
 		ConnsClosed:   p.closed.Load(),
 		BytesIn:       p.bytesIn.Load(),
 		BytesOut:      p.bytesOut.Load(),
