@@ -131,11 +131,20 @@ func NewResponseParser(l Limits) (*ResponseParser, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	p := &ResponseParser{bodyMax: l.MaxBodyBytes}
-	p.lim = l.withDefaults()
-	p.Reset()
+	p := &ResponseParser{}
+	p.init(l)
 	return p, nil
 }
+
+// init prepares a parser for limits that passed Validate.
+func (p *ResponseParser) init(l Limits) {
+	p.bodyMax = l.MaxBodyBytes
+	p.lim = l.withDefaults()
+	p.Reset()
+}
+
+// expect is SetRequestMethod for a method already classified.
+func (p *ResponseParser) expect(m methodKind) { p.next = m }
 
 // Reset discards any partially parsed response so the parser can serve a new connection.
 // Buffers are kept; the method set by SetRequestMethod is forgotten.

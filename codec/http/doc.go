@@ -52,6 +52,18 @@
 // output, idle parsers, counters) lives in a table owned by the Server and indexed by
 // Loop.Index(), so the loop's Context slot is left to embedders.
 //
+// # Client
+//
+// The same loops can call out. Client sends requests to one upstream (TCP or Unix) over
+// keep-alive connections pooled per loop, dialed with reactor.Loop.Dial, and parses the
+// answers with ResponseParser: a strict, incremental, zero-allocation response parser on the
+// request parser's rules, which streams bodies instead of buffering them. Client.Do calls back
+// once with a complete response; Client.Send streams it to a ResponseHandler with
+// backpressure (Exchange.Pause, Resume) and, with ClientConfig.MaxPipeline, Exchange.SendNext
+// pipelines a batch on one connection. Idempotent requests whose reused connection the
+// upstream closed unanswered are retried once; GatewayStatus maps a failed exchange to 502 or
+// 504. Sending and its callbacks run on the loop goroutine: no lock, no thread hand-off.
+//
 // # Threading
 //
 // Parser, ChunkedDecoder, ResponseWriter and DateCache are single-goroutine types owned by a
