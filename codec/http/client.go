@@ -65,6 +65,12 @@ var ErrClientClosed = errors.New("http: client closed")
 // closed (or reset) before the response was complete, when it could not be retried.
 var ErrUpstreamClosed = newParseError(502, "upstream closed the connection")
 
+// ErrUpstreamConnect is wrapped, together with the dial's own error (ECONNREFUSED, a
+// *net.DNSError, reactor.ErrDialTimeout), around the OnResponseEnd error of a request whose
+// connection could not be established: the request never reached the upstream, so a
+// gateway may safely try another one.
+var ErrUpstreamConnect = newParseError(502, "cannot connect to upstream")
+
 // ErrResponseTimeout is the OnResponseEnd error of a request whose response head did not
 // arrive within ClientConfig.HeaderTimeout, or whose upstream went silent for ReadTimeout.
 var ErrResponseTimeout = newParseError(504, "upstream response timeout")

@@ -2,6 +2,7 @@ package http
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"syscall"
@@ -205,6 +206,8 @@ func (u *upConn) OnClose(rc *reactor.Conn, err error) {
 	cause := err
 	if u.failErr != nil {
 		cause = u.failErr
+	} else if !u.open && err != nil {
+		cause = fmt.Errorf("%w: %w", ErrUpstreamConnect, err)
 	}
 	q := u.q
 	u.q = nil

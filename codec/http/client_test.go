@@ -458,6 +458,7 @@ func TestClientFaults(t *testing.T) {
 		status int
 	}{
 		{"refused", refused, ClientConfig{}, unix.ECONNREFUSED, 502},
+		{"refused, as a connect error", refused, ClientConfig{}, ErrUpstreamConnect, 502},
 		{"reset mid-body", serve("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part", reset), ClientConfig{}, nil, 502},
 		{"closed mid-body", serve("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part", nil), ClientConfig{}, ErrTruncatedResponse, 502},
 		{"closed mid-chunked", serve("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", nil), ClientConfig{}, ErrTruncatedResponse, 502},

@@ -1,0 +1,155 @@
+package proxy
+
+import (
+	"strconv"
+
+	codec "github.com/reactord/reactord/codec/http"
+)
+
+// via is this proxy's Via entry (RFC 9110 §7.6.3): the protocol it received and a pseudonym.
+const via = "1.1 reactord"
+
+// forward describes the hop a request takes, for the fields the proxy adds.
+type forward struct {
+	clientIP  []byte // the client's address, for X-Forwarded-For; empty if unknown
+	proto     string // scheme the client used: "http"
+	emptyHost string // Host for a request that came without one (HTTP/1.0): the upstream's
+}
+
+// appendRequest appends to dst the request to send upstream for r, and reports whether it asks
+// for a protocol upgrade (which the upstream may accept with 101).
+//
+// It is r re-framed: an origin-form request-line in HTTP/1.1; the client's Host (or the
+// authority of an absolute-form target); every end-to-end field as received; none of the
+// connection-specific fields, nor those named by Connection; X-Forwarded-For extended with the
+// client's address, X-Forwarded-Proto and X-Forwarded-Host set, Via extended; and the body —
+// decoded already by the codec whatever its framing — with a Content-Length of its own. An
+// Upgrade request keeps its Upgrade field and gets "Connection: Upgrade". Expect is not
+// forwarded: the codec answered 100-continue and holds the whole body. No allocation.
+func appendRequest(dst []byte, r *codec.Request, fw *forward) ([]byte, bool) {
+	dst = append(dst, r.Method()...)
+	dst = append(dst, ' ')
+	dst = appendOriginTarget(dst, r)
+	dst = append(dst, " HTTP/1.1\r\nHost: "...)
+	host := r.Host()
+	if len(host) == 0 {
+		host = []byte(fw.emptyHost)
+	}
+	dst = append(dst, host...)
+	dst = append(dst, "\r\n"...)
+
+	var conn connTokens
+	hasUpgrade := false
+	n := r.NumHeaders()
+	for i := 0; i < n; i++ {
+		name, value := r.HeaderAt(i)
+		switch classify(name) {
+		case fieldHop:
+			if equalFold(name, "connection") {
+				conn.add(value)
+			}
+		case fieldUpgrade:
+			hasUpgrade = true
+		}
+	}
+	upgrade := conn.upgrade && hasUpgrade
+	xff := false
+	for i := 0; i < n; i++ {
+		name, value := r.HeaderAt(i)
+		switch classify(name) {
+		case fieldCopy:
+			if conn.n > 0 && conn.has(name) {
+				continue
+			}
+		case fieldXFF:
+			// Several lines form one list (RFC 9110 §5.3): keep them in order and extend the
+			// last, so the client's address comes last.
+			if !xff {
+				dst = append(dst, "X-Forwarded-For: "...)
+				xff = true
+			} else {
+				dst = append(dst, ", "...)
+			}
+			dst = append(dst, value...)
+			continue
+		case fieldUpgrade:
+			if !upgrade {
+				continue
+			}
+		case fieldTrailer:
+			// The body is forwarded with a Content-Length: it cannot carry trailers.
+			continue
+		default:
+			continue
+		}
+		dst = append(dst, name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, value...)
+		dst = append(dst, "\r\n"...)
+	}
+	if len(fw.clientIP) > 0 {
+		if xff {
+			dst = append(dst, ", "...)
+		} else {
+			dst = append(dst, "X-Forwarded-For: "...)
+			xff = true
+		}
+		dst = append(dst, fw.clientIP...)
+	}
+	if xff {
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "X-Forwarded-Proto: "...)
+	dst = append(dst, fw.proto...)
+	dst = append(dst, "\r\nX-Forwarded-Host: "...)
+	dst = append(dst, host...)
+	dst = append(dst, "\r\n"...)
+	dst = appendVia(dst, r)
+	if upgrade {
+		dst = append(dst, "Connection: Upgrade\r\n"...)
+	}
+	body := r.Body()
+	if len(body) > 0 || r.ContentLength() > 0 || r.Chunked() || requestHasContent(r) {
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, int64(len(body)), 10)
+		dst = append(dst, "\r\n"...)
+	}
+	dst = append(dst, "\r\n"...)
+	return append(dst, body...), upgrade
+}
+
+// requestHasContent reports whether the client declared a body (even an empty one): such a
+// request keeps a Content-Length, as methods like POST expect one.
+func requestHasContent(r *codec.Request) bool {
+	_, ok := r.Header("Content-Length")
+	return ok
+}
+
+// appendOriginTarget appends the request-target in origin form: an absolute-form target
+// ("GET http://host/a?b") becomes "/a?b"; "*" (OPTIONS) stays.
+func appendOriginTarget(dst []byte, r *codec.Request) []byte {
+	t := r.Target()
+	if len(t) > 0 && (t[0] == '/' || len(t) == 1 && t[0] == '*') {
+		return append(dst, t...)
+	}
+	dst = append(dst, r.Path()...)
+	if q := r.Query(); q != nil {
+		dst = append(dst, '?')
+		dst = append(dst, q...)
+	}
+	return dst
+}
+
+// appendVia appends the Via field: the values received, then this proxy.
+func appendVia(dst []byte, r *codec.Request) []byte {
+	dst = append(dst, "Via: "...)
+	for i := 0; i < r.NumHeaders(); i++ {
+		name, value := r.HeaderAt(i)
+		if len(name) == 3 && equalFold(name, "via") {
+			dst = append(dst, value...)
+			dst = append(dst, ", "...)
+		}
+	}
+	dst = append(dst, via...)
+	return append(dst, "\r\n"...)
+}
