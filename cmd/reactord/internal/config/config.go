@@ -79,6 +79,9 @@ type Config struct {
 	// WatchConfig, when positive, is how often the -config file is checked for a change of
 	// content; a change reloads it as SIGHUP does. 0 disables the check.
 	WatchConfig time.Duration
+	// Proxy lists the reverse-proxy routes; a request matching none is served by the
+	// static files (or the built-in page).
+	Proxy []ProxyRoute
 
 	// ConfigFile is the file that was read (-config), or empty. It is not a file key.
 	ConfigFile string

@@ -71,6 +71,8 @@ var options = []option{
 		func(c *Config) value { return &stringValue{p: &c.PidFile} }},
 	{"watch-config", "DURATION", "check the -config file this often and reload it when its content changes, as SIGHUP does; 0 disables",
 		func(c *Config) value { return &durationValue{p: &c.WatchConfig} }},
+	{"proxy", "PREFIX=UPSTREAM[,UPSTREAM...]", `reverse-proxy requests whose path starts with PREFIX to the upstreams ("host:port" or "unix:/path", round-robin), repeatable; "-proxy /=127.0.0.1:9000" proxies everything. The file's [[proxy]] tables also take host, balance (least-conn), health checks and timeouts: see docs/OPERATIONS.md`,
+		func(c *Config) value { return &proxyValue{p: &c.Proxy} }},
 }
 
 // Keys returns the names of every file key, in the order -h lists them.

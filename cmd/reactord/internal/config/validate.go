@@ -104,7 +104,7 @@ func (c *Config) Validate() error {
 	if c.WatchConfig > 0 && c.ConfigFile == "" {
 		return errorf("watch-config", "needs a -config file to watch")
 	}
-	return nil
+	return checkProxy(c.Proxy)
 }
 
 func durationText(ns int64) string {
