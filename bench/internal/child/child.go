@@ -39,6 +39,8 @@ type Spec struct {
 	Loops  int
 	// Addr is the listening address; empty means 127.0.0.1:0.
 	Addr string
+	// Upstream is passed to a reverse proxy (`bench serve -upstream`).
+	Upstream string
 	// GOMAXPROCS for the child; 0 leaves the environment's value.
 	GOMAXPROCS int
 	// Stderr receives the child's log output; nil discards it.
@@ -93,6 +95,9 @@ func Spawn(ctx context.Context, s Spec) (*Proc, error) {
 	}
 	if s.Loops > 0 {
 		args = append(args, "-loops", strconv.Itoa(s.Loops))
+	}
+	if s.Upstream != "" {
+		args = append(args, "-upstream", s.Upstream)
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = os.Environ()

@@ -40,6 +40,7 @@ func commands() []command {
 		{"http", "closed-loop HTTP/1.1 load against our stack and peers, pinned, interleaved rounds", runHTTP},
 		{"idle", "memory per idle keep-alive connection for each server", runIdle},
 		{"ws", "WebSocket servers side by side: echo CPU/message, broadcast, idle memory", runWS},
+		{"proxy", "reverse proxies (reactord, nginx proxy_pass, httputil) to one pinned upstream; -slow: memory under slow clients", runProxy},
 		{"serve", "run one benchmark server in the foreground (for wrk, h2load, curl)", runServe},
 		{"smoke", "run every subcommand for a few seconds with tiny sizes (CI)", runSmoke},
 	}

@@ -16,7 +16,7 @@ import (
 
 func serversHelp() string {
 	s := "servers:\n"
-	for _, sv := range servers.All() {
+	for _, sv := range append(servers.All(), servers.Proxies()...) {
 		avail := ""
 		if err := sv.Available(); err != nil {
 			avail = "  [unavailable: " + err.Error() + "]"
@@ -43,6 +43,7 @@ stdin shuts the server down.`)
 	loops := fs.Int("loops", 1, "event loops / worker threads where the server has them")
 	cpu := fs.Int("cpu", -1, "pin this process to `cpu` (-1: no pinning)")
 	control := fs.Bool("control", false, "harness mode: READY line, stats on stdin, exit on stdin EOF")
+	upstream := fs.String("upstream", "", "for a reverse proxy: the upstream `host:port` it forwards to")
 	verbose := fs.Bool("v", false, "log debug lines of the server to stderr")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -63,7 +64,7 @@ stdin shuts the server down.`)
 	}
 	log := newLogger(env.Stderr, *verbose)
 	defer func() { _ = log.Sync() }()
-	inst, err := sv.Start(ctx, servers.Options{Addr: *addr, Poller: *pollerName, Loops: *loops, Logger: log})
+	inst, err := sv.Start(ctx, servers.Options{Addr: *addr, Poller: *pollerName, Loops: *loops, Logger: log, Upstream: *upstream})
 	if err != nil {
 		return err
 	}

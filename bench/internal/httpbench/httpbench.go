@@ -54,6 +54,8 @@ type Config struct {
 	GOMAXPROCS int
 	// Loops is passed to every server.
 	Loops int
+	// Upstream is passed to every server: the address reverse proxies forward to.
+	Upstream string
 	// Strace adds, after the rounds, one short traced run per server and depth to count
 	// syscalls per request with strace -c -f.
 	Strace bool
@@ -182,7 +184,7 @@ func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, mode
 	if cfg.Addr == "" {
 		var err error
 		proc, err = child.Spawn(ctx, child.Spec{Server: t.Server, Poller: t.Poller, Loops: cfg.Loops,
-			GOMAXPROCS: cfg.GOMAXPROCS, Stderr: cfg.Stderr})
+			GOMAXPROCS: cfg.GOMAXPROCS, Stderr: cfg.Stderr, Upstream: cfg.Upstream})
 		if err != nil {
 			return report.Run{}, err
 		}

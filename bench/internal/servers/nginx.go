@@ -84,6 +84,11 @@ type nginxInstance struct {
 }
 
 func startNginx(ctx context.Context, o Options) (Instance, error) {
+	return startNginxConf(ctx, o, func(dir, addr string) string { return nginxConfig(dir, addr) })
+}
+
+// startNginxConf runs nginx with the configuration conf returns for its temp dir and address.
+func startNginxConf(ctx context.Context, o Options, conf func(dir, addr string) string) (Instance, error) {
 	bin, err := nginxPath()
 	if err != nil {
 		return nil, fmt.Errorf("nginx: %w: %w", ErrUnavailable, err)
@@ -99,12 +104,12 @@ func startNginx(ctx context.Context, o Options) (Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(nginxConfig(dir, addr)), 0o600); err != nil {
+	confFile := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confFile, []byte(conf(dir, addr)), 0o600); err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("nginx: %w", err)
 	}
-	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+	cmd := exec.Command(bin, "-p", dir, "-c", confFile, "-e", filepath.Join(dir, "error.log"))
 	// nginx must not outlive the harness even if the harness is killed.
 	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
 	var stderr strings.Builder

@@ -46,6 +46,9 @@ type Options struct {
 	Loops int
 	// Logger receives the server's own log lines; nil means a no-op logger.
 	Logger *zap.Logger
+	// Upstream is the host:port a reverse proxy (see Proxies) forwards every request to.
+	// Required by proxies, ignored by the others.
+	Upstream string
 }
 
 func (o *Options) normalize() error {
@@ -60,6 +63,14 @@ func (o *Options) normalize() error {
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
+	}
+	return nil
+}
+
+// needUpstream checks the option a proxy cannot do without.
+func (o *Options) needUpstream(name string) error {
+	if o.Upstream == "" {
+		return fmt.Errorf("%s: %w: a reverse proxy needs -upstream", name, ErrBadOptions)
 	}
 	return nil
 }
@@ -84,6 +95,9 @@ type Server struct {
 	Description string
 	// UsesPoller says that the server runs on our poller package, so -pollers applies.
 	UsesPoller bool
+	// Proxy says that the server is a reverse proxy: it forwards to Options.Upstream and
+	// is measured by the proxy subcommand, not http.
+	Proxy bool
 	// available reports why the server cannot run here, or nil.
 	available func() error
 	start     func(ctx context.Context, o Options) (Instance, error)
@@ -129,18 +143,24 @@ func All() []Server {
 	}
 }
 
-// Names returns the names of All, in order.
+// Proxies returns the reverse proxies the proxy subcommand measures: our daemon's, nginx's
+// proxy_pass, and Go's httputil.ReverseProxy.
+func Proxies() []Server {
+	return []Server{reactordProxyServer(), nginxProxyServer(), httputilProxyServer()}
+}
+
+// Names returns the names of All, WebSocket and Proxies, in order.
 func Names() []string {
 	var out []string
-	for _, s := range All() {
+	for _, s := range append(append(All(), WebSocket()...), Proxies()...) {
 		out = append(out, s.Name)
 	}
 	return out
 }
 
-// Lookup returns the server called name.
+// Lookup returns the server, proxy or helper upstream (blob) called name.
 func Lookup(name string) (Server, error) {
-	all := append(All(), WebSocket()...)
+	all := append(append(append(All(), WebSocket()...), Proxies()...), blobServer())
 	i := slices.IndexFunc(all, func(s Server) bool { return s.Name == name })
 	if i < 0 {
 		return Server{}, fmt.Errorf("%w: %q (have %s)", ErrUnknownServer, name, strings.Join(append(Names(), WebSocketNames()...), ", "))
