@@ -53,7 +53,6 @@ func appendRequest(dst []byte, r *codec.Request, fw *forward) ([]byte, bool) {
 		}
 	}
 	upgrade := conn.upgrade && hasUpgrade
-	xff := false
 	for i := 0; i < n; i++ {
 		name, value := r.HeaderAt(i)
 		switch classify(name) {
@@ -61,25 +60,13 @@ func appendRequest(dst []byte, r *codec.Request, fw *forward) ([]byte, bool) {
 			if conn.n > 0 && conn.has(name) {
 				continue
 			}
-		case fieldXFF:
-			// Several lines form one list (RFC 9110 §5.3): keep them in order and extend the
-			// last, so the client's address comes last.
-			if !xff {
-				dst = append(dst, "X-Forwarded-For: "...)
-				xff = true
-			} else {
-				dst = append(dst, ", "...)
-			}
-			dst = append(dst, value...)
-			continue
 		case fieldUpgrade:
 			if !upgrade {
 				continue
 			}
-		case fieldTrailer:
-			// The body is forwarded with a Content-Length: it cannot carry trailers.
-			continue
 		default:
+			// Hop-by-hop, framing, Host, Expect, Trailer (the body goes with a Content-Length,
+			// which carries no trailers), and the forwarding fields rewritten below.
 			continue
 		}
 		dst = append(dst, name...)
@@ -87,18 +74,7 @@ func appendRequest(dst []byte, r *codec.Request, fw *forward) ([]byte, bool) {
 		dst = append(dst, value...)
 		dst = append(dst, "\r\n"...)
 	}
-	if len(fw.clientIP) > 0 {
-		if xff {
-			dst = append(dst, ", "...)
-		} else {
-			dst = append(dst, "X-Forwarded-For: "...)
-			xff = true
-		}
-		dst = append(dst, fw.clientIP...)
-	}
-	if xff {
-		dst = append(dst, "\r\n"...)
-	}
+	dst = appendXFF(dst, r, fw.clientIP)
 	dst = append(dst, "X-Forwarded-Proto: "...)
 	dst = append(dst, fw.proto...)
 	dst = append(dst, "\r\nX-Forwarded-Host: "...)
@@ -118,6 +94,34 @@ func appendRequest(dst []byte, r *codec.Request, fw *forward) ([]byte, bool) {
 	return append(dst, body...), upgrade
 }
 
+// appendXFF appends X-Forwarded-For: the values received, in order (several lines form one
+// list, RFC 9110 §5.3), then the client's address.
+func appendXFF(dst []byte, r *codec.Request, clientIP []byte) []byte {
+	start := len(dst)
+	dst = append(dst, "X-Forwarded-For: "...)
+	empty := len(dst)
+	for i := 0; i < r.NumHeaders(); i++ {
+		name, value := r.HeaderAt(i)
+		if len(value) == 0 || classify(name) != fieldXFF {
+			continue
+		}
+		if len(dst) > empty {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, value...)
+	}
+	if len(clientIP) > 0 {
+		if len(dst) > empty {
+			dst = append(dst, ", "...)
+		}
+		dst = append(dst, clientIP...)
+	}
+	if len(dst) == empty {
+		return dst[:start]
+	}
+	return append(dst, "\r\n"...)
+}
+
 // requestHasContent reports whether the client declared a body (even an empty one): such a
 // request keeps a Content-Length, as methods like POST expect one.
 func requestHasContent(r *codec.Request) bool {
@@ -126,10 +130,11 @@ func requestHasContent(r *codec.Request) bool {
 }
 
 // appendOriginTarget appends the request-target in origin form: an absolute-form target
-// ("GET http://host/a?b") becomes "/a?b"; "*" (OPTIONS) stays.
+// ("GET http://host/a?b") becomes "/a?b"; "*" (OPTIONS) and the authority-form of CONNECT
+// (which Serve refuses before forwarding) stay as they are.
 func appendOriginTarget(dst []byte, r *codec.Request) []byte {
 	t := r.Target()
-	if len(t) > 0 && (t[0] == '/' || len(t) == 1 && t[0] == '*') {
+	if len(t) > 0 && (t[0] == '/' || len(t) == 1 && t[0] == '*') || string(r.Method()) == "CONNECT" {
 		return append(dst, t...)
 	}
 	dst = append(dst, r.Path()...)

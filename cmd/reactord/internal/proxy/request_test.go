@@ -74,6 +74,8 @@ func TestAppendRequest(t *testing.T) {
 		{"X-Forwarded-For extended", "GET / HTTP/1.1\nHost: h\nX-Forwarded-For: 198.51.100.1\nX-Forwarded-For: 198.51.100.2\nX-Forwarded-Proto: https\nX-Forwarded-Host: evil\nVia: 1.0 fred\n\n",
 			"GET /", "h", "", map[string][]string{"X-Forwarded-For": {"198.51.100.1, 198.51.100.2, 192.0.2.7"},
 				"X-Forwarded-Proto": {"http"}, "X-Forwarded-Host": {"h"}, "Via": {"1.0 fred, 1.1 reactord"}}, false},
+		{"X-Forwarded-For between other fields", "GET / HTTP/1.1\nHost: h\nX-Forwarded-For: 198.51.100.1\nAccept: a\nX-Forwarded-For:\nCookie: c\n\n",
+			"GET /", "h", "", map[string][]string{"X-Forwarded-For": {"198.51.100.1, 192.0.2.7"}, "Accept": {"a"}, "Cookie": {"c"}}, false},
 		{"chunked body re-framed", "POST /up HTTP/1.1\nHost: h\nTransfer-Encoding: chunked\nExpect: 100-continue\n\n5\nhello\n6\n world\n0\nX-T: v\n\n",
 			"POST /up", "h", "hello world", map[string][]string{"Content-Length": {"11"}, "Transfer-Encoding": nil, "Expect": nil}, false},
 		{"content-length body", "PUT /p HTTP/1.1\nHost: h\nContent-Length: 3\n\nabc", "PUT /p", "h", "abc", map[string][]string{"Content-Length": {"3"}}, false},
