@@ -25,6 +25,7 @@ const (
 func newServer(cfg config.Config, s *responder, log *zap.Logger, admin bool) (*codec.Server, error) {
 	ropts := []reactor.Option{
 		reactor.WithPoller(cfg.Poller),
+		reactor.WithWatermarks(int(cfg.OutputBuffer), 0),
 		reactor.WithLogger(log.Named("reactor")),
 	}
 	switch {

@@ -62,6 +62,10 @@ type Config struct {
 	MaxHeaderBytes int64
 	// MaxBodyBytes caps the size of a request body.
 	MaxBodyBytes int64
+	// OutputBuffer is each connection's output high-water mark: above it the server stops
+	// reading that connection (and a proxied upstream's response pauses) until the client
+	// has read it down to half. It bounds the memory a slow client can hold.
+	OutputBuffer int64
 	// ReusePort sets SO_REUSEPORT on TCP listeners so several processes can share a port.
 	ReusePort bool
 	// ShutdownTimeout bounds the graceful shutdown after SIGTERM or SIGINT.
@@ -98,6 +102,9 @@ const (
 	MinHeaderBytes = 256
 	// MaxHeaderBytes is the largest accepted max-header-bytes (the HTTP codec's ceiling).
 	MaxHeaderBytes = 16 << 20
+	// MinOutputBuffer and MaxOutputBuffer bound output-buffer.
+	MinOutputBuffer = 4 << 10
+	MaxOutputBuffer = 1 << 30
 )
 
 // DefaultListen is the address served when no -listen is given.
@@ -117,6 +124,7 @@ func Defaults() Config {
 		IdleTimeout:     60 * time.Second,
 		MaxHeaderBytes:  32 << 10,
 		MaxBodyBytes:    1 << 20,
+		OutputBuffer:    1 << 20,
 		ShutdownTimeout: 10 * time.Second,
 	}
 }

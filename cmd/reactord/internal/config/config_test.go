@@ -51,7 +51,7 @@ func TestParseFlags(t *testing.T) {
 		"-poller", lastBackend(t), "-loops", "3", "-root", dir, "-follow-symlinks", "-dir-listing", "-serve-dotfiles",
 		"-log-level", "debug", "-log-format", "console", "-access-log", filepath.Join(dir, "access.log"),
 		"-max-conns", "100", "-header-timeout", "2s", "-read-timeout", "3s", "-idle-timeout", "4s",
-		"-max-header-bytes", "8KiB", "-max-body-bytes", "2MiB", "-reuseport", "-shutdown-timeout", "5s",
+		"-max-header-bytes", "8KiB", "-max-body-bytes", "2MiB", "-output-buffer", "64KiB", "-reuseport", "-shutdown-timeout", "5s",
 		"-addr-file", filepath.Join(dir, "addrs"), "-admin-listen", "127.0.0.1:0", "-pid-file", filepath.Join(dir, "pid"),
 	}, nil)
 	if err != nil {
@@ -62,7 +62,7 @@ func TestParseFlags(t *testing.T) {
 		Poller: lastBackend(t), Loops: 3, Root: dir, FollowSymlinks: true, DirListing: true, ServeDotfiles: true,
 		LogLevel: "debug", LogFormat: "console", AccessLog: filepath.Join(dir, "access.log"),
 		MaxConns: 100, HeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second,
-		MaxHeaderBytes: 8 << 10, MaxBodyBytes: 2 << 20, ReusePort: true, ShutdownTimeout: 5 * time.Second,
+		MaxHeaderBytes: 8 << 10, MaxBodyBytes: 2 << 20, OutputBuffer: 64 << 10, ReusePort: true, ShutdownTimeout: 5 * time.Second,
 		AddrFile: filepath.Join(dir, "addrs"), AdminListen: "127.0.0.1:0", PidFile: filepath.Join(dir, "pid"),
 	}
 	if !reflect.DeepEqual(got, want) {

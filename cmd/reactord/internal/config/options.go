@@ -59,6 +59,8 @@ var options = []option{
 		func(c *Config) value { return &sizeValue{p: &c.MaxHeaderBytes} }},
 	{"max-body-bytes", "SIZE", "maximum size of a request body (bytes, or with KiB/MiB/GiB suffix)",
 		func(c *Config) value { return &sizeValue{p: &c.MaxBodyBytes} }},
+	{"output-buffer", "SIZE", "per-connection output high-water mark: above it reading that connection (and a proxied response) pauses until the client reads (bytes, or with KiB/MiB suffix)",
+		func(c *Config) value { return &sizeValue{p: &c.OutputBuffer} }},
 	{"reuseport", "", "set SO_REUSEPORT on TCP listeners so several processes can share a port",
 		func(c *Config) value { return &boolValue{p: &c.ReusePort} }},
 	{"shutdown-timeout", "DURATION", "time allowed for a graceful shutdown after SIGTERM or SIGINT",

@@ -110,3 +110,18 @@ func TestProxyErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestOutputBuffer(t *testing.T) {
+	c, err := Parse([]string{"-output-buffer", "256KiB"}, nil)
+	if err != nil || c.OutputBuffer != 256<<10 {
+		t.Fatalf("%v %d", err, c.OutputBuffer)
+	}
+	if Defaults().OutputBuffer != 1<<20 {
+		t.Fatal("default output-buffer is not the reactor's 1 MiB")
+	}
+	for _, v := range []string{"1KiB", "2GiB", "-1"} {
+		if _, err := Parse([]string{"-output-buffer", v}, nil); !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "output-buffer") {
+			t.Fatalf("-output-buffer %s: %v", v, err)
+		}
+	}
+}

@@ -75,6 +75,9 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 1 {
 		return errorf("max-body-bytes", "must be ≥ 1 (got %d)", c.MaxBodyBytes)
 	}
+	if c.OutputBuffer < MinOutputBuffer || c.OutputBuffer > MaxOutputBuffer {
+		return errorf("output-buffer", "must be ≥ 4KiB and ≤ 1GiB (got %d)", c.OutputBuffer)
+	}
 	if c.ShutdownTimeout <= 0 {
 		return errorf("shutdown-timeout", "must be > 0 (got %v)", c.ShutdownTimeout)
 	}
