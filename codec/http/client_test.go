@@ -36,8 +36,8 @@ func clientLoop(t testing.TB) *reactor.Loop {
 	return s.Loops()[0]
 }
 
-// onLoop runs f on l and waits for it.
-func onLoop(t testing.TB, l *reactor.Loop, f func()) {
+// runOnLoop runs f on l and waits for it.
+func runOnLoop(t testing.TB, l *reactor.Loop, f func()) {
 	t.Helper()
 	done := make(chan struct{})
 	if err := l.Post(func() { f(); close(done) }); err != nil {
@@ -60,7 +60,7 @@ func do(t testing.TB, c *Client, l *reactor.Loop, req *ClientRequest) doResult {
 	t.Helper()
 	ch := make(chan doResult, 1)
 	var derr error
-	onLoop(t, l, func() {
+	runOnLoop(t, l, func() {
 		derr = c.Do(l, req, func(r *ClientResponse, err error) {
 			res := doResult{err: err}
 			if r != nil {
@@ -247,14 +247,14 @@ func TestClientDoArguments(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var err error
-			onLoop(t, l, func() { err = c.Do(l, tc.req, func(*ClientResponse, error) { t.Error("callback after a refused Do") }) })
+			runOnLoop(t, l, func() { err = c.Do(l, tc.req, func(*ClientResponse, error) { t.Error("callback after a refused Do") }) })
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Do = %v, want %v", err, tc.want)
 			}
 		})
 	}
 	var err error
-	onLoop(t, l, func() { _, err = c.Send(l, []byte("no method"), nil) })
+	runOnLoop(t, l, func() { _, err = c.Send(l, []byte("no method"), nil) })
 	if !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("Send(nil handler) = %v", err)
 	}
@@ -275,7 +275,7 @@ func TestClientDoArguments(t *testing.T) {
 		}
 	}
 	c.Close()
-	onLoop(t, l, func() { err = c.Do(l, &ClientRequest{}, func(*ClientResponse, error) {}) })
+	runOnLoop(t, l, func() { err = c.Do(l, &ClientRequest{}, func(*ClientResponse, error) {}) })
 	if !errors.Is(err, ErrClientClosed) {
 		t.Fatalf("Do after Close = %v", err)
 	}
@@ -307,7 +307,7 @@ func TestClientPoolLimits(t *testing.T) {
 	const n = 6
 	results := make(chan doResult, n)
 	var maxOpen atomic.Int64
-	onLoop(t, l, func() {
+	runOnLoop(t, l, func() {
 		for i := 0; i < n; i++ {
 			err := c.Do(l, &ClientRequest{Target: "/slow"}, func(r *ClientResponse, err error) {
 				if o := up.open.Load(); o > maxOpen.Load() {
@@ -566,7 +566,7 @@ func TestClientStreamingBackpressure(t *testing.T) {
 	c := newClient(t, "tcp", addr, ClientConfig{})
 	rec := newStreamRec()
 	rec.pauseEach, rec.countOnly = true, true
-	onLoop(t, l, func() {
+	runOnLoop(t, l, func() {
 		if _, err := c.Send(l, []byte("GET /big HTTP/1.1\r\nHost: up\r\n\r\n"), rec); err != nil {
 			t.Error(err)
 		}
@@ -585,7 +585,7 @@ func TestClientStreamingBackpressure(t *testing.T) {
 	rec.mu.Lock()
 	rec.pauseEach = false
 	rec.mu.Unlock()
-	onLoop(t, l, x.Resume)
+	runOnLoop(t, l, x.Resume)
 	if err := <-rec.end; err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +649,7 @@ func TestClientPipelining(t *testing.T) {
 	c := newClient(t, "tcp", addr, ClientConfig{MaxPipeline: 16})
 	const n = 16
 	rec := &pipeRec{cur: map[*Exchange]*bytes.Buffer{}, done: make(chan struct{}), want: n}
-	onLoop(t, l, func() {
+	runOnLoop(t, l, func() {
 		var x *Exchange
 		for i := 0; i < n; i++ {
 			req := []byte(fmt.Sprintf("GET /r%d HTTP/1.1\r\nHost: up\r\n\r\n", i))
@@ -695,7 +695,7 @@ func TestClientPipelineNotForPOST(t *testing.T) {
 	l := clientLoop(t)
 	c := newClient(t, "tcp", up.addr, ClientConfig{MaxPipeline: 8})
 	rec := &pipeRec{cur: map[*Exchange]*bytes.Buffer{}, done: make(chan struct{}), want: 2}
-	onLoop(t, l, func() {
+	runOnLoop(t, l, func() {
 		x, err := c.Send(l, []byte("POST /echo HTTP/1.1\r\nHost: up\r\nContent-Length: 1\r\n\r\na"), rec)
 		if err == nil {
 			_, err = x.SendNext([]byte("GET /hello HTTP/1.1\r\nHost: up\r\n\r\n"), rec)
@@ -741,13 +741,13 @@ func TestClientTunnel(t *testing.T) {
 	l := clientLoop(t)
 	c := newClient(t, "tcp", addr, ClientConfig{})
 	rec := &tunnelRec{streamRec: *newStreamRec(), head: make(chan *Exchange, 1)}
-	onLoop(t, l, func() {
+	runOnLoop(t, l, func() {
 		if _, err := c.Send(l, []byte("GET /ws HTTP/1.1\r\nHost: up\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"), rec); err != nil {
 			t.Error(err)
 		}
 	})
 	x := <-rec.head
-	onLoop(t, l, func() { x.Write([]byte("hello")) })
+	runOnLoop(t, l, func() { x.Write([]byte("hello")) })
 	if err := <-rec.end; err != nil {
 		t.Fatal(err)
 	}
@@ -772,9 +772,9 @@ func TestClientCancel(t *testing.T) {
 	c := newClient(t, "tcp", addr, ClientConfig{})
 	rec := newStreamRec()
 	rec.pauseEach = true
-	onLoop(t, l, func() { c.Send(l, []byte("GET / HTTP/1.1\r\nHost: up\r\n\r\n"), rec) })
+	runOnLoop(t, l, func() { c.Send(l, []byte("GET / HTTP/1.1\r\nHost: up\r\n\r\n"), rec) })
 	x := <-rec.paused
-	onLoop(t, l, x.Cancel)
+	runOnLoop(t, l, x.Cancel)
 	testsupport.Eventually(t, 0, "connection closed", func() bool { return c.Stats().Open == 0 })
 	select {
 	case err := <-rec.end:
