@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -452,7 +453,7 @@ func TestResponseParserPhase(t *testing.T) {
 }
 
 func TestResponseParserLimitsValidated(t *testing.T) {
-	if _, err := NewResponseParser(Limits{MaxHeaderBytes: -1}); err != ErrInvalidLimits {
+	if _, err := NewResponseParser(Limits{MaxHeaderBytes: -1}); !errors.Is(err, ErrInvalidLimits) {
 		t.Fatalf("got %v", err)
 	}
 	p, _ := NewResponseParser(Limits{MaxBodyBytes: 7})
