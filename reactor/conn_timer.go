@@ -14,6 +14,7 @@ type connTimer struct {
 	idle       int64 // ns, 0 = off
 	read       int64 // ns, 0 = off
 	user       int64 // loop-clock time of the SetDeadline deadline, 0 = none
+	connect    int64 // loop-clock time a Dial in progress gives up (dial.go), 0 = none
 	lastActive int64 // loop clock of the last read or write progress
 	lastRead   int64 // loop clock of the last read (or of resuming reads)
 }
@@ -114,6 +115,9 @@ func (c *Conn) next() int64 {
 	if u := c.tm.user; u != 0 && (when == 0 || u < when) {
 		when = u
 	}
+	if k := c.tm.connect; k != 0 && (when == 0 || k < when) {
+		when = k
+	}
 	return when
 }
 
@@ -142,6 +146,13 @@ func (c *Conn) onTimeout() {
 	}
 	tm := c.tm
 	now := c.loop.nowNs
+	if tm.connect != 0 && tm.connect <= now {
+		tm.connect = 0
+		if ds := c.hs.dial; ds != nil {
+			c.closeNow(ds.dialErr(ErrDialTimeout))
+			return
+		}
+	}
 	if tm.user != 0 && tm.user <= now {
 		tm.user = 0
 		if dh := c.hs.dh; dh != nil {

@@ -110,7 +110,6 @@ type dialState struct {
 	port             int
 	addrs            []unix.Sockaddr // candidates not tried yet
 	timeout          time.Duration
-	timer            *Timer
 	cancel           context.CancelFunc // of a name lookup in progress
 	lastErr          error
 }
@@ -239,10 +238,11 @@ func (c *Conn) startDial() {
 		c.closeNow(ErrServerClosed)
 		return
 	}
-	ds.timer = l.AfterFunc(ds.timeout, func() {
-		ds.timer = nil
-		c.closeNow(ds.dialErr(ErrDialTimeout))
-	})
+	// The connect deadline rides on the connection's one timer, with the timeouts it may get
+	// later (conn_timer.go); it is dropped once the connection is established.
+	tm := c.timer()
+	tm.connect = l.nowNs + int64(ds.timeout)
+	c.armAt(tm.connect)
 	if ds.host == "" {
 		c.connectNext()
 		return
@@ -379,7 +379,7 @@ func (c *Conn) onConnect(ev poller.Events) bool {
 		return false
 	}
 	l := c.loop
-	ds.timer.Stop()
+	c.tm.connect = 0 // the timer, if queued for it, finds nothing to do
 	c.hs.dial = nil
 	c.flags &^= fConnecting
 	l.st.dialed++
@@ -397,7 +397,6 @@ func (c *Conn) onConnect(ev poller.Events) bool {
 func (c *Conn) endDial() {
 	ds := c.hs.dial
 	c.hs.dial = nil
-	ds.timer.Stop()
 	if ds.cancel != nil {
 		ds.cancel()
 		delete(c.loop.dialing, c)
