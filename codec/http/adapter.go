@@ -252,6 +252,7 @@ type adConn struct {
 	local        nethttpAddr
 	body         *bodyPipe   // the streamed body being received, if any (adapter)
 	nb           *nativeBody // a request body streamed to a native BodyStreamer
+	df           deferQueue  // deferred native responses owed (deferred.go)
 	held         bool        // the reactor connection is held (Conn.Hold) while responses are owed
 }
 

@@ -23,15 +23,57 @@ type dispatcher interface {
 	closed(cs *conn)
 }
 
-// inline answers every request on the loop with the native Handler, inside OnData.
+// inline answers every request on the loop with the native Handler, inside OnData. A handler
+// may defer its response (ResponseWriter.Defer): the connection then owes it, and responses
+// after it wait in the connection's queue (deferred.go).
 type inline struct{}
 
-func (inline) owed(*conn) int                         { return 0 }
-func (inline) queueReady(*conn, []byte, error, int64) {}
-func (inline) readEOF(*conn) bool                     { return false }
-func (inline) writable(*conn)                         {}
-func (inline) closed(*conn)                           {}
-func (inline) serve(cs *conn, out []byte, req *Request, raw []byte, now int64) ([]byte, bool) {
+func (inline) owed(cs *conn) int {
+	if cs.ad == nil {
+		return 0
+	}
+	return len(cs.ad.df.slots)
+}
+
+func (inline) queueReady(cs *conn, resp []byte, err error, now int64) {
+	cs.queue().queueReady(cs, resp, err)
+}
+
+// readEOF keeps a half-closed connection open while responses are owed; it closes after the
+// last one.
+func (d inline) readEOF(cs *conn) bool {
+	if d.owed(cs) == 0 {
+		return false
+	}
+	cs.flags |= csDone | csEOF
+	return true
+}
+
+// writable tells the producer of the first owed response that the output drained.
+func (d inline) writable(cs *conn) {
+	if d.owed(cs) > 0 {
+		cs.ad.df.advance(cs)
+	}
+}
+
+func (inline) closed(cs *conn) {
+	if cs.ad != nil {
+		cs.ad.df.drop(ErrClientGone)
+	}
+}
+
+func (d inline) serve(cs *conn, out []byte, req *Request, raw []byte, now int64) ([]byte, bool) {
+	if n := d.owed(cs); n > 0 {
+		if n >= cs.srv().cfg.maxPipeline || cs.flags&csBarrier != 0 {
+			return out, false // resumed by the queue once a slot frees
+		}
+		if req.streaming {
+			// A body to stream behind owed responses: it waits, unread, for them.
+			return out, false
+		}
+		cs.serveBehind(req, len(raw), now)
+		return out, true
+	}
 	if req.streaming {
 		// The body follows (BodyStreamer); Handle runs once it is complete (feedNative).
 		return cs.startNativeBody(out, req, now), true
@@ -50,7 +92,26 @@ func (cs *conn) serveNative(out []byte, req *Request, n int, now int64) []byte {
 		w.SetClose()
 	}
 	var rerr error
-	if cs.callNative(s, w, req) {
+	ls.curReq, ls.curLen, ls.deferred = req, n, false
+	panicked := cs.callNative(s, w, req)
+	ls.curReq = nil
+	if ls.deferred {
+		// The response is owed (Defer); it is counted and observed when it completes. A panic
+		// after Defer ends it as the Deferred's Abort would.
+		ls.deferred = false
+		w.setSink(nil)
+		if panicked {
+			if ad := cs.ad; ad != nil && len(ad.df.slots) > 0 {
+				q := &ad.df
+				d := q.slots[len(q.slots)-1]
+				d.keep = true
+				d.Abort()
+			}
+		}
+		cs.reqStart = now
+		return w.out
+	}
+	if panicked {
 		rerr = ErrHandlerPanic
 		ls.upPending = nil // a handler that panicked after Upgrade does not switch protocols
 		w.abort(ErrHandlerPanic, ls.appendErr)

@@ -82,6 +82,9 @@ type RequestInfo struct {
 	Err error
 	// KeepAlive reports whether the connection stays open after this response.
 	KeepAlive bool
+	// Tag is what the producer of a deferred response attached with Deferred.SetTag (the
+	// reverse proxy: the exchange with its upstream); nil otherwise.
+	Tag any
 
 	conn *reactor.Conn
 }

@@ -34,6 +34,11 @@ type loopState struct {
 	upgraded  map[*reactor.Conn]*upgradedConn // connections handed to another protocol's handler
 	upPending reactor.Handler                 // set by ResponseWriter.Upgrade during a handler call
 
+	deferFree []*Deferred // deferred responses for reuse (deferred.go)
+	curReq    *Request    // the request a native handler is running for, for Defer
+	curLen    int         // its bytes on the wire
+	deferred  bool        // the running handler called Defer
+
 	unstarted atomic.Int64 // jobs handed to a worker that has not begun them (see yieldSoon)
 	yieldSet  bool         // yieldFn is posted for this iteration
 	yieldFn   func()
