@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"errors"
+	"net"
+	"net/netip"
+	"sync"
 	"time"
 
 	codec "github.com/reactord/reactord/codec/http"
@@ -9,8 +12,8 @@ import (
 )
 
 // Responder is the client side of one forwarded request: a response the HTTP server lets the
-// proxy finish later, on the loop (the codec's deferred response). Every method runs on the
-// loop goroutine that read the request.
+// proxy finish later, on the loop (codec/http's *Deferred). Every method runs on the loop
+// goroutine that read the request.
 type Responder interface {
 	SetStatus(code int) error
 	// AddField appends a response header field; name and value come from a parsed upstream
@@ -22,22 +25,25 @@ type Responder interface {
 	// unknown length).
 	Flush() error
 	Finish() error
-	// Abort ends a response that cannot be completed (its head is out): the client's
-	// connection closes, so the client sees a truncated message rather than a wrong one.
+	// Abort ends a response that cannot be completed: a 502 if nothing was sent, else the
+	// client's connection closes, so the client sees a cut message rather than a wrong one.
 	Abort()
-	// OutputFull reports whether the client's connection is above its high-water mark: the
-	// proxy stops reading the upstream until Writable.
+	// OutputFull reports whether the client's side is full: the proxy stops reading the
+	// upstream until it is told the output drained.
 	OutputFull() bool
 	// Upgrade answers "101 Switching Protocols" with the fields added so far and hands the
 	// client's connection to h.
 	Upgrade(h reactor.Handler) error
 	// Loop is the loop the request runs on.
 	Loop() *reactor.Loop
+	// Conn is the client's connection (identity only: requests of one connection's
+	// pipelined batch share an upstream connection); nil when unknown.
+	Conn() *reactor.Conn
 }
 
-// Exchange is one request being forwarded. The server side calls Writable when the client's
-// output has drained (after OutputFull) and Gone when the client's connection closed before
-// the response was complete.
+// Exchange is one request being forwarded, from the client's request to the end of the
+// upstream's response. It is the codec's DeferredHandler for the client side and the
+// client's ResponseHandler for the upstream side, and lives until both sides are done.
 type Exchange struct {
 	p       *Proxy
 	g       *Group
@@ -45,63 +51,173 @@ type Exchange struct {
 	resp    Responder
 	x       *codec.Exchange
 	req     []byte // the request as forwarded, for a second upstream after a connect error
+	ip      []byte // the client's address, for X-Forwarded-For
 	start   time.Time
-	tried   bool // sent to a second upstream already
-	upgrade bool // the request asked for a protocol upgrade
-	head    bool // the response head went to the client
-	chunked bool // the response body is written in pieces of unknown total length
-	status  int
+	upTime  time.Duration // until the upstream's response ended
+	tried   bool          // sent to a second upstream already
+	head    bool          // the response head went to the client
+	chunked bool          // the response body is written in pieces of unknown total length
+	status  int           // the upstream's status, 0 if none came
 	tunnel  *tunnel
-	done    bool
+	done    bool   // the upstream side is over (response ended, failed or abandoned)
+	pooled  bool   // from exchanges: back there once both sides are over
+	ended   bool   // the client side is over (OnDeferredEnd)
+	gen     uint32 // incremented on release: tells a reused exchange from the one remembered
 }
 
-// Serve forwards r to an upstream of g and answers through resp, later, on resp's loop. The
-// request is serialized at once (r is not used after Serve returns). clientIP is the
-// client's address for X-Forwarded-For (may be nil). It returns the Exchange the server side
-// reports Writable and Gone to, or nil when the request was answered at once (502: every
-// upstream avoided; 405 for CONNECT).
+// batch remembers, per loop, the last request forwarded and its client connection: the next
+// request of the same connection's pipelined batch follows it on the same upstream connection
+// (Exchange.SendNext), so a batch leaves in one write and its answers come back in one read.
+type batch struct {
+	conn *reactor.Conn
+	e    *Exchange
+	gen  uint32
+	_    [40]byte // one cache line per loop
+}
+
+var exchanges = sync.Pool{New: func() any { return new(Exchange) }}
+
+// release returns a pooled exchange once both its sides are over.
+func (e *Exchange) release() {
+	if !e.pooled || !e.done || !e.ended || e.tunnel != nil && !e.tunnel.finished() {
+		return
+	}
+	req, ip := e.req[:0], e.ip[:0]
+	if cap(req) > 64<<10 {
+		req = nil
+	}
+	*e = Exchange{req: req, ip: ip, gen: e.gen + 1}
+	exchanges.Put(e)
+}
+
+// Upstream returns the upstream the request went to (the last one tried); "" if none.
+// For the access log: valid during the server's Observer call.
+func (e *Exchange) Upstream() string {
+	if e.u == nil {
+		return ""
+	}
+	return e.u.Name
+}
+
+// UpstreamStatus returns the status of the upstream's response, 0 when none came.
+func (e *Exchange) UpstreamStatus() int { return e.status }
+
+// UpstreamTime returns the time from sending the request to the end of the upstream's
+// response (or its failure).
+func (e *Exchange) UpstreamTime() time.Duration { return e.upTime }
+
+// Handle forwards r through g, answering with a deferred response (codec/http's
+// ResponseWriter.Defer): the native handler returns at once and the response is written on
+// the loop as the upstream's arrives. No allocation in the steady state.
+func (p *Proxy) Handle(w *codec.ResponseWriter, r *codec.Request, g *Group) {
+	e := exchanges.Get().(*Exchange)
+	e.pooled = true
+	d, err := w.Defer(e)
+	if err != nil {
+		// A writer that cannot defer (not a Server connection): answer now.
+		e.pooled = false
+		w.SetStatus(codec.StatusBadGateway)
+		w.WriteString("502 Bad Gateway\n")
+		return
+	}
+	d.SetTag(e)
+	e.ip = appendIP(e.ip[:0], d.RemoteAddr())
+	p.start(e, d, r, g)
+}
+
+// appendIP appends the address of a TCP peer without allocating; other peers add nothing.
+func appendIP(dst []byte, a net.Addr) []byte {
+	if t, ok := a.(*net.TCPAddr); ok && t != nil {
+		return netip.AddrPortFrom(t.AddrPort().Addr().Unmap(), 0).Addr().AppendTo(dst)
+	}
+	return dst
+}
+
+// Serve is Handle for any Responder (the tests' fakes): it forwards r to an upstream of g and
+// answers through resp. clientIP is the client's address for X-Forwarded-For (may be nil). It
+// returns the Exchange, whose Writable and Gone the responder's owner calls.
 func (p *Proxy) Serve(resp Responder, r *codec.Request, g *Group, clientIP []byte) *Exchange {
-	if string(r.Method()) == "CONNECT" {
-		// A reverse proxy does not open tunnels to arbitrary authorities.
-		p.answer(resp, codec.StatusMethodNotAllowed, "CONNECT is not served here\n")
-		return nil
-	}
-	e := &Exchange{p: p, g: g, resp: resp, start: timeNow()}
-	u := g.pick(resp.Loop().Index(), e.start, nil)
-	if u == nil {
-		p.answer(resp, codec.StatusBadGateway, "no upstream available\n")
-		return nil
-	}
-	fw := forward{clientIP: clientIP, proto: "http", emptyHost: u.Name}
-	e.req, e.upgrade = appendRequest(nil, r, &fw)
-	if !e.send(u) {
-		return nil
-	}
+	e := &Exchange{ip: clientIP}
+	p.start(e, resp, r, g)
 	return e
 }
 
-// send forwards the request to u. It reports false when the exchange ended at once.
-func (e *Exchange) send(u *Upstream) bool {
+func (p *Proxy) start(e *Exchange, resp Responder, r *codec.Request, g *Group) {
+	e.p, e.g, e.resp, e.start = p, g, resp, timeNow()
+	if string(r.Method()) == "CONNECT" {
+		// A reverse proxy does not open tunnels to arbitrary authorities.
+		e.done = true
+		p.answer(resp, codec.StatusMethodNotAllowed, "CONNECT is not served here\n")
+		return
+	}
+	idx := resp.Loop().Index()
+	var prev *Exchange
+	var b *batch
+	if conn := resp.Conn(); conn != nil && idx < len(p.batches) {
+		b = &p.batches[idx]
+		if pe := b.e; b.conn == conn && pe != nil && pe.gen == b.gen && pe.x != nil && !pe.done && pe.g == g && pe.tunnel == nil {
+			prev = pe // the same client's batch, to the same group: follow it
+		}
+	}
+	var u *Upstream
+	if prev != nil {
+		u = prev.u
+	} else if u = g.pick(idx, e.start, nil); u == nil {
+		e.done = true
+		p.answer(resp, codec.StatusBadGateway, "no upstream available\n")
+		return
+	}
+	fw := forward{clientIP: e.ip, proto: "http", emptyHost: u.Name}
+	e.req, _ = appendRequest(e.req[:0], r, &fw)
+	if prev != nil {
+		e.sendAfter(prev)
+	} else {
+		e.send(u)
+	}
+	if b != nil {
+		b.conn, b.e, b.gen = resp.Conn(), e, e.gen
+	}
+}
+
+// sendAfter forwards the request behind prev's on prev's upstream connection when the
+// client allows pipelining it there, and like send otherwise.
+func (e *Exchange) sendAfter(prev *Exchange) {
+	u := prev.u
+	e.u = u
+	u.active.Add(1)
+	x, err := prev.x.SendNext(e.req, e)
+	if err != nil {
+		u.active.Add(-1)
+		e.done = true
+		e.p.answer(e.resp, codec.StatusBadGateway, "upstream unavailable\n")
+		return
+	}
+	e.x = x
+}
+
+// send forwards the request to u; a refusal by the client (the loop is stopping) answers 502.
+func (e *Exchange) send(u *Upstream) {
 	e.u = u
 	u.active.Add(1)
 	x, err := u.client.Send(e.resp.Loop(), e.req, e)
 	if err != nil {
 		u.active.Add(-1)
-		e.p.answer(e.resp, codec.StatusBadGateway, "upstream unavailable\n")
 		e.done = true
-		return false
+		e.p.answer(e.resp, codec.StatusBadGateway, "upstream unavailable\n")
+		return
 	}
 	e.x = x
-	return true
 }
 
-// answer sends a short text response of the proxy's own.
+// answer sends a short text response of the proxy's own. It finishes the response: the
+// caller must not touch e afterwards.
 func (p *Proxy) answer(resp Responder, status int, body string) {
 	resp.SetStatus(status)
 	resp.AddField(hContentType, textPlain)
 	resp.SetContentLength(int64(len(body)))
-	resp.Write([]byte(body))
-	resp.Finish()
+	if _, err := resp.Write([]byte(body)); err == nil {
+		resp.Finish()
+	}
 }
 
 var (
@@ -117,9 +233,13 @@ func (e *Exchange) OnResponse(x *codec.Exchange, r *codec.Response) {
 	e.u.succeeded()
 	e.status = r.Status()
 	resp := e.resp
-	if err := resp.SetStatus(e.status); err != nil {
-		e.fail(errors.New("unsendable status"))
-		return
+	tunnel := r.BodyKind() == codec.BodyTunnel
+	if !tunnel {
+		if err := resp.SetStatus(e.status); err != nil {
+			e.abandon(errProtocol)
+			resp.Abort() // nothing was sent: the client gets a 502
+			return
+		}
 	}
 	var conn connTokens
 	n := r.NumHeaders()
@@ -128,8 +248,8 @@ func (e *Exchange) OnResponse(x *codec.Exchange, r *codec.Response) {
 			conn.add(value)
 		}
 	}
-	tunnel := r.BodyKind() == codec.BodyTunnel
-	var viaPrev [][]byte
+	var viaPrev [4][]byte
+	nvia := 0
 	for i := 0; i < n; i++ {
 		name, value := r.HeaderAt(i)
 		switch classify(name) {
@@ -140,7 +260,10 @@ func (e *Exchange) OnResponse(x *codec.Exchange, r *codec.Response) {
 				continue
 			}
 		case fieldVia:
-			viaPrev = append(viaPrev, value)
+			if nvia < len(viaPrev) {
+				viaPrev[nvia] = value
+				nvia++
+			}
 			continue
 		default:
 			if conn.n > 0 && conn.has(name) {
@@ -149,7 +272,7 @@ func (e *Exchange) OnResponse(x *codec.Exchange, r *codec.Response) {
 		}
 		resp.AddField(name, value)
 	}
-	e.addVia(viaPrev)
+	e.addVia(viaPrev[:nvia])
 	if tunnel {
 		e.startTunnel(x)
 		return
@@ -191,43 +314,60 @@ func (e *Exchange) OnResponseBody(x *codec.Exchange, b []byte) {
 		return
 	}
 	if _, err := e.resp.Write(b); err != nil {
-		e.clientGone()
+		e.abandon(errClient)
 		return
 	}
-	if e.chunked {
-		e.resp.Flush()
-	}
+	// Every piece goes on to the connection at once (a chunk when the length is unknown):
+	// held in the writer, a large body would never show as output to pause for.
+	e.resp.Flush()
 	if e.resp.OutputFull() {
 		x.Pause()
 	}
 }
 
-// Writable is called by the server side when the client's output drained: reading the
-// upstream resumes.
+// Writable resumes reading the upstream once the client's output drained.
 func (e *Exchange) Writable() {
 	if e.tunnel != nil {
-		e.tunnel.clientWritable()
-		return
+		return // the tunnel's own OnWritable resumes it
 	}
 	if e.x != nil && !e.done {
 		e.x.Resume()
 	}
 }
 
-// Gone is called by the server side when the client's connection closed before the response
-// was complete: the upstream exchange is abandoned (its connection closes).
-func (e *Exchange) Gone() { e.clientGone() }
+// OnDeferredWritable is the codec's Writable.
+func (e *Exchange) OnDeferredWritable(d *codec.Deferred) { e.Writable() }
 
-func (e *Exchange) clientGone() {
+// OnDeferredEnd: the client side is over — written and observed, or the client went away
+// first (then the upstream exchange is abandoned).
+func (e *Exchange) OnDeferredEnd(d *codec.Deferred, err error) {
+	e.ended = true
+	if err != nil {
+		e.Gone()
+		return
+	}
+	e.release()
+}
+
+// Gone abandons the upstream exchange after the client went away (its connection closes).
+func (e *Exchange) Gone() {
+	e.ended = true
+	e.abandon(errClient)
+	e.release()
+}
+
+// abandon ends the upstream side early, counting kind.
+func (e *Exchange) abandon(kind string) {
 	if e.done {
 		return
 	}
 	e.done = true
-	e.u.m.error(errClient)
+	e.upTime = timeNow().Sub(e.start)
+	e.u.m.error(kind)
 	e.u.active.Add(-1)
-	if e.x != nil {
-		e.x.Cancel()
+	if x := e.x; x != nil {
 		e.x = nil
+		x.Cancel()
 	}
 }
 
@@ -238,39 +378,34 @@ func (e *Exchange) OnResponseEnd(x *codec.Exchange, err error) {
 		return
 	}
 	u := e.u
-	u.active.Add(-1)
 	e.x = nil
-	elapsed := timeNow().Sub(e.start)
+	now := timeNow()
 	if err == nil {
-		e.done = true
+		u.active.Add(-1)
+		e.upTime = now.Sub(e.start)
 		u.m.status(e.status)
-		u.m.duration.Observe(elapsed.Seconds())
+		u.m.duration.Observe(e.upTime.Seconds())
 		if e.tunnel != nil {
 			e.tunnel.upstreamEnded()
 			return
 		}
-		e.resp.Finish()
+		e.done = true
+		e.resp.Finish() // last: the exchange may be released inside
 		return
 	}
 	kind := errorKind(err)
 	u.m.error(kind)
-	if kind != errClient {
-		u.failed(timeNow())
-	}
-	if errors.Is(err, codec.ErrUpstreamConnect) && !e.tried && !e.head {
-		if next := e.g.pick(e.resp.Loop().Index(), timeNow(), u); next != nil {
+	u.failed(now)
+	u.active.Add(-1)
+	if errors.Is(err, codec.ErrUpstreamConnect) && !e.tried && !e.head && e.tunnel == nil {
+		if next := e.g.pick(e.resp.Loop().Index(), now, u); next != nil {
 			e.tried = true
 			u.m.retries.Inc()
 			e.send(next)
 			return
 		}
 	}
-	e.done = true
-	e.fail(err)
-}
-
-// fail answers a failed exchange: the gateway status when nothing was sent yet, else a cut.
-func (e *Exchange) fail(err error) {
+	e.upTime = now.Sub(e.start)
 	e.done = true
 	if e.tunnel != nil {
 		e.tunnel.upstreamEnded()

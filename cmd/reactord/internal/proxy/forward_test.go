@@ -88,6 +88,7 @@ func (f *fakeResponder) OutputFull() bool {
 }
 func (f *fakeResponder) Upgrade(h reactor.Handler) error { return fmt.Errorf("fake: no upgrade") }
 func (f *fakeResponder) Loop() *reactor.Loop             { return f.loop }
+func (f *fakeResponder) Conn() *reactor.Conn             { return nil }
 
 func (f *fakeResponder) field(name string) (string, bool) {
 	f.mu.Lock()
@@ -267,7 +268,7 @@ func TestForwardResponses(t *testing.T) {
 	})
 	t.Run("CONNECT refused", func(t *testing.T) {
 		f, e := forwardOnce(t, p, l, "CONNECT example.com:443 HTTP/1.1\nHost: example.com:443\n\n")
-		if e != nil || f.status != 405 {
+		if e == nil || f.status != 405 || !f.finished {
 			t.Fatalf("CONNECT: %d", f.status)
 		}
 	})

@@ -1,11 +1,25 @@
 package proxy
 
 import (
+	"slices"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metric families of the proxy, labelled by upstream (its configured address) and route (the
-// group's name: its host and prefix). They live on the daemon's registry.
+// Metrics are the proxy's Prometheus instruments, labelled by upstream (its configured
+// address) and route (the group's name: its host and prefix). One Metrics serves every Proxy
+// of a process — a reload builds a new Proxy beside the running one — and is registered once
+// (Collectors). Safe for concurrent use.
+type Metrics = metricSet
+
+// NewMetrics returns the instruments, not registered yet.
+func NewMetrics() *Metrics { return newMetricSet() }
+
+// Collectors returns what to register with a prometheus.Registry.
+func (m *metricSet) Collectors() []prometheus.Collector { return m.collectors() }
+
+// metricSet is Metrics.
 type metricSet struct {
 	requests  *prometheus.CounterVec   // upstream, route, code: 1xx..5xx or "error"
 	duration  *prometheus.HistogramVec // upstream, route
@@ -95,7 +109,7 @@ func (m *metricSet) forUpstream(u *Upstream) *upstreamMetrics {
 	for i, k := range errKinds {
 		um.errs[i] = m.errors.WithLabelValues(name, route, k)
 	}
-	m.gauges.ups = append(m.gauges.ups, u)
+	m.gauges.add(u)
 	return um
 }
 
@@ -115,10 +129,32 @@ func (um *upstreamMetrics) error(kind string) {
 	}
 }
 
-// upstreamCollector reads health and load at scrape time.
+// upstreamCollector reads health and load at scrape time, for the upstreams of the proxies
+// alive now.
 type upstreamCollector struct {
 	up, active *prometheus.Desc
-	ups        []*Upstream // fixed once the proxy is built
+	mu         sync.Mutex
+	ups        []*Upstream
+}
+
+func (c *upstreamCollector) add(u *Upstream) {
+	c.mu.Lock()
+	c.ups = append(c.ups, u)
+	c.mu.Unlock()
+}
+
+// remove forgets the upstreams of a proxy that closed.
+func (c *upstreamCollector) remove(gone []*Upstream) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := c.ups[:0]
+	for _, u := range c.ups {
+		if !slices.Contains(gone, u) {
+			keep = append(keep, u)
+		}
+	}
+	clear(c.ups[len(keep):])
+	c.ups = keep
 }
 
 func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -128,7 +164,10 @@ func (c *upstreamCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *upstreamCollector) Collect(ch chan<- prometheus.Metric) {
 	now := timeNow()
-	for _, u := range c.ups {
+	c.mu.Lock()
+	ups := slices.Clone(c.ups)
+	c.mu.Unlock()
+	for _, u := range ups {
 		v := 0.0
 		if u.Admitted(now) {
 			v = 1

@@ -31,6 +31,11 @@ const (
 	DefaultIdleTimeout    = 60 * time.Second
 	DefaultHealthInterval = 5 * time.Second
 	DefaultHealthTimeout  = 2 * time.Second
+	// DefaultPipeline is the daemon's pipeline setting for a route that does not set one: a
+	// client's pipelined batch of idempotent requests goes to one upstream connection in one
+	// write, as the client sent it (it chose to pipeline; RFC 9112 §9.3.2 requires servers to
+	// answer in order). A route with pipeline = 1 sends one request at a time, as nginx does.
+	DefaultPipeline = 16
 )
 
 // RouteConfig is one route: which requests (Host, Prefix) go to which upstreams, and how.
@@ -85,6 +90,9 @@ type Options struct {
 	Loops int
 	// Logger receives rare events (an upstream ejected or re-admitted); nil: none.
 	Logger *zap.Logger
+	// Metrics are the instruments to count in, shared with other proxies of the process;
+	// nil: a set of the proxy's own (Collectors returns it).
+	Metrics *Metrics
 }
 
 // Proxy holds the routes, groups and upstream clients. Its methods are safe for concurrent
@@ -95,6 +103,7 @@ type Proxy struct {
 	metrics *metricSet
 	log     *zap.Logger
 	checks  []*healthCheck
+	batches []batch // per loop: the last request forwarded (forward.go)
 }
 
 // New builds the proxy. It opens nothing: connections are made on first use, by the loop
@@ -103,7 +112,10 @@ func New(o Options) (*Proxy, error) {
 	if o.Loops < 1 {
 		return nil, fmt.Errorf("%w: loops %d", ErrConfig, o.Loops)
 	}
-	p := &Proxy{metrics: newMetricSet(), log: o.Logger}
+	p := &Proxy{metrics: o.Metrics, log: o.Logger, batches: make([]batch, o.Loops)}
+	if p.metrics == nil {
+		p.metrics = newMetricSet()
+	}
 	if p.log == nil {
 		p.log = zap.NewNop()
 	}
@@ -250,6 +262,7 @@ func (p *Proxy) Close() {
 		for _, u := range g.ups {
 			u.client.Close()
 		}
+		p.metrics.gauges.remove(g.ups)
 	}
 	for _, hc := range p.checks {
 		hc.stop()

@@ -18,19 +18,20 @@ type tunnel struct {
 	closed  bool   // the client side is gone
 }
 
+// finished reports whether both sides of the tunnel are gone.
+func (t *tunnel) finished() bool { return t.ended && t.closed }
+
 // startTunnel answers 101 to the client and hands its connection to a tunnel.
 func (e *Exchange) startTunnel(x *codec.Exchange) {
 	t := &tunnel{e: e, x: x}
 	e.tunnel = t
 	e.head = true
 	if err := e.resp.Upgrade(t); err != nil {
-		// The client cannot switch (it did not ask, or it is gone): drop the upstream side.
+		// The client cannot switch (it did not ask, or it is gone): the upstream's 101 is an
+		// answer to no question, and nothing was sent to the client yet.
 		e.tunnel = nil
 		e.head = false
-		e.done = true
-		e.u.active.Add(-1)
-		e.x = nil
-		x.Cancel()
+		e.abandon(errProtocol)
 		e.resp.Abort()
 	}
 }
@@ -57,7 +58,7 @@ func (t *tunnel) OnData(c *reactor.Conn, in []byte) int {
 		return len(in)
 	}
 	if t.x.OutputFull() {
-		c.PauseRead() // resumed by OnExchangeWritable
+		c.PauseRead() // resumed by upstreamWritable
 	}
 	return len(in)
 }
@@ -72,14 +73,13 @@ func (t *tunnel) OnWritable(c *reactor.Conn) {
 // OnClose: the client is gone; so is the upstream side.
 func (t *tunnel) OnClose(c *reactor.Conn, err error) {
 	t.closed = true
-	if !t.ended && t.x != nil {
+	e := t.e
+	if !t.ended {
 		t.ended = true
-		x := t.x
 		t.x = nil
-		t.e.done = true
-		t.e.u.active.Add(-1)
-		x.Cancel()
+		e.abandon(errClient) // cancels the upstream exchange
 	}
+	e.release()
 }
 
 // toClient forwards upstream bytes to the client.
@@ -97,10 +97,6 @@ func (t *tunnel) toClient(b []byte) {
 	}
 }
 
-// clientWritable is the server side's Writable, which a tunnel does not use (its own
-// OnWritable comes from the reactor).
-func (t *tunnel) clientWritable() {}
-
 // upstreamWritable: the upstream drained; the client may be read again.
 func (t *tunnel) upstreamWritable() {
 	if t.client != nil && !t.closed {
@@ -112,6 +108,7 @@ func (t *tunnel) upstreamWritable() {
 func (t *tunnel) upstreamEnded() {
 	t.ended = true
 	t.x = nil
+	t.e.done = true
 	if t.client != nil && !t.closed {
 		t.client.Close()
 	}
