@@ -71,6 +71,20 @@ var health = static.Content{Type: textPlain, Body: okBody, CacheControl: "no-sto
 // alive is /livez, at every stage.
 var alive = static.Content{Type: textPlain, Body: aliveBody, CacheControl: "no-store"}
 
+// answersItself reports whether path is one of the operational paths this app answers
+// whatever else is configured (a proxy route for "/" included): /healthz, /readyz, /livez and
+// /metrics, unless the admin listener has them.
+func (a *app) answersItself(path []byte) bool {
+	if a.noOps {
+		return false
+	}
+	switch string(path) {
+	case healthPath, readyPath, livePath, metricsPath:
+		return true
+	}
+	return false
+}
+
 // setPage installs the built-in page and its entity-tag.
 func (a *app) setPage(page []byte) {
 	a.page, a.pageTag = page, static.ContentETag(page)

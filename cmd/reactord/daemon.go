@@ -19,6 +19,7 @@ import (
 	"github.com/reactord/reactord/cmd/reactord/internal/config"
 	"github.com/reactord/reactord/cmd/reactord/internal/logging"
 	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
+	"github.com/reactord/reactord/cmd/reactord/internal/proxy"
 	"github.com/reactord/reactord/reactor"
 )
 
@@ -35,12 +36,15 @@ type daemon struct {
 	status status
 
 	metrics *metrics.Metrics
-	cfg     config.Config // in force
-	cur     *generation   // serving
-	admin   *adminServer  // nil without an admin listener
-	genSeq  int
-	retired sync.WaitGroup // generations being retired in the background
-	upgrade *upgrade       // in progress, or nil
+	// proxyMetrics are the reverse proxy's instruments, registered once with metrics and
+	// shared by every generation's proxy.
+	proxyMetrics *proxy.Metrics
+	cfg          config.Config // in force
+	cur          *generation   // serving
+	admin        *adminServer  // nil without an admin listener
+	genSeq       int
+	retired      sync.WaitGroup // generations being retired in the background
+	upgrade      *upgrade       // in progress, or nil
 
 	mu      sync.Mutex
 	live    []*generation    // serving or retiring: their counters are read live

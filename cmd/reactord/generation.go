@@ -75,6 +75,9 @@ func (d *daemon) newGeneration(cfg config.Config, inh []inheritedSocket) (_ *gen
 		}
 	}
 	g.site.app = &app{files: g.files, metrics: d.metrics, status: &d.status, noOps: cfg.AdminListen != "" || d.admin != nil}
+	if g.site.proxy, err = d.newProxy(cfg); err != nil {
+		return nil, &config.Error{Key: "proxy", Reason: err.Error()}
+	}
 	if g.srv, err = newServer(cfg, &g.site, d.log, false); err != nil {
 		// Bad poller names and out-of-range numbers were caught by Validate; what is left
 		// here is the reactor refusing an option, still a configuration problem.
@@ -100,6 +103,11 @@ func (g *generation) start() error {
 		return err
 	}
 	go func() { g.served <- g.srv.Serve() }()
+	if p := g.site.proxy; p != nil {
+		if err := p.Start(g.srv.Reactor()); err != nil {
+			g.site.log.Warn("proxy health checks", zap.Error(err))
+		}
+	}
 	return nil
 }
 
@@ -154,5 +162,9 @@ func (g *generation) close() {
 	if g.files != nil {
 		g.files.Close()
 		g.files = nil
+	}
+	if g.site.proxy != nil {
+		g.site.proxy.Close()
+		g.site.proxy = nil
 	}
 }

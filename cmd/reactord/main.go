@@ -23,6 +23,7 @@ import (
 	"github.com/reactord/reactord/cmd/reactord/internal/config"
 	"github.com/reactord/reactord/cmd/reactord/internal/logging"
 	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
+	"github.com/reactord/reactord/cmd/reactord/internal/proxy"
 	"github.com/reactord/reactord/poller"
 )
 
@@ -103,6 +104,13 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		return exitFailure
 	}
 	defer d.metrics.Close()
+	d.proxyMetrics = proxy.NewMetrics()
+	for _, c := range d.proxyMetrics.Collectors() {
+		if err := d.metrics.Registry().Register(c); err != nil {
+			log.Error("proxy metrics", zap.Error(err))
+			return exitFailure
+		}
+	}
 	return d.serve(sigs)
 }
 

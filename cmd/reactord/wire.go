@@ -8,6 +8,7 @@ import (
 
 	"github.com/reactord/reactord/cmd/reactord/internal/accesslog"
 	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
+	"github.com/reactord/reactord/cmd/reactord/internal/proxy"
 	"github.com/reactord/reactord/cmd/reactord/internal/static"
 	codec "github.com/reactord/reactord/codec/http"
 )
@@ -19,6 +20,7 @@ type responder struct {
 	log     *zap.Logger
 	metrics *metrics.Metrics  // nil: requests are not counted
 	access  *accesslog.Logger // nil: not logged
+	proxy   *proxy.Proxy      // nil: no proxy routes
 	// closing makes every response the last on its connection ("Connection: close"): set
 	// while the server is retired (a reload or an upgrade replaced it, or a shutdown began),
 	// so keep-alive clients reconnect, to the successor, at a moment they choose, between
@@ -31,6 +33,15 @@ type responder struct {
 // queued with SendFile (sendfile(2) under the reactor's backpressure), so no file byte passes
 // through user space and a slow client only pauses its own connection.
 func (s *responder) handle(w *codec.ResponseWriter, r *codec.Request) {
+	if p := s.proxy; p != nil && !s.app.answersItself(r.Path()) {
+		if g := p.Table().Match(r.Host(), r.Path()); g != nil {
+			if s.closing.Load() {
+				w.SetClose()
+			}
+			p.Handle(w, r, g)
+			return
+		}
+	}
 	req := static.Request{Method: r.MethodString(), Target: requestTarget(r)}
 	// One pass over the header fields; a field sent on several lines is joined with ", "
 	// (RFC 9110 §5.3), which is how the static layer expects lists.
@@ -121,7 +132,13 @@ func (s *responder) write(w *codec.ResponseWriter, resp *static.Response) {
 // one metrics update and, when enabled, one access log line.
 func (s *responder) observe(info *codec.RequestInfo) {
 	s.metrics.Observe(info.Method, info.Status, info.Duration)
-	if s.access.Enabled() {
-		s.access.Log(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr())
+	if !s.access.Enabled() {
+		return
 	}
+	if e, ok := info.Tag.(*proxy.Exchange); ok {
+		s.access.LogUpstream(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr(),
+			accesslog.Upstream{Addr: e.Upstream(), Status: e.UpstreamStatus(), Duration: e.UpstreamTime()})
+		return
+	}
+	s.access.Log(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr())
 }

@@ -103,10 +103,37 @@ func (l *Logger) Log(method, path []byte, status int, bytes int64, dur time.Dura
 	}
 	e.method, e.path, e.status, e.bytes, e.dur = method, path, status, bytes, dur
 	e.remote = appendAddr(e.remote[:0], remote)
+	e.up = Upstream{}
 	// Straight to the core: the line is always wanted (no level check, no sampling, no
 	// caller or stack lookup), which saves the zap.Logger's Check machinery.
 	_ = l.core.Write(zapcore.Entry{Time: time.Now()}, e.fields[:])
 	e.method, e.path = nil, nil // do not keep the caller's buffers alive
+	linePool.Put(e)
+}
+
+// Upstream describes the upstream a proxied request went to, for LogUpstream.
+type Upstream struct {
+	Addr     string        // as configured: host:port or unix:/path
+	Status   int           // its response's status; 0 when none came
+	Duration time.Duration // from sending the request to the end of its response
+}
+
+// LogUpstream is Log for a request the reverse proxy forwarded: the line also carries the
+// upstream's address, status and time ("upstream", "upstream_status", "upstream_duration").
+func (l *Logger) LogUpstream(method, path []byte, status int, bytes int64, dur time.Duration, remote net.Addr, up Upstream) {
+	if l == nil {
+		return
+	}
+	e, _ := linePool.Get().(*line)
+	if e == nil {
+		e = new(line)
+		e.fields[0] = zap.Inline(e)
+	}
+	e.method, e.path, e.status, e.bytes, e.dur = method, path, status, bytes, dur
+	e.remote = appendAddr(e.remote[:0], remote)
+	e.up = up
+	_ = l.core.Write(zapcore.Entry{Time: time.Now()}, e.fields[:])
+	e.method, e.path, e.up = nil, nil, Upstream{}
 	linePool.Put(e)
 }
 
@@ -117,6 +144,7 @@ type line struct {
 	bytes        int64
 	dur          time.Duration
 	remote       []byte
+	up           Upstream         // Addr empty: not a proxied request
 	fields       [1]zapcore.Field // zap.Inline(self), set once
 }
 
@@ -130,6 +158,11 @@ func (e *line) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddInt64("bytes", e.bytes)
 	enc.AddDuration("duration", e.dur)
 	enc.AddByteString("remote", e.remote)
+	if e.up.Addr != "" {
+		enc.AddString("upstream", e.up.Addr)
+		enc.AddInt("upstream_status", e.up.Status)
+		enc.AddDuration("upstream_duration", e.up.Duration)
+	}
 	return nil
 }
 
