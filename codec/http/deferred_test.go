@@ -113,8 +113,7 @@ func TestDeferredBackpressure(t *testing.T) {
 	var maxBuffered int
 	rec := newDeferRec()
 	var sent int
-	var pump func(d *Deferred)
-	pump = func(d *Deferred) {
+	pump := func(d *Deferred) {
 		for sent < size {
 			d.Write(chunk)
 			d.Flush()

@@ -90,7 +90,7 @@ func startReactordProxy(ctx context.Context, o Options) (Instance, error) {
 	}
 	in := &processInstance{addr: addr, cmd: cmd, done: make(chan error, 1)}
 	go func() { in.done <- cmd.Wait() }()
-	if err := waitListening(ctx, addr, in.done, 10*time.Second); err != nil {
+	if err := waitServing(ctx, addr, in.done, 10*time.Second); err != nil {
 		_ = in.Close()
 		return nil, fmt.Errorf("reactord-proxy: %w (stderr: %s)", err, strings.TrimSpace(stderr.String()))
 	}
