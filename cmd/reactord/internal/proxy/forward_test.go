@@ -110,6 +110,31 @@ func (f *fakeResponder) wait(t *testing.T) {
 	}
 }
 
+// waitMoving waits for the response to finish for as long as its body keeps growing: a large
+// body under -race on a loaded machine may take longer than any fixed bound, but a stalled one
+// stops growing, and that is the failure (10 s without a byte).
+func (f *fakeResponder) waitMoving(t *testing.T) {
+	t.Helper()
+	last, still := -1, time.Now()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.done:
+			return
+		case <-tick.C:
+		}
+		f.mu.Lock()
+		n := f.body.Len()
+		f.mu.Unlock()
+		if n != last {
+			last, still = n, time.Now()
+		} else if time.Since(still) > testsupport.Scale(10*time.Second) {
+			t.Fatalf("response stalled at %d body bytes", n)
+		}
+	}
+}
+
 func testLoop(t *testing.T) *reactor.Loop {
 	t.Helper()
 	s, err := reactor.NewServer(reactor.HandlerFuncs{}, reactor.WithLoops(1))
@@ -360,7 +385,7 @@ func TestForwardBackpressure(t *testing.T) {
 	f.full = false
 	f.mu.Unlock()
 	onLoop(t, l, e.Writable)
-	f.wait(t)
+	f.waitMoving(t)
 	if f.body.Len() != size {
 		t.Fatalf("forwarded %d of %d", f.body.Len(), size)
 	}
