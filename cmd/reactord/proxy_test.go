@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/reactord/reactord/internal/testsupport"
 )
 
@@ -399,7 +397,7 @@ func TestProxyNginxUpstream(t *testing.T) {
 		"server { listen %[2]s; root %[1]s/www; location = /echo { return 200 \"$http_x_forwarded_for $http_via\"; } } }\n", dir, addr)
 	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"))
-	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
