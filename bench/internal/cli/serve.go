@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 
 	"github.com/reactord/reactord/bench/internal/child"
 	"github.com/reactord/reactord/bench/internal/cpupin"
@@ -45,6 +46,7 @@ stdin shuts the server down.`)
 	control := fs.Bool("control", false, "harness mode: READY line, stats on stdin, exit on stdin EOF")
 	upstream := fs.String("upstream", "", "for a reverse proxy: the upstream `host:port` it forwards to")
 	verbose := fs.Bool("v", false, "log debug lines of the server to stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the server to `file` until it stops (in-process servers only)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -69,6 +71,24 @@ stdin shuts the server down.`)
 		return err
 	}
 	defer inst.Close()
+	if *cpuProfile != "" {
+		if inst.PID() != os.Getpid() {
+			return fmt.Errorf("%w: -cpuprofile: %s runs in another process", ErrUsage, sv.Name)
+		}
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return err
+		}
+		// Deferred after inst.Close, so it runs first: the profile covers serving only.
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
 	fmt.Fprintln(env.Stdout, child.FormatReady(inst.Addr(), inst.PID()))
 	if f, ok := env.Stdout.(*os.File); ok {
 		_ = f.Sync()
