@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	nethttp "net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -152,9 +151,10 @@ const behindMax = 64 << 10
 // errUnavailable answers requests that arrive after the worker pool stopped.
 var errUnavailable = newParseError(StatusServiceUnavailable, "server shutting down")
 
-// job is one adapter request, from the loop to a worker and back. Jobs are pooled. The fields
-// in the first group are written by the loop before submit and read by the worker; the results
-// are written by the worker before it posts finalFn; the rest belongs to the loop.
+// job is one adapter request, from the loop to a worker and back. Jobs are kept for reuse by
+// their loop (loopState.getJob/putJob). The fields in the first group are written by the loop
+// before the batch is submitted and read by the worker; the results are written by the worker
+// before it sets fin; the rest belongs to the loop.
 type job struct {
 	cs                                  *conn
 	loop                                *reactor.Loop
@@ -166,7 +166,6 @@ type job struct {
 	start                               int64
 	bytesIn                             int
 	method, path                        []byte // copies for the Observer
-	enq                                 time.Time
 	dc                                  DateCache
 
 	w  ResponseWriter
@@ -177,53 +176,60 @@ type job struct {
 	bytesOut  int64
 	err       error
 
+	b        *batch   // the batch that runs it, until it leaves the queue (job.leave)
 	segs     [][]byte // flushed output waiting for the job to reach the head of the queue
 	segBytes int
-	done     bool   // the worker finished; its last output is w.Bytes() (or ready)
-	orphan   bool   // the connection went away; release when done
+	done     bool   // the loop saw the response complete (fin), or it is ready
+	orphan   bool   // the connection went away: the job is dropped, never reused
 	waiting  bool   // the worker waits for ack until the output drains / the job is first
 	ready    []byte // a codec-generated response queued in order (no worker)
 	hj       *hijackReq
 	pipe     *bodyPipe // a streamed request body (set by the loop before submit)
 
-	unstarted *loopState // counted in its unstarted until the worker begins
+	fin  atomic.Bool   // worker → loop: the handler returned; the response is in w
+	segq atomic.Int32  // segments posted by emit that onSegment has not taken yet
+	gone atomic.Bool   // the connection closed: worker writes fail
+	ack  chan struct{} // loop → worker: a flushed segment was taken
 
-	started atomic.Bool         // a worker began the job (chain handshake)
-	next    atomic.Pointer[job] // the connection's next request, started when this one begins
-
-	gone    atomic.Bool   // the connection closed: worker writes fail
-	ack     chan struct{} // loop → worker: a flushed segment was taken
-	finalFn func()
-	emitFn  func([]byte)
+	emitFn func([]byte)
 }
 
-var jobPool sync.Pool
-
-func getJob() *job {
-	j, _ := jobPool.Get().(*job)
-	if j == nil {
-		j = &job{ack: make(chan struct{}, 1)}
-		j.finalFn = j.onFinal
-		j.emitFn = j.rw.emit
+// getJob returns a reset job (loop goroutine).
+func (ls *loopState) getJob() *job {
+	if n := len(ls.jobs); n > 0 {
+		j := ls.jobs[n-1]
+		ls.jobs[n-1] = nil
+		ls.jobs = ls.jobs[:n-1]
+		return j
 	}
-	j.gone.Store(false)
-	j.started.Store(false)
-	j.next.Store(nil)
+	j := &job{ack: make(chan struct{}, 1)}
+	j.emitFn = j.rw.emit
 	return j
 }
 
-func releaseJob(j *job) {
-	j.cs, j.loop, j.hr, j.rs, j.err, j.hj, j.pipe = nil, nil, nil, nil, nil, nil, nil
-	clear(j.segs)
-	j.segs, j.segBytes = j.segs[:0], 0
+// maxIdleJobs bounds the jobs a loop keeps for reuse.
+const maxIdleJobs = 4096
+
+// putJob resets j and keeps it for reuse (loop goroutine). Only a job no worker will touch
+// again may be put: a finished one (fin), or one that never ran.
+func (ls *loopState) putJob(j *job) {
+	j.cs, j.loop, j.hr, j.rs, j.err, j.hj, j.pipe, j.b = nil, nil, nil, nil, nil, nil, nil, nil
+	if len(j.segs) > 0 {
+		clear(j.segs)
+		j.segs = j.segs[:0]
+	}
+	j.segBytes = 0
 	j.done, j.orphan, j.waiting, j.ready = false, false, false, nil
 	j.rw.release()
 	j.w.shrink(64 << 10)
-	select {
-	case <-j.ack:
-	default:
+	if len(j.ack) > 0 {
+		<-j.ack // an ack the worker did not wait for (a write deadline passed)
 	}
-	jobPool.Put(j)
+	j.fin.Store(false)
+	j.gone.Store(false)
+	if len(ls.jobs) < maxIdleJobs {
+		ls.jobs = append(ls.jobs, j)
+	}
 }
 
 // signal hands the worker its ack (at most one is ever outstanding).
@@ -246,8 +252,10 @@ type pooled struct {
 // handler's streamed body.
 type adConn struct {
 	cs           *conn
-	prevA, nextA *conn // loopState.active list
-	queue        []*job
+	prevA, nextA *conn  // loopState.active list
+	queue        []*job // requests in order: running, finished, or ready responses
+	open         []*job // requests dispatched by the current OnData, submitted at its end
+	progress     func() // ad.advanceAfterWork, bound once: what a batch posts to the loop
 	remote       string
 	local        nethttpAddr
 	body         *bodyPipe   // the streamed body being received, if any (adapter)
@@ -311,6 +319,7 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 	ad := cs.ad
 	if ad == nil {
 		ad = &adConn{cs: cs}
+		ad.progress = ad.advanceAfterWork
 		if addr := cs.c.RemoteAddr(); addr != nil {
 			ad.remote = addr.String()
 		}
@@ -346,7 +355,7 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 		addTrailers(hr, req)
 	}
 	ls := cs.ls
-	j := getJob()
+	j := ls.getJob()
 	j.pipe = pipe
 	j.cs, j.loop, j.srv, j.hr, j.rs = cs, cs.c.Loop(), s, hr, rs
 	j.isHead, j.http10, j.reqKeep, j.minor = req.IsHead(), req.minor == 0, req.KeepAlive(), int(req.minor)
@@ -368,33 +377,45 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 		ls.addActive(cs)
 	}
 	ad.hold()
-	if n := len(ad.queue); n > 0 && ad.queue[n-1].chain(j) {
-		// The previous request of this connection has not begun: it starts this one when it
-		// does (see job.launchNext), so a pipelined batch costs the loop one hand-off.
-		ad.queue = append(ad.queue, j)
-		cs.reqStart = now
-		return out, true
-	}
 	ad.queue = append(ad.queue, j)
-	handed, err := d.pool.submit(j, ls)
-	if handed {
-		ls.yieldSoon()
-	}
-	if err != nil {
-		j.refuse(err)
-	}
+	// The requests of this OnData go to the pool together, at its end (dispatch).
+	ad.open = append(ad.open, j)
 	cs.reqStart = now
 	return out, true
 }
 
-// refuse answers j with err's error response (the pool is stopped or its queue full) and ends
-// the connection after it. Loop goroutine.
-func (j *job) refuse(err error) {
-	cs := j.cs
-	if j.orphan || cs == nil || cs.flags&csClosed != 0 || cs.ad == nil {
-		releaseJob(j)
+// dispatch submits the requests serve took during this OnData as one batch (see batch.go):
+// one hand-off to a worker however many pipelined requests the read brought.
+func (d *pooled) dispatch(cs *conn) {
+	ad := cs.ad
+	if ad == nil || len(ad.open) == 0 {
 		return
 	}
+	b := newBatch()
+	b.jobs = append(b.jobs, ad.open...)
+	clear(ad.open)
+	ad.open = ad.open[:0]
+	b.loop, b.notify, b.left = cs.c.Loop(), ad.progress, len(b.jobs)
+	b.refs.Store(2) // the loop's, and the submission's
+	for _, j := range b.jobs {
+		j.b = b
+	}
+	ls := cs.ls
+	handed, err := d.pool.submit(b, ls)
+	if handed {
+		ls.yieldSoon()
+	}
+	if err != nil {
+		b.refs.Add(-1) // never the last: the loop holds one
+		b.jobs[0].refuse(err)
+	}
+}
+
+// refuse answers j, the first request of a batch the pool did not take, with err's error
+// response (the pool is stopped or its queue full) and ends the connection after it; the
+// batch's other requests are dropped with it. Loop goroutine.
+func (j *job) refuse(err error) {
+	cs := j.cs
 	j.rs.ctx.cancel()
 	j.ready = cs.ls.appendErr(nil, err, cs.ls.date.Bytes())
 	j.err, j.status, j.done = err, statusFor(err), true
@@ -403,37 +424,9 @@ func (j *job) refuse(err error) {
 	cs.ad.advance()
 }
 
-// chain makes next start when j starts, if j has not started yet (loop goroutine). Pipelined
-// requests of one read thus reach the pool one after another from the workers themselves,
-// instead of each waking a worker from the loop's locked thread; they still run in parallel,
-// since each is submitted as soon as its predecessor begins.
-func (j *job) chain(next *job) bool {
-	if j.started.Load() || j.next.Load() != nil {
-		return false
-	}
-	j.next.Store(next)
-	if j.started.Load() && j.next.CompareAndSwap(next, nil) {
-		return false // j began meanwhile without seeing next: submit it ourselves
-	}
-	return true
-}
-
-// launchNext submits the job chained behind j, on the worker that begins j.
-func (j *job) launchNext() {
-	j.started.Store(true)
-	next := j.next.Swap(nil)
-	if next == nil {
-		return
-	}
-	ls := next.cs.ls
-	if _, err := next.srv.pool.submit(next, ls); err != nil {
-		next.loop.Post(func() { next.refuse(err) })
-	}
-}
-
 func (d *pooled) queueReady(cs *conn, resp []byte, err error, now int64) {
 	ad := cs.ad
-	j := getJob()
+	j := cs.ls.getJob()
 	j.cs = cs
 	j.ready = append([]byte(nil), resp...)
 	j.err, j.status, j.done = err, statusFor(err), true
@@ -489,21 +482,20 @@ func (d *pooled) closed(cs *conn) {
 	}
 }
 
-// onFinal runs on the loop when the worker has finished the job.
-func (j *job) onFinal() {
-	j.done = true
-	cs := j.cs
-	if j.orphan || cs == nil || cs.flags&csClosed != 0 || cs.ad == nil {
-		releaseJob(j)
+// advanceAfterWork is what a batch posts to the loop when requests of the connection finished
+// (ad.progress). It may run after the connection closed or changed protocols.
+func (ad *adConn) advanceAfterWork() {
+	if ad.cs.flags&(csClosed|csUpgraded) != 0 {
 		return
 	}
-	cs.ad.advance()
+	ad.advance()
 }
 
 // onSegment runs on the loop with output the handler flushed. The worker waits for the ack;
 // it gets it at once unless that would let the output grow without bound: above the
 // high-water mark for the response being sent, above behindMax for one waiting its turn.
 func (j *job) onSegment(seg []byte) {
+	j.segq.Add(-1)
 	cs := j.cs
 	if j.orphan || cs == nil || cs.flags&csClosed != 0 {
 		j.signal()
@@ -546,11 +538,16 @@ func (ad *adConn) advance() {
 			return
 		}
 		if !j.done {
-			if j.waiting && !cs.c.OutputFull() {
-				j.waiting = false
-				j.signal()
+			// A segment still on its way (emit gave up waiting for its ack) goes first: the
+			// worker's announcement that follows it brings the loop back here.
+			if !j.fin.Load() || j.segq.Load() != 0 {
+				if j.waiting && !cs.c.OutputFull() {
+					j.waiting = false
+					j.signal()
+				}
+				break
 			}
-			break
+			j.done = true
 		}
 		final := j.ready
 		if final == nil {
@@ -581,7 +578,8 @@ func (ad *adConn) advance() {
 			obs(info)
 			info.conn = nil
 		}
-		releaseJob(j)
+		j.leave()
+		ls.putJob(j)
 		if !keep {
 			cs.flags |= csDone
 			ad.dropQueue()
@@ -621,10 +619,13 @@ func (ad *adConn) dropQueue() {
 			j.hj.reply <- hijackReply{err: ErrClientGone}
 			j.hj = nil
 		}
-		if j.done {
-			releaseJob(j)
+		j.leave()
+		if j.done || j.fin.Load() && j.segq.Load() == 0 {
+			ad.cs.ls.putJob(j)
 			continue
 		}
+		// Still running (or never started: the pool refused its batch, or the batch is
+		// abandoned with the connection): the job is dropped, not reused.
 		j.orphan = true
 		j.waiting = false
 		j.signal()
@@ -632,13 +633,10 @@ func (ad *adConn) dropQueue() {
 	ad.queue = ad.queue[:0]
 }
 
-// run handles the job on a worker goroutine and posts the result to the loop.
-func (j *job) run(wk *worker) {
-	if ls := j.unstarted; ls != nil {
-		j.unstarted = nil
-		ls.unstarted.Add(-1)
-	}
-	j.launchNext()
+// run handles the job on a worker goroutine and publishes the result with fin (the batch
+// announces it to the loop). It reports false when the handler hijacked the connection: the
+// loop forgot the job then, and nothing of it is published.
+func (j *job) run(wk *worker) bool {
 	s := j.srv
 	w := &j.w
 	w.SetDateCache(&j.dc)
@@ -665,17 +663,15 @@ func (j *job) run(wk *worker) {
 	rw.finish(panicked)
 	j.rs.body.invalidate()
 	j.rs.ctx.cancel()
+	if rw.hijacked {
+		return false
+	}
 	j.status = w.Status()
 	j.keepAlive = w.KeepAlive()
 	j.bytesOut = w.bytesOut()
-	if rw.hijacked {
-		// The connection left HTTP at Hijack; the loop forgot this job then.
-		releaseJob(j)
-		return
-	}
-	// After this Post the job belongs to the loop again. If the loop is gone, so is the
-	// connection: nothing is left to do.
-	j.loop.Post(j.finalFn)
+	// From here the job belongs to the loop again.
+	j.fin.Store(true)
+	return true
 }
 
 // callNetHTTP runs the handler and reports a recovered panic.

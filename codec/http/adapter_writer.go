@@ -31,18 +31,20 @@ type adapterRW struct {
 	readDL      time.Time
 }
 
+// reset prepares rw for a job's handler. The header map was emptied by release.
 func (rw *adapterRW) reset(j *job, w *ResponseWriter, log *zap.Logger) {
-	hdr, keys := rw.hdr, rw.keys[:0]
-	clear(hdr)
-	*rw = adapterRW{j: j, w: w, log: log, hdr: hdr, keys: keys}
+	*rw = adapterRW{j: j, w: w, log: log, hdr: rw.hdr, keys: rw.keys[:0]}
 }
 
-// release drops references kept in a pooled job between requests.
+// release drops references kept in a reused job between requests, and empties the header map
+// (a map that grew large is dropped instead, so one response does not pin its memory).
 func (rw *adapterRW) release() {
-	clear(rw.hdr)
 	if len(rw.hdr) > 64 {
 		rw.hdr = nil
+	} else if len(rw.hdr) > 0 {
+		clear(rw.hdr)
 	}
+	clear(rw.keys)
 	rw.j, rw.wk, rw.w, rw.err = nil, nil, nil, nil
 }
 
@@ -252,7 +254,9 @@ func (rw *adapterRW) emit(out []byte) {
 		return
 	}
 	seg := append([]byte(nil), out...)
+	j.segq.Add(1)
 	if err := j.loop.Post(func() { j.onSegment(seg) }); err != nil {
+		j.segq.Add(-1)
 		rw.err = ErrClientGone
 		return
 	}

@@ -250,6 +250,7 @@ func (cs *conn) onData(in []byte) int {
 			// The handler switched protocols (Upgrade): the 101 goes out first, then what
 			// follows it belongs to the new handler.
 			ls.upPending = nil
+			d.dispatch(cs)
 			cs.flushScratch(out, now)
 			ls.publish()
 			cs.completeUpgrade(h)
@@ -259,6 +260,7 @@ func (cs *conn) onData(in []byte) int {
 			return consumed
 		}
 	}
+	d.dispatch(cs)
 	cs.flushScratch(out, now)
 	if cs.flags&csDone != 0 {
 		if d.owed(cs) == 0 {

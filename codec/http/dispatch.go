@@ -11,6 +11,9 @@ type dispatcher interface {
 	// answered inline appended. ok false means the request must wait for earlier ones; nothing
 	// was consumed and the connection layer pauses reading until it is resumed.
 	serve(cs *conn, out []byte, req *Request, raw []byte, now int64) (_ []byte, ok bool)
+	// dispatch hands over what serve took during this OnData (the worker pool gets the
+	// requests of one read together). Called once at the end of every OnData.
+	dispatch(cs *conn)
 	// owed returns how many responses of cs are still being produced elsewhere.
 	owed(cs *conn) int
 	// queueReady queues a codec-generated response (copied) behind the owed ones.
@@ -61,6 +64,8 @@ func (inline) closed(cs *conn) {
 		cs.ad.df.drop(ErrClientGone)
 	}
 }
+
+func (inline) dispatch(*conn) {}
 
 func (d inline) serve(cs *conn, out []byte, req *Request, raw []byte, now int64) ([]byte, bool) {
 	if n := d.owed(cs); n > 0 {

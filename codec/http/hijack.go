@@ -115,6 +115,7 @@ func (ad *adConn) completeHijack(j *job) {
 	}
 	ad.queue[0] = nil
 	ad.queue = ad.queue[:0]
+	j.leave()
 	cs.flags &^= csBarrier | csDone
 	if cs.flags&csActive != 0 {
 		cs.flags &^= csActive
@@ -133,7 +134,7 @@ func (ad *adConn) completeHijack(j *job) {
 		info.conn = nil
 	}
 	ls.publish()
-	// From here the job belongs to its worker alone (released when the handler returns).
+	// From here the job belongs to its worker alone (and is dropped when the handler returns).
 	hc := req.hc
 	hc.local, hc.remote = cs.c.LocalAddr(), cs.c.RemoteAddr()
 	eof := cs.flags&csEOF != 0

@@ -26,6 +26,7 @@ type loopState struct {
 	info      RequestInfo
 
 	parsers []*Parser // parsers of connections that went idle, for reuse
+	jobs    []*job    // adapter jobs answered and reset, for reuse
 
 	requests, rejected       uint64 // loop goroutine only
 	pubRequests, pubRejected atomic.Uint64
@@ -39,7 +40,7 @@ type loopState struct {
 	curLen    int         // its bytes on the wire
 	deferred  bool        // the running handler called Defer
 
-	unstarted atomic.Int64 // jobs handed to a worker that has not begun them (see yieldSoon)
+	unstarted atomic.Int64 // batches handed to a worker that has not begun them (see yieldSoon)
 	yieldSet  bool         // yieldFn is posted for this iteration
 	yieldFn   func()
 }
@@ -101,7 +102,7 @@ func (s *Server) loopStates() []*loopState {
 	return nil
 }
 
-// yieldSoon, called after a job was handed to a worker goroutine, posts once per loop iteration
+// yieldSoon, called after a batch was handed to a worker goroutine, posts once per loop iteration
 // a task that gives the loop's CPU to such workers if they have not started by then.
 //
 // Why: the loop runs on a locked OS thread. A worker readied by it can run only on another
@@ -125,9 +126,13 @@ func (ls *loopState) yieldSoon() {
 	}
 }
 
-// countUnstarted counts j until its worker begins it (job.run), before j is handed over.
-func (ls *loopState) countUnstarted(j *job) {
-	j.unstarted = ls
+// countUnstarted counts b until a worker begins it (batch.work), before b is handed over. A
+// nil ls (a helper submitted by a worker) counts nothing.
+func (ls *loopState) countUnstarted(b *batch) {
+	if ls == nil {
+		return
+	}
+	b.unstarted = ls
 	ls.unstarted.Add(1)
 }
 

@@ -191,11 +191,15 @@ func WithWorkers(n int) Option {
 	}
 }
 
-// WithMaxQueue bounds the adapter requests waiting for a worker when WithWorkers are all busy:
-// a request that would make the queue longer than n is answered at once with 503 Service
-// Unavailable (and the connection closed), instead of waiting behind the others. Shedding
-// keeps latency bounded under overload; Stats.Shed counts it. Default 0: no bound (the queue
-// is then bounded only by connections × WithMaxPipeline). n must be 0..1<<24.
+// WithMaxQueue bounds the adapter work waiting for a worker when WithWorkers are all busy. The
+// requests of one connection that arrive in one read are dispatched together and wait as one
+// queue entry; an entry that would make the queue longer than n is refused at once: its first
+// request is answered 503 Service Unavailable and the connection closed after it, instead of
+// waiting behind the others. (When a handler of such an entry blocks, the entry's remaining
+// requests queue again so they need not wait for it; with the queue full they are not refused
+// but run after it, on its worker.)
+// Shedding keeps latency bounded under overload; Stats.Shed counts it. Default 0: no bound
+// (the queue is then bounded only by connections × WithMaxPipeline). n must be 0..1<<24.
 func WithMaxQueue(n int) Option {
 	return func(c *config) {
 		if n < 0 || n > 1<<24 {

@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// workerPool runs adapter jobs on goroutines that are started on demand, up to max at once,
-// and retired after idleRetire without work (keeping minIdle). A job submitted while every one
-// of the max workers is busy waits in a FIFO queue; with maxQueue > 0 a job that would make
-// the queue longer is refused (the request is answered 503). Submitting never blocks the loop.
+// workerPool runs adapter batches (batch.go: the requests of one connection dispatched
+// together) on goroutines that are started on demand, up to max at once, and retired after
+// idleRetire without work (keeping minIdle). A batch submitted while every one of the max
+// workers is busy waits in a FIFO queue; with maxQueue > 0 a batch that would make the queue
+// longer is refused (its first request is answered 503). Submitting never blocks the loop.
 //
 // Why it grows: a handler that blocks (a slow backend, a long poll) holds its worker. With a
 // small fixed pool a few slow routes take every worker and every other route queues behind
@@ -27,7 +28,7 @@ type workerPool struct {
 
 	mu      sync.Mutex
 	idle    []*worker // idle workers, most recently idle last
-	q       []*job
+	q       []*batch
 	head    int
 	n       int // live worker goroutines
 	closed  bool
@@ -38,7 +39,7 @@ type workerPool struct {
 
 	queued, running, live atomic.Int64
 	dequeued, shed        atomic.Uint64
-	waitNs                atomic.Int64 // total time jobs spent queued
+	waitNs                atomic.Int64 // total time batches spent queued
 	hijacked              atomic.Int64 // workers that left the pool's count with Hijack
 }
 
@@ -47,7 +48,7 @@ const idleRetire = 5 * time.Second
 
 type worker struct {
 	pool      *workerPool
-	jobs      chan *job // nil: retire
+	jobs      chan *batch // nil: retire
 	idleSince time.Time
 	gid       int64
 	detached  atomic.Bool // hijacked: no longer counted
@@ -60,10 +61,12 @@ func newWorkerPool(s *Server, max, maxQueue int) *workerPool {
 	return p
 }
 
-// submit hands j to an idle worker, a new one, or the queue. It returns nil on success,
+// submit hands b to an idle worker, a new one, or the queue. It returns nil on success,
 // errUnavailable once the pool is stopped, and ErrOverloaded when the queue is full. handed
-// reports that a worker was given the job directly (it runs as soon as it gets a CPU).
-func (p *workerPool) submit(j *job, ls *loopState) (handed bool, err error) {
+// reports that a worker was given the batch directly (it runs as soon as it gets a CPU). ls is
+// the submitting loop, which counts the batch until a worker begins it (see yieldSoon); nil
+// for a helper submitted by a worker (see batch.wantHelper), which is never counted as shed.
+func (p *workerPool) submit(b *batch, ls *loopState) (handed bool, err error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -75,8 +78,8 @@ func (p *workerPool) submit(j *job, ls *loopState) (handed bool, err error) {
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
 		p.running.Add(1)
-		ls.countUnstarted(j)
-		w.jobs <- j
+		ls.countUnstarted(b)
+		w.jobs <- b
 		return true, nil
 	}
 	if p.n < p.max {
@@ -84,13 +87,15 @@ func (p *workerPool) submit(j *job, ls *loopState) (handed bool, err error) {
 		p.live.Add(1)
 		p.mu.Unlock()
 		p.running.Add(1)
-		ls.countUnstarted(j)
-		go p.work(j)
+		ls.countUnstarted(b)
+		go p.work(b)
 		return true, nil
 	}
 	if p.maxQueue > 0 && len(p.q)-p.head >= p.maxQueue {
 		p.mu.Unlock()
-		p.shed.Add(1)
+		if ls != nil {
+			p.shed.Add(1)
+		}
 		return false, ErrOverloaded
 	}
 	if p.head > 256 && p.head*2 > len(p.q) {
@@ -99,26 +104,26 @@ func (p *workerPool) submit(j *job, ls *loopState) (handed bool, err error) {
 		clear(p.q[n:])
 		p.q, p.head = p.q[:n], 0
 	}
-	j.enq = time.Now()
-	p.q = append(p.q, j)
+	b.enq = time.Now()
+	p.q = append(p.q, b)
 	p.queued.Add(1)
 	p.mu.Unlock()
 	return false, nil
 }
 
-// work is one worker goroutine, started with its first job.
-func (p *workerPool) work(j *job) {
-	w := &worker{pool: p, jobs: make(chan *job, 1), gid: goroutineID()}
+// work is one worker goroutine, started with its first batch.
+func (p *workerPool) work(b *batch) {
+	w := &worker{pool: p, jobs: make(chan *batch, 1), gid: goroutineID()}
 	p.mu.Lock()
 	p.gids[w.gid] = true
 	p.mu.Unlock()
-	for j != nil {
-		j.run(w)
+	for b != nil {
+		b.work(w)
 		if w.detached.Load() {
 			break
 		}
 		p.running.Add(-1)
-		j = p.next(w)
+		b = p.next(w)
 	}
 	p.mu.Lock()
 	delete(p.gids, w.gid)
@@ -146,12 +151,12 @@ func (p *workerPool) detach(w *worker) {
 	p.mu.Unlock()
 }
 
-// next returns the worker's next job: the head of the queue, or whatever is handed to it
+// next returns the worker's next batch: the head of the queue, or whatever is handed to it
 // while it waits on the idle stack; nil when it is retired or the pool stops.
-func (p *workerPool) next(w *worker) *job {
+func (p *workerPool) next(w *worker) *batch {
 	p.mu.Lock()
 	if p.head < len(p.q) {
-		j := p.q[p.head]
+		b := p.q[p.head]
 		p.q[p.head] = nil
 		p.head++
 		if p.head == len(p.q) {
@@ -159,10 +164,10 @@ func (p *workerPool) next(w *worker) *job {
 		}
 		p.queued.Add(-1)
 		p.dequeued.Add(1)
-		p.waitNs.Add(int64(time.Since(j.enq)))
+		p.waitNs.Add(int64(time.Since(b.enq)))
 		p.running.Add(1)
 		p.mu.Unlock()
-		return j
+		return b
 	}
 	if p.closed {
 		p.mu.Unlock()
@@ -216,7 +221,7 @@ func (p *workerPool) isWorker() bool {
 	return p.gids[gid]
 }
 
-// stop refuses new jobs, lets the workers finish the queue, and waits for them to exit, or for
+// stop refuses new batches, lets the workers finish the queue, and waits for them to exit, or for
 // ctx. When called from a worker (a handler closing its own server) it does not wait for that
 // worker, which exits once its handler returns.
 func (p *workerPool) stop(ctx context.Context) error {

@@ -170,10 +170,11 @@ type Stats struct {
 	Rejected uint64
 	// Adapter worker pool (all zero for a native handler). Workers is the number of worker
 	// goroutines alive now (they start on demand up to WorkersMax and retire when idle);
-	// Running the requests being handled; Queued the requests waiting for a worker (the queue
-	// depth). QueueWaitTotal is the time every dequeued request spent waiting and Dequeued how
-	// many did (their ratio is the mean wait: export both as counters); Shed counts requests
-	// refused with 503 because WithMaxQueue requests were already waiting; Hijacked counts
+	// Running the workers handling requests; Queued the entries waiting for a worker (the queue
+	// depth; the pipelined requests of a connection that arrive in one read are one entry, see
+	// WithMaxQueue). QueueWaitTotal is the time every dequeued entry spent waiting and Dequeued
+	// how many did (their ratio is the mean wait: export both as counters); Shed counts entries
+	// refused with 503 because WithMaxQueue entries were already waiting; Hijacked counts
 	// connections taken over with Hijack.
 	Workers, WorkersMax int
 	Queued, Running     int64
