@@ -54,7 +54,7 @@ type uringOps struct {
 	todo     []int32   // fds with a re-arm or probe to send with the next submission
 	pos      []int32   // fd -> index in out during one wait, for merging; see merge; len(pos) == len(fds)
 	wakeLive bool      // the wake-up poll is in flight
-	skip     uint8     // SQE flags for POLL_REMOVE: no completion on success, where supported
+	skip     uint8     // SQE flags for ASYNC_CANCEL: no completion on success, where supported
 }
 
 // uringFD is the state of one watched fd.
@@ -74,7 +74,7 @@ const (
 	udPoll   = 1 // the fd's multishot poll
 	udProbe  = 2 // a level-triggered probe
 	udWake   = 3 // the wake-up eventfd's poll
-	udIgnore = 4 // POLL_REMOVE results (only failures post one with FeatCQESkip)
+	udIgnore = 4 // ASYNC_CANCEL results (only failures post one with FeatCQESkip)
 	genMask  = 1<<24 - 1
 )
 
@@ -90,7 +90,7 @@ var uringConfig = uring.Config{
 	Entries:   256,
 	CQEntries: 4096, // multishot polls post many completions per submission
 	Features:  uring.FeatNoDrop | uring.FeatExtArg | uring.FeatRsrcTags | uring.FeatPoll32Bits,
-	Ops:       []uint8{uring.OpPollAdd, uring.OpPollRemove},
+	Ops:       []uint8{uring.OpPollAdd, uring.OpAsyncCancel},
 }
 
 func openUring() (ops, kernelWaker, error) {
@@ -192,8 +192,15 @@ func (p *uringOps) arm(fd int, st *uringFD) error {
 	return nil
 }
 
-// retire queues the removal of fd's requests and starts a new generation, so whatever they
-// still post is dropped.
+// retire queues the cancellation of fd's requests and starts a new generation, so whatever
+// they still post is dropped.
+//
+// IORING_OP_ASYNC_CANCEL, not IORING_OP_POLL_REMOVE: a poll whose completion work is queued
+// (it fired, or was ready when armed earlier in the same submission, as when Modify runs
+// twice between Waits) cannot be taken by POLL_REMOVE, which then fails with -EALREADY and
+// leaves a multishot poll armed for good, holding a reference to the file: closed, the
+// socket would never send its FIN. ASYNC_CANCEL marks such a poll cancelled, and its pending
+// completion work ends it (-ECANCELED).
 func (p *uringOps) retire(fd int, st *uringFD) error {
 	for _, k := range [2]struct {
 		live bool
@@ -206,7 +213,7 @@ func (p *uringOps) retire(fd int, st *uringFD) error {
 		if err != nil {
 			return err
 		}
-		s.PrepPollRemove(ud(k.kind, st.gen, fd))
+		s.PrepCancel(ud(k.kind, st.gen, fd), 0)
 		s.UserData = ud(udIgnore, 0, 0)
 		s.Flags |= p.skip
 	}
@@ -336,7 +343,7 @@ func (p *uringOps) reap(out []Event) (int, bool, error) {
 			continue
 		case udPoll, udProbe:
 		default:
-			continue // udIgnore: a POLL_REMOVE whose target had already completed
+			continue // udIgnore: an ASYNC_CANCEL whose target had already completed
 		}
 		fd := int(uint32(c.UserData))
 		if fd >= len(p.fds) {

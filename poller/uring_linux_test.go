@@ -170,3 +170,43 @@ func TestUringUnavailableIsUnsupported(t *testing.T) {
 		t.Fatalf("Open = %v; want ErrUnsupported wrapping uring.ErrUnavailable", err)
 	}
 }
+
+// TestUringFlipsThenRemoveReleasesFile: two interest changes in one go (as a loop iteration
+// makes when a flush turns Writable on and the drain turns it off again) queue the removal of
+// a poll in the same submission as its arming. A poll that is ready when armed (Writable on a
+// socket with room) has its completion work queued by then, and IORING_OP_POLL_REMOVE cannot
+// take a request in that state (-EALREADY): the multishot poll stayed armed, holding the
+// socket, so after Remove and close(2) the peer never saw EOF. Cancellation must win.
+func TestUringFlipsThenRemoveReleasesFile(t *testing.T) {
+	p := openUringT(t)
+	a, b := socketpair(t)
+	if err := p.Add(a, Readable); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]Event, 4)
+	if _, err := p.Wait(out, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		for _, in := range []Events{Writable, 0, Writable, Readable} {
+			if err := p.Modify(a, in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := p.Wait(out, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	closeFD(t, a)
+	if _, err := p.Wait(out, 0); err != nil { // submits the removal
+		t.Fatal(err)
+	}
+	buf := make([]byte, 8)
+	testsupport.Eventually(t, testsupport.Scale(5*time.Second), "EOF at the peer after Remove and close", func() bool {
+		n, err := unix.Read(b, buf)
+		return n == 0 && err == nil
+	})
+}

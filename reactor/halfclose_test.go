@@ -188,14 +188,6 @@ func TestHalfCloseKeptInputBehindBackpressure(t *testing.T) {
 	}})
 	for _, b := range backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
-			if b.Name == "uring" {
-				// Known defect of the uring backend, reported to its owner: after this exact
-				// sequence (interest Readable -> Writable/0 flips -> Readable -> 0, Remove,
-				// close(2) in one iteration) the ring keeps the socket referenced, so the peer
-				// never sees the FIN. The reactor's calls are the same as with epoll, where
-				// the FIN arrives. Reproduced on main with the old reactor too.
-				t.Skip("uring backend: peer sees no FIN after Remove+close here (poller defect, see report)")
-			}
 			// Small socket buffers and watermarks: one answer fills the output.
 			_, addr := startServer(t, h, WithPoller(b.Name), WithLoops(1), WithWatermarks(64<<10, 16<<10),
 				WithSocketBuffers(16<<10, 16<<10))

@@ -37,7 +37,9 @@ func (s *SQE) PrepPollAdd(fd int, events uint32, multishot bool) {
 
 // PrepPollRemove prepares the removal of the poll whose SQE had user data target. The
 // removed poll completes with -ECANCELED; this one with 0, or -ENOENT if the target had
-// completed already.
+// completed already, or -EALREADY if the target's completion work is queued (it fired, or
+// was ready when armed in the same submission): then the poll is NOT removed, and a
+// multishot poll stays armed. PrepCancel has no such gap; prefer it.
 func (s *SQE) PrepPollRemove(target uint64) {
 	s.Opcode = OpPollRemove
 	s.FD = -1
