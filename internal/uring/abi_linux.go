@@ -11,6 +11,7 @@ import "unsafe"
 const (
 	SetupCQSize        = 1 << 3  // CQEntries is valid (5.5)
 	SetupClamp         = 1 << 4  // clamp ring sizes to the maximum instead of failing (5.6)
+	SetupRDisabled     = 1 << 6  // created disabled: Enable (on the issuing thread) starts it (5.10)
 	SetupSubmitAll     = 1 << 7  // keep submitting after an SQE fails to prepare (5.18)
 	SetupCoopTaskrun   = 1 << 8  // no IPI to run completions; they run at the next kernel entry (5.19)
 	SetupTaskrunFlag   = 1 << 9  // set SQTaskrun when completions wait for a kernel entry (5.19)
@@ -106,8 +107,9 @@ const (
 
 // io_uring_enter flags.
 const (
-	EnterGetEvents = 1 << 0
-	EnterExtArg    = 1 << 3
+	EnterGetEvents      = 1 << 0
+	EnterExtArg         = 1 << 3
+	EnterRegisteredRing = 1 << 4 // the fd argument is an index registered with RegisterRingFD
 )
 
 // SQ ring flags (Ring.sqFlags), written by the kernel.
@@ -120,6 +122,9 @@ const (
 // io_uring_register opcodes.
 const (
 	registerProbe     = 8
+	registerEnable    = 12 // IORING_REGISTER_ENABLE_RINGS
+	registerRingFDs   = 20
+	unregisterRingFDs = 21
 	registerPbufRing  = 22
 	unregisterPbufRng = 23
 )
@@ -184,6 +189,13 @@ type cqringOffsets struct {
 	userAddr                                                        uint64
 }
 
+// rsrcUpdate is struct io_uring_rsrc_update, for IORING_REGISTER_RING_FDS.
+type rsrcUpdate struct {
+	offset uint32
+	resv   uint32
+	data   uint64
+}
+
 // getEventsArg is struct io_uring_getevents_arg, for EnterExtArg.
 type getEventsArg struct {
 	sigmask     uint64
@@ -212,4 +224,6 @@ var (
 	_ [24 - unsafe.Sizeof(getEventsArg{})]struct{}
 	_ [40 - unsafe.Sizeof(bufReg{})]struct{}
 	_ [unsafe.Sizeof(bufReg{}) - 40]struct{}
+	_ [16 - unsafe.Sizeof(rsrcUpdate{})]struct{}
+	_ [unsafe.Sizeof(rsrcUpdate{}) - 16]struct{}
 )

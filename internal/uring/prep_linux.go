@@ -79,6 +79,12 @@ func (s *SQE) PrepRecvMultishot(fd int, bgid uint16) {
 	s.BufIndex = bgid
 }
 
+// LimitRecvMultishot caps the bytes a multishot receive prepared by PrepRecvMultishot takes in
+// all (IORING_RECV_MSHOT_LIM, 6.15; sqe->optlen): once it has received limit bytes it ends,
+// its last completion carrying data and no CQEFMore. A kernel without the cap fails the
+// request with -EINVAL.
+func (s *SQE) LimitRecvMultishot(limit uint32) { s.SpliceFDIn = int32(limit) }
+
 // PrepRecv prepares one receive into p.
 func (s *SQE) PrepRecv(fd int, p []byte, msgFlags uint32) {
 	s.Opcode = OpRecv

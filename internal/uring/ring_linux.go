@@ -44,6 +44,10 @@ type Ring struct {
 	fd       int
 	flags    uint32
 	features uint32
+	// enterFD and enterFlags are what io_uring_enter is called with: the ring's fd, or its
+	// index among the calling thread's registered rings and EnterRegisteredRing.
+	enterFD    int
+	enterFlags uint32
 
 	ringMem []byte // the SQ ring, and the CQ ring too with FeatSingleMmap
 	cqMem   []byte // the CQ ring's own mapping without FeatSingleMmap, else nil
@@ -83,7 +87,7 @@ func New(c Config) (*Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Ring{fd: fd, flags: p.flags, features: p.features}
+	r := &Ring{fd: fd, enterFD: fd, flags: p.flags, features: p.features}
 	if missing := c.Features &^ p.features; missing != 0 {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%w: kernel %s lacks %s", ErrUnavailable, kernelRelease(), featureNames(missing))
@@ -378,6 +382,7 @@ func (r *Ring) enter(toSubmit, minComplete, flags uint32, block bool) (int, erro
 }
 
 func (r *Ring) enterArg(toSubmit, minComplete, flags uint32, argp unsafe.Pointer, block bool) (int, error) {
+	flags |= r.enterFlags
 	var argSize uintptr
 	if argp != nil {
 		argSize = unsafe.Sizeof(getEventsArg{})
@@ -385,10 +390,10 @@ func (r *Ring) enterArg(toSubmit, minComplete, flags uint32, argp unsafe.Pointer
 	var r1 uintptr
 	var errno unix.Errno
 	if block {
-		r1, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
+		r1, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFD), uintptr(toSubmit),
 			uintptr(minComplete), uintptr(flags), uintptr(argp), argSize)
 	} else {
-		r1, _, errno = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
+		r1, _, errno = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFD), uintptr(toSubmit),
 			uintptr(minComplete), uintptr(flags), uintptr(argp), argSize)
 	}
 	if errno != 0 {
@@ -437,8 +442,14 @@ func (r *Ring) Close() error {
 	if r.fd < 0 {
 		return nil
 	}
+	if r.enterFlags&EnterRegisteredRing != 0 {
+		// The thread's registration holds a reference to the ring: without this the ring
+		// (and every request in it) would live as long as the thread.
+		up := rsrcUpdate{offset: uint32(r.enterFD)}
+		unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), unregisterRingFDs, uintptr(unsafe.Pointer(&up)), 1, 0, 0)
+	}
 	err := unix.Close(r.fd)
-	r.fd = -1
+	r.fd, r.enterFD, r.enterFlags = -1, -1, 0
 	for _, m := range []*[]byte{&r.sqeMem, &r.cqMem, &r.ringMem} {
 		if *m != nil {
 			unix.Munmap(*m)
@@ -450,6 +461,33 @@ func (r *Ring) Close() error {
 		return fmt.Errorf("uring: close: %w", err)
 	}
 	return nil
+}
+
+// Enable starts a ring created with SetupRDisabled. With SetupSingleIssuer the calling thread
+// becomes the ring's only submitter, so a ring can be set up (and its buffers registered) by
+// one goroutine and then handed to the locked thread that will drive it, which calls Enable.
+func (r *Ring) Enable() error {
+	if err := r.register(registerEnable, nil, 0); err != nil {
+		return fmt.Errorf("uring: enable ring: %w", err)
+	}
+	return nil
+}
+
+// RegisterRingFD registers the ring's fd with the calling thread (IORING_REGISTER_RING_FDS,
+// 5.18), so that io_uring_enter looks the ring up by index instead of taking a reference to
+// its file on every call. The registration belongs to the thread: call it from the locked
+// thread that owns the ring, enter only from that thread afterwards, and Close from it too:
+// the registration holds a reference to the ring, which Close drops. It reports whether the
+// kernel took it; a kernel without the feature is not an error.
+func (r *Ring) RegisterRingFD() bool {
+	up := rsrcUpdate{offset: ^uint32(0), data: uint64(r.fd)} // offset -1: any free slot
+	n, _, errno := unix.Syscall6(unix.SYS_IO_URING_REGISTER, uintptr(r.fd), registerRingFDs,
+		uintptr(unsafe.Pointer(&up)), 1, 0, 0)
+	if errno != 0 || n != 1 {
+		return false
+	}
+	r.enterFD, r.enterFlags = int(up.offset), EnterRegisteredRing
+	return true
 }
 
 // register is io_uring_register.
