@@ -22,6 +22,9 @@ type epollOps struct {
 	evs  []unix.EpollEvent // reused by wait, grown to len(out) once
 }
 
+// kernelFD is the epoll instance: readable whenever epoll_wait would report something.
+func (p *epollOps) kernelFD() int { return p.epfd }
+
 func openEpoll() (ops, kernelWaker, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {

@@ -176,6 +176,30 @@ func (p *front) Wait(out []Event, timeout time.Duration) (int, error) {
 	}
 }
 
+// KernelFD returns the descriptor of p's kernel object, for watching one event mechanism
+// from another: it polls readable (poll(2), epoll, an io_uring POLL_ADD) whenever Wait would
+// report something, a Wake included. The reactor's io_uring completion mode watches its
+// epoll poller this way for the descriptors it does not drive itself. The descriptor stays
+// p's: do not close it, nor use it after p.Close. Readiness of the descriptor is only a hint
+// to call Wait (with a zero timeout); it is cleared by Wait, never by reading it.
+//
+// Errors: ErrUnsupported for a Poller of a backend without one kernel object (poll, select,
+// uring-poll, whose ring is not pollable), ErrClosed after Close.
+func KernelFD(p Poller) (int, error) {
+	f, ok := p.(*front)
+	if !ok {
+		return -1, fmt.Errorf("poller: KernelFD of a %T: %w", p, ErrUnsupported)
+	}
+	k, ok := f.ops.(interface{ kernelFD() int })
+	if !ok {
+		return -1, fmt.Errorf("poller: %s: KernelFD: %w", f.name, ErrUnsupported)
+	}
+	if f.closed.Load() {
+		return -1, ErrClosed
+	}
+	return k.kernelFD(), nil
+}
+
 // Close releases the backend's kernel resources; see Poller.Close.
 func (p *front) Close() error {
 	if err := p.beginClose(); err != nil {

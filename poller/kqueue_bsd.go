@@ -103,6 +103,9 @@ func (p *kqueueOps) remove(fd int, old Events) error {
 func (p *kqueueOps) owns(fd int) bool { return p.w.owns(fd) }
 func (p *kqueueOps) close() error     { return unix.Close(p.kq) }
 
+// kernelFD is the kqueue: readable whenever kevent would report something.
+func (p *kqueueOps) kernelFD() int { return p.kq }
+
 // wait is one kevent call; read and write filters of one fd are merged into one Event.
 func (p *kqueueOps) wait(out []Event, d time.Duration) (int, bool, error) {
 	if cap(p.evs) < len(out) {

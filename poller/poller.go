@@ -1,5 +1,5 @@
 // Package poller is the bottom layer of reactord: one small readiness contract, Poller,
-// filled by several kernel backends: epoll, io_uring ("uring"), poll and select on Linux;
+// filled by several kernel backends: epoll, io_uring ("uring-poll"), poll and select on Linux;
 // kqueue and poll on the BSDs and macOS.
 //
 // A Poller knows nothing about connections or protocols. It is told which file descriptors to
@@ -267,7 +267,8 @@ func Backends() []Backend {
 	return out
 }
 
-// Lookup returns the backend with the given name. "auto" and "" resolve as Open does.
+// Lookup returns the backend with the given name. "auto" and "" resolve as Open does. "uring",
+// the name of the reactor's io_uring completion mode, resolves to "uring-poll".
 func Lookup(name string) (Backend, error) {
 	if name == "" || name == "auto" {
 		if env := os.Getenv(EnvVar); env != "" && env != "auto" {
@@ -287,10 +288,19 @@ func Lookup(name string) (Backend, error) {
 			return b.Backend, nil
 		}
 	}
+	if name == uringAlias {
+		return Lookup("uring-poll")
+	}
 	return Backend{}, fmt.Errorf("poller: %q (have %s): %w", name, names(), ErrUnknownBackend)
 }
 
-// Open opens the backend called name: "epoll", "uring", "poll", "select", "kqueue", or "auto" (or "")
+// uringAlias is the io_uring readiness backend's former name. The reactor gives "uring" to
+// its completion mode (the loops submit their reads and writes to a ring); a program asking
+// package poller for "uring", or running with REACTOR_POLLER=uring, gets the nearest
+// readiness backend, "uring-poll", where it is compiled.
+const uringAlias = "uring"
+
+// Open opens the backend called name: "epoll", "uring-poll", "poll", "select", "kqueue", or "auto" (or "")
 // for the best one available, which the environment variable REACTOR_POLLER may override.
 // An unknown name, in the argument or in REACTOR_POLLER, returns ErrUnknownBackend.
 func Open(name string) (Poller, error) {

@@ -15,10 +15,11 @@ import (
 func init() {
 	// Rank 1: Open("auto") stays epoll. As a readiness poller io_uring saves no system call
 	// the reactor makes (its reads and writes are still its own), and measured it is no
-	// faster (docs/BENCHMARKS.md); it is here to be chosen by name or REACTOR_POLLER, and as
-	// the ground the completion-level work stands on.
+	// faster (docs/BENCHMARKS.md); it is here to be chosen by name or REACTOR_POLLER, to
+	// compare. The name is "uring-poll": "uring" is the reactor's completion mode, which
+	// does the reads and writes in the ring (reactor.WithPoller, docs/IO_URING.md).
 	// openCheck: a POLL_ADD on a closed fd fails only in its completion, after Add returned.
-	register(Backend{Name: "uring", Features: FeatureEdgeTriggered | FeatureO1 | FeatureRDHUP, open: openUring, openCheck: true}, 1)
+	register(Backend{Name: "uring-poll", Features: FeatureEdgeTriggered | FeatureO1 | FeatureRDHUP, open: openUring, openCheck: true}, 1)
 }
 
 // uringOps watches fds with io_uring poll requests (Linux 5.13+).
@@ -97,9 +98,9 @@ func openUring() (ops, kernelWaker, error) {
 	r, err := uring.New(uringConfig)
 	if err != nil {
 		if errors.Is(err, uring.ErrUnavailable) {
-			return nil, nil, fmt.Errorf("poller: uring: %w (%w)", err, ErrUnsupported)
+			return nil, nil, fmt.Errorf("poller: uring-poll: %w (%w)", err, ErrUnsupported)
 		}
-		return nil, nil, fmt.Errorf("poller: uring: %w", err)
+		return nil, nil, fmt.Errorf("poller: uring-poll: %w", err)
 	}
 	w, err := newEventfdWaker()
 	if err != nil {

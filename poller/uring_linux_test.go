@@ -17,7 +17,7 @@ import (
 
 func uringBackend(t *testing.T) Backend {
 	t.Helper()
-	b, err := Lookup("uring")
+	b, err := Lookup("uring-poll")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func uringBackend(t *testing.T) Backend {
 
 func openUringT(t *testing.T) Poller {
 	t.Helper()
-	return config{name: "uring", b: uringBackend(t)}.open(t)
+	return config{name: "uring-poll", b: uringBackend(t)}.open(t)
 }
 
 // TestUringOverflow shrinks the completion queue to 16 slots and makes 200 fds ready at once:
