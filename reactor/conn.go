@@ -63,6 +63,8 @@ const (
 	fInData                           // OnData is running for this connection
 	fResumed                          // ResumeRead ran inside OnData: hand the kept input back
 	fConnecting                       // a dialed connection not established yet (see dial.go)
+	fRing                             // the io_uring completion mode does its I/O (conn_ring.go)
+	fSendBuf                          // completion mode: output in flight in the ring's send buffer
 )
 
 // State values of Conn.state.
@@ -260,6 +262,9 @@ func (c *Conn) Buffered() int {
 	n := len(c.out) - c.head
 	if c.q != nil {
 		n += int(c.q.bytes)
+	}
+	if c.flags&fSendBuf != 0 {
+		n += c.loop.ring.unsent(c.fd) // older than c.out: handed to a send, not yet all taken
 	}
 	return n
 }

@@ -8,7 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/internal/bufpool"
-	"github.com/reactord/reactord/internal/sockopt"
 	"github.com/reactord/reactord/poller"
 )
 
@@ -36,23 +35,7 @@ func (c *Conn) onEvent(ev poller.Events) {
 	// Not reading (paused, or closing), yet the kernel reports a condition it reports even
 	// without read interest: EPOLLERR, or EPOLLHUP/POLLHUP meaning both directions are shut
 	// (a reset, typically). Level-triggered, it would be reported on every Wait: settle it now.
-	if ev&poller.Error != 0 {
-		if err := sockopt.SocketError(c.fd); err != nil {
-			c.closeNow(os.NewSyscallError("socket", err))
-			return
-		}
-	}
-	if ev&(poller.Hangup|poller.Error) != 0 {
-		if c.Buffered() > 0 {
-			// Try to send what is pending; a dead socket fails the write with EPIPE or
-			// ECONNRESET, which closes the connection with that cause.
-			c.flush()
-			if c.flags&fClosed != 0 {
-				return
-			}
-		}
-		c.closeNow(io.EOF)
-	}
+	c.hangup(ev)
 }
 
 // reading reports whether the connection wants input now. Kept input queued for redelivery
@@ -345,8 +328,13 @@ func (c *Conn) scheduleRedeliver() {
 	c.loop.redeliver = append(c.loop.redeliver, c)
 }
 
-// syncInterest registers the interest the connection's state calls for, if it changed.
+// syncInterest registers the interest the connection's state calls for, if it changed. In the
+// completion mode that is the ring's receive, on or off (uring_linux.go).
 func (c *Conn) syncInterest() {
+	if c.flags&fRing != 0 {
+		c.loop.ring.syncRecv(c)
+		return
+	}
 	var want poller.Events
 	if c.reading() {
 		want |= poller.Readable
@@ -415,6 +403,10 @@ func (c *Conn) appendBuf(b []byte, head *int, p []byte) []byte {
 // queued files. EAGAIN (or a short write, which means the socket buffer is full) turns
 // Writable interest on until the poller reports room; it is turned off once output drains.
 func (c *Conn) flush() {
+	if c.flags&fRing != 0 {
+		c.loop.ring.flush(c) // the seam: a SEND queued with the next enter (uring_linux.go)
+		return
+	}
 	l := c.loop
 	before := c.Buffered()
 	for {
@@ -453,6 +445,13 @@ func (c *Conn) flush() {
 			break
 		}
 	}
+	c.flushed(before)
+}
+
+// flushed runs after a flush that started with before bytes pending: activity, and the
+// backpressure and close decisions of afterFlush.
+func (c *Conn) flushed(before int) {
+	l := c.loop
 	after := c.Buffered()
 	if after < before && c.tm != nil {
 		c.tm.lastActive = l.nowNs

@@ -413,6 +413,17 @@ func (l *Loop) abortDials() {
 
 // track puts c's descriptor in the fd table and registers it with the poller for interest.
 func (l *Loop) track(c *Conn, interest poller.Events) error {
+	if err := l.poll.Add(c.fd, interest); err != nil {
+		return err
+	}
+	c.reg = interest
+	l.place(c)
+	return nil
+}
+
+// place puts c's descriptor in the fd table, growing it to hold the number. The io_uring
+// completion mode places the connections it drives without a poller registration.
+func (l *Loop) place(c *Conn) {
 	if c.fd >= len(l.conns) {
 		n := 2 * len(l.conns)
 		if n <= c.fd {
@@ -422,12 +433,7 @@ func (l *Loop) track(c *Conn, interest poller.Events) error {
 		copy(grown, l.conns)
 		l.conns = grown
 	}
-	if err := l.poll.Add(c.fd, interest); err != nil {
-		return err
-	}
-	c.reg = interest
 	l.conns[c.fd] = c
-	return nil
 }
 
 // Adopt moves an established stream connection — a *net.TCPConn, a *net.UnixConn, or any

@@ -33,6 +33,10 @@ type listener struct {
 	backoff    time.Duration
 	retry      *Timer
 	rr         int // round-robin cursor
+	// parked holds connections the completion mode's multishot accept took while the server
+	// was at WithMaxConns: the kernel accepts ahead of the loop, and these wait here, unserved,
+	// as they would have waited in the backlog, until the count drops (resume).
+	parked []int
 }
 
 // acceptBudget bounds accepts per readiness report, so a connection storm cannot starve the
@@ -47,48 +51,94 @@ const (
 )
 
 func (ln *listener) onEvent(poller.Events) {
-	s := ln.srv
 	for i := 0; i < acceptBudget; i++ {
-		if max := s.opt.maxConns; max > 0 && s.open.Load() >= int64(max) {
+		if ln.atCap() {
 			ln.pause(ErrTooManyConns)
 			return
 		}
 		// accept4 on Linux and FreeBSD; accept plus fcntl on macOS, which has no accept4.
 		fd, err := sockopt.Accept(ln.fd)
-		switch err {
-		case nil:
-		case unix.EAGAIN:
+		switch {
+		case err == unix.EAGAIN:
 			return
-		case unix.EINTR, unix.ECONNABORTED, unix.EPROTO:
-			// Interrupted, or a connection reset while it sat in the backlog: skip it.
-			continue
-		case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
-			// Out of descriptors or memory. The connection stays in the backlog, so the
-			// listener stays readable: retrying at once would spin the loop at 100% CPU,
-			// and giving up (as some engines do) would kill the server. Stop watching the
-			// listener for a while instead; closing connections frees descriptors.
-			ln.pause(err)
-			return
+		case err != nil:
+			if ln.acceptFailed(err) {
+				return
+			}
 		default:
-			ln.loop.log.Error("accept", zap.Error(err), zap.Stringer("addr", ln.addr))
-			ln.pause(err)
-			return
+			ln.serve(fd)
 		}
-		if ln.backoff != 0 {
-			ln.backoff = 0
-			ln.loop.log.Debug("accepting resumed", zap.Stringer("addr", ln.addr))
+	}
+}
+
+// acceptDone handles a completion of the completion mode's multishot accept: a connection
+// (fd), or err; ended says the request is over (an error, or our cancellation), and it is
+// armed again unless accepting is paused or the listener closed.
+func (ln *listener) acceptDone(fd int, err error, ended bool) {
+	switch {
+	case err == nil && ln.atCap():
+		// The kernel accepted ahead of the count: keep it unserved until there is room.
+		ln.parked = append(ln.parked, fd)
+		ln.pause(ErrTooManyConns)
+	case err == nil:
+		ln.serve(fd)
+		if ln.atCap() {
+			ln.pause(ErrTooManyConns) // stop the kernel accepting more for now
 		}
-		if ln.kind == sockopt.TCP {
-			s.tuneConn(fd)
-		}
-		s.open.Add(1)
-		c := newConn(ln.pick(), fd, ln.kind)
-		if c.loop == ln.loop {
-			c.loop.addConn(c)
-		} else if err := c.loop.post(task{op: opAttach, c: c}); err != nil {
-			unix.Close(fd)
-			s.open.Add(-1)
-		}
+	case err == unix.ECANCELED:
+		// Ours: a pause (resume arms it again) or the listener closing.
+	default:
+		ln.acceptFailed(err)
+	}
+	if ended && !ln.paused && ln.fd >= 0 {
+		ln.loop.ring.armAccept(ln)
+	}
+}
+
+// atCap reports whether the server is at WithMaxConns.
+func (ln *listener) atCap() bool {
+	max := ln.srv.opt.maxConns
+	return max > 0 && ln.srv.open.Load() >= int64(max)
+}
+
+// acceptFailed handles a failed accept and reports whether accepting paused.
+func (ln *listener) acceptFailed(err error) bool {
+	switch err {
+	case unix.EINTR, unix.ECONNABORTED, unix.EPROTO:
+		// Interrupted, or a connection reset while it sat in the backlog: skip it.
+		return false
+	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+		// Out of descriptors or memory. The connection stays in the backlog, so the
+		// listener stays readable: retrying at once would spin the loop at 100% CPU,
+		// and giving up (as some engines do) would kill the server. Stop watching the
+		// listener for a while instead; closing connections frees descriptors. (The
+		// completion mode's accept ends with the error, and is armed again on resuming.)
+		ln.pause(err)
+		return true
+	default:
+		ln.loop.log.Error("accept", zap.Error(err), zap.Stringer("addr", ln.addr))
+		ln.pause(err)
+		return true
+	}
+}
+
+// serve hands an accepted connection to its loop.
+func (ln *listener) serve(fd int) {
+	s := ln.srv
+	if ln.backoff != 0 {
+		ln.backoff = 0
+		ln.loop.log.Debug("accepting resumed", zap.Stringer("addr", ln.addr))
+	}
+	if ln.kind == sockopt.TCP {
+		s.tuneConn(fd)
+	}
+	s.open.Add(1)
+	c := newConn(ln.pick(), fd, ln.kind)
+	if c.loop == ln.loop {
+		c.loop.addConn(c)
+	} else if err := c.loop.post(task{op: opAttach, c: c}); err != nil {
+		unix.Close(fd)
+		s.open.Add(-1)
 	}
 }
 
@@ -121,7 +171,9 @@ func (ln *listener) pause(cause error) {
 	}
 	ln.paused = true
 	ln.srv.acceptPaused.Add(1)
-	if err := ln.loop.poll.Modify(ln.fd, 0); err != nil {
+	if r := ln.loop.ring; r != nil {
+		r.stopAccept(ln)
+	} else if err := ln.loop.poll.Modify(ln.fd, 0); err != nil {
 		ln.loop.log.Error("pause accepting", zap.Error(err))
 	}
 	if ln.backoff == 0 {
@@ -151,6 +203,20 @@ func (ln *listener) resume() {
 		return
 	}
 	ln.paused = false
+	if r := ln.loop.ring; r != nil {
+		for len(ln.parked) > 0 {
+			if ln.atCap() {
+				ln.pause(ErrTooManyConns)
+				return
+			}
+			fd := ln.parked[0]
+			ln.parked = ln.parked[1:]
+			ln.serve(fd)
+		}
+		ln.parked = nil
+		r.armAccept(ln)
+		return
+	}
 	if err := ln.loop.poll.Modify(ln.fd, poller.Readable); err != nil {
 		ln.loop.log.Error("resume accepting", zap.Error(err))
 	}
@@ -160,7 +226,9 @@ func (ln *listener) bind(l *Loop) { ln.loop = l }
 
 // register adds the listener to its loop's poller. Loop goroutine (or Start).
 func (ln *listener) register() error {
-	if err := ln.loop.poll.Add(ln.fd, poller.Readable); err != nil {
+	if r := ln.loop.ring; r != nil {
+		r.armAccept(ln) // submitted by the loop's first (or next) enter
+	} else if err := ln.loop.poll.Add(ln.fd, poller.Readable); err != nil {
 		return err
 	}
 	ln.loop.others[ln.fd] = ln
@@ -176,10 +244,18 @@ func (ln *listener) shut() {
 	ln.retry.Stop()
 	ln.retry = nil
 	if ln.registered {
-		ln.loop.poll.Remove(ln.fd)
+		if r := ln.loop.ring; r != nil {
+			r.dropListener(ln)
+		} else {
+			ln.loop.poll.Remove(ln.fd)
+		}
 		delete(ln.loop.others, ln.fd)
 		ln.registered = false
 	}
+	for _, fd := range ln.parked {
+		unix.Close(fd)
+	}
+	ln.parked = nil
 	unix.Close(ln.fd)
 	ln.fd = -1
 	if ln.path != "" {

@@ -2,6 +2,7 @@ package reactor
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type Loop struct {
 	srv  *Server
 	idx  int
 	poll poller.Poller
+	ring *ringIO    // the io_uring completion mode (WithPoller("uring")), or nil
 	hs   handlerSet // the Server's Handler, for accepted connections
 	opt  *options
 	log  *zap.Logger
@@ -109,6 +111,14 @@ func (l *Loop) run(started chan<- struct{}) {
 	// unlocked, free to run other goroutines), the id names no loop.
 	defer loopThreads.remove(l)
 	close(started)
+	if l.ring != nil {
+		// The ring becomes this thread's (SINGLE_ISSUER): only it may submit and reap.
+		if err := l.ring.start(); err != nil {
+			err = fmt.Errorf("reactor: start io_uring: %w", err)
+			l.log.Error("event loop failed", zap.Error(err))
+			l.srv.loopFailed(err)
+		}
+	}
 	for !l.stopping.Load() {
 		if err := l.iterate(); err != nil {
 			l.log.Error("event loop failed", zap.Error(err))
@@ -129,7 +139,14 @@ func (l *Loop) iterate() error {
 	l.tick()
 	l.st.iterations++
 
-	// 2. Dispatch ready fds, then connections whose kept input must be handed back.
+	// 2. Dispatch ready fds, then connections whose kept input must be handed back. In the
+	// completion mode the ring's completions come first (accepts, received bytes, sends
+	// done); the descriptors it does not drive report readiness as usual.
+	if l.ring != nil {
+		if n, err = l.ring.dispatch(); err != nil {
+			return err
+		}
+	}
 	for i := 0; i < n; i++ {
 		ev := l.events[i]
 		if ev.FD < len(l.conns) {
@@ -164,6 +181,9 @@ func (l *Loop) iterate() error {
 
 // wait blocks in the poller until something is ready or the next timer is due.
 func (l *Loop) wait() (int, error) {
+	if l.ring != nil {
+		return 0, l.waitRing()
+	}
 	timeout := l.nextTimeout()
 	if timeout != 0 && l.busy {
 		// The last iteration handled events: under load more are likely ready already, and a
@@ -201,6 +221,26 @@ func (l *Loop) wait() (int, error) {
 	return l.waited(n, err)
 }
 
+// waitRing is wait in the completion mode: one io_uring_enter submits what the iteration
+// queued (sends, receives armed or cancelled) and waits for completions, or the next timer.
+// With DEFER_TASKRUN the kernel runs the completion work queued since the last call right
+// there, so under load it returns at once with a batch and the look-ahead of the readiness
+// wait has nothing to save. The sleeping handshake with Post is the same: Wake writes the
+// epoll poller's eventfd, whose readiness the ring watches.
+func (l *Loop) waitRing() error {
+	timeout := l.nextTimeout()
+	if timeout != 0 {
+		l.sleeping.Store(true)
+		if l.ntasks.Load() > 0 {
+			timeout = 0
+		}
+	}
+	err := l.ring.wait(timeout)
+	l.sleeping.Store(false)
+	l.st.waits++
+	return err
+}
+
 // waited records the outcome of a Wait.
 func (l *Loop) waited(n int, err error) (int, error) {
 	l.busy = n > 0
@@ -217,7 +257,7 @@ func (l *Loop) waited(n int, err error) (int, error) {
 // nextTimeout returns how long Wait may block: 0 when work is already queued, until the
 // earliest timer otherwise, or -1 (forever) when there is neither.
 func (l *Loop) nextTimeout() time.Duration {
-	if len(l.redeliver) > 0 || len(l.dirty) > 0 {
+	if len(l.redeliver) > 0 || len(l.dirty) > 0 || l.ring != nil && l.ring.hasWork() {
 		return 0
 	}
 	it := l.timers.Min()
@@ -307,7 +347,11 @@ func (l *Loop) addConn(c *Conn) {
 		l.srv.open.Add(-1)
 		return
 	}
-	if err := l.track(c, poller.Readable); err != nil {
+	if l.ringDrives(c) {
+		// The ring receives for it (syncRecv, below); a readiness registration it has not.
+		l.place(c)
+		c.flags |= fRing
+	} else if err := l.track(c, poller.Readable); err != nil {
 		l.log.Warn("register connection", zap.Error(err))
 		unix.Close(c.fd)
 		l.srv.open.Add(-1)
@@ -316,17 +360,34 @@ func (l *Loop) addConn(c *Conn) {
 	l.nconns++
 	l.openConns.Add(1)
 	l.st.accepted++
+	if c.flags&fRing != 0 {
+		l.ring.syncRecv(c)
+	}
 	if l.opt.idleTimeout > 0 {
 		c.SetIdleTimeout(l.opt.idleTimeout)
 	}
 	c.hs.h.OnOpen(c)
 }
 
+// ringDrives reports whether, in the completion mode, the ring does the I/O of c, an accepted
+// connection. Connections it does not drive stay on the loop's epoll poller, which the ring
+// watches, and are served by the readiness path: so do, today, connections from Dial (whose
+// connect(2) completes as writability) and Adopt, which register through track. A connection
+// whose bytes are not the handler's verbatim (a protocol layer between socket and OnData, such
+// as TLS, reads and writes the socket itself) belongs there too.
+func (l *Loop) ringDrives(*Conn) bool { return l.ring != nil }
+
 // removeConn takes a closing connection off the poller and the fd table.
 func (l *Loop) removeConn(c *Conn) {
 	// Remove before close: an fd closed while registered may linger in epoll's interest list
-	// when a dup of it is open, and poll would report POLLNVAL for it.
-	l.poll.Remove(c.fd)
+	// when a dup of it is open, and poll would report POLLNVAL for it. In the completion
+	// mode the ring's requests hold the socket: they are cancelled, and the kernel releases
+	// it (the FIN goes out) once they are gone, at the next enter.
+	if c.flags&fRing != 0 {
+		l.ring.forget(c)
+	} else {
+		l.poll.Remove(c.fd)
+	}
 	l.conns[c.fd] = nil
 	l.nconns--
 	l.openConns.Add(-1)
@@ -374,7 +435,15 @@ func (l *Loop) teardown() {
 	l.tasksShut = true
 	l.mu.Unlock()
 	l.runTasks()
+	if l.ring != nil {
+		// Every request ends before the descriptors close, so the sockets are released
+		// (and the peers see their FINs) by the time Close returns.
+		l.ring.quiesce()
+	}
 	l.closeDeferred()
+	if l.ring != nil {
+		l.ring.close()
+	}
 	l.poll.Close()
 	l.signalDrained()
 	l.publish()

@@ -70,17 +70,29 @@ func waitFDs(want int) error {
 	return nil
 }
 
-// backends returns the compiled poller backends this machine can run: io_uring is compiled on
-// every Linux but refused by some (a container's seccomp profile, kernel.io_uring_disabled),
-// and the poller suite reports that; here such a backend is left out, with a log line.
-func backends(t testing.TB) []poller.Backend {
-	var b []poller.Backend
-	for _, be := range poller.Backends() {
-		if err := be.Available(); err != nil {
-			t.Logf("poller %s unavailable here, not tested: %v", be.Name, err)
+// testBackend is one name WithPoller accepts (Pollers), with the poller backend behind it
+// (epoll for the "uring" completion mode).
+type testBackend struct {
+	Name string
+	poller.Backend
+}
+
+// backends returns the I/O backends compiled here that this machine can run: every readiness
+// poller, and the io_uring completion mode ("uring"). io_uring is compiled on every Linux but
+// refused by some (a container's seccomp profile, kernel.io_uring_disabled), and the poller
+// suite reports that; here such a backend is left out, with a log line.
+func backends(t testing.TB) []testBackend {
+	var b []testBackend
+	for _, name := range Pollers() {
+		if _, err := CheckPoller(name); err != nil {
+			t.Logf("poller %s unavailable here, not tested: %v", name, err)
 			continue
 		}
-		b = append(b, be)
+		ch, err := resolvePoller(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, testBackend{Name: name, Backend: ch.backend})
 	}
 	if len(b) == 0 {
 		t.Skip("no poller backend compiled")

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/internal/sockopt"
-	"github.com/reactord/reactord/poller"
 )
 
 // Server runs N event loops over listening sockets. Its methods are safe from any goroutine,
@@ -22,9 +21,9 @@ import (
 // registration, and Shutdown and Serve, which could only wait, return ErrCalledOnLoop there.
 // Each method says when its effect is complete.
 type Server struct {
-	h       Handler
-	opt     options
-	backend poller.Backend
+	h   Handler
+	opt options
+	io  ioChoice // the poller backend, or the completion mode and its epoll (pollers.go)
 
 	mu       sync.Mutex
 	state    serverState
@@ -66,16 +65,17 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 	if err := s.opt.err(); err != nil {
 		return nil, err
 	}
-	b, err := poller.Lookup(s.opt.poller)
+	ch, err := resolvePoller(s.opt.poller)
 	if err != nil {
 		return nil, err
 	}
-	s.backend = b
+	s.io = ch
 	return s, nil
 }
 
-// PollerName returns the name of the poller backend the loops use ("epoll", "poll", ...).
-func (s *Server) PollerName() string { return s.backend.Name }
+// PollerName returns the name of the poller backend the loops use ("epoll", "poll", ...), or
+// "uring" for the io_uring completion mode. Any goroutine.
+func (s *Server) PollerName() string { return s.io.name }
 
 // Listen opens a listening socket ("tcp", "tcp4", "tcp6" or "unix") and returns its bound
 // address, with an ephemeral port (":0") resolved. It may be called before or after Start.
@@ -225,6 +225,9 @@ func (s *Server) Start() error {
 		s.pending = nil
 		for _, l := range loops {
 			if l != nil {
+				if l.ring != nil {
+					l.ring.close() // never enabled: no request was submitted
+				}
 				l.poll.Close()
 			}
 		}
@@ -232,11 +235,16 @@ func (s *Server) Start() error {
 		return err
 	}
 	for i := range loops {
-		p, err := s.backend.Open()
+		p, err := s.io.backend.Open()
 		if err != nil {
-			return fail(fmt.Errorf("reactor: open %s poller: %w", s.backend.Name, err))
+			return fail(fmt.Errorf("reactor: open %s poller: %w", s.io.backend.Name, err))
 		}
 		loops[i] = newLoop(s, i, p)
+		if s.io.ring {
+			if err := loops[i].openRing(); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	// The loop goroutines have not started, and the sockets still belong to the server (under
 	// s.mu), so this goroutine registers them on the loops' pollers itself.
