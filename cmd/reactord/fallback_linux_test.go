@@ -16,14 +16,21 @@ import (
 	"github.com/reactord/reactord/internal/testsupport"
 )
 
-// TestPollerFallbackUnderSeccomp starts the daemon with -poller uring the way a container
-// with Docker's default seccomp profile would: io_uring_setup fails with EPERM. The daemon
-// must log one warning naming both backends and the reason, serve on epoll, and say so.
+// TestPollerFallbackUnderSeccomp starts the daemon with -poller uring (the completion mode)
+// and -poller uring-poll (the readiness backend) the way a container with Docker's default
+// seccomp profile would: io_uring_setup fails with EPERM. The daemon must log one warning
+// naming both backends and the reason, serve on epoll, and say so.
 func TestPollerFallbackUnderSeccomp(t *testing.T) {
+	for _, name := range []string{"uring", "uring-poll"} {
+		t.Run(name, func(t *testing.T) { testPollerFallbackUnderSeccomp(t, name) })
+	}
+}
+
+func testPollerFallbackUnderSeccomp(t *testing.T, name string) {
 	addrFile := filepath.Join(t.TempDir(), "addrs")
 	d := &proc{t: t, stdout: newOutFile(t, "stdout"), stderr: newOutFile(t, "stderr"), done: make(chan struct{})}
 	d.cmd = exec.Command(binary, "-addr-file", addrFile, "-log-format", "json", "-listen", "127.0.0.1:0",
-		"-poller", "uring", "-loops", "1", "-access-log", "off")
+		"-poller", name, "-loops", "1", "-access-log", "off")
 	d.cmd.Stdout, d.cmd.Stderr = d.stdout.f, d.stderr.f
 	started := make(chan error, 1)
 	go func() {
@@ -89,7 +96,7 @@ func TestPollerFallbackUnderSeccomp(t *testing.T) {
 	}
 	w := warnings[0]
 	t.Logf("fallback warning: %v", w)
-	if w["poller"] != "uring" || w["fallback"] != "epoll" || !strings.Contains(w["error"].(string), "seccomp") {
-		t.Fatalf("fallback warning %v; want poller=uring fallback=epoll and the seccomp reason", w)
+	if w["poller"] != name || w["fallback"] != "epoll" || !strings.Contains(w["error"].(string), "seccomp") {
+		t.Fatalf("fallback warning %v; want poller=%s fallback=epoll and the seccomp reason", w, name)
 	}
 }

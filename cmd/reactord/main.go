@@ -25,6 +25,7 @@ import (
 	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
 	"github.com/reactord/reactord/cmd/reactord/internal/proxy"
 	"github.com/reactord/reactord/poller"
+	"github.com/reactord/reactord/reactor"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3"; otherwise the module
@@ -64,10 +65,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 		return exitConfig
 	}
 	if cfg.ShowVersion {
-		var names []string
-		for _, b := range poller.Backends() {
-			names = append(names, b.Name)
-		}
+		names := reactor.Pollers()
 		fmt.Fprintf(stdout, "reactord %s (%s, %s/%s, pollers: %s)\n", versionString(), runtime.Version(),
 			runtime.GOOS, runtime.GOARCH, strings.Join(names, " "))
 		return exitOK
@@ -127,19 +125,16 @@ func configError(stderr io.Writer, key string, err error) int {
 
 // usablePoller returns name, or the best backend compiled for this OS when the backend name
 // resolves to (REACTOR_POLLER included) is compiled in but this kernel refuses it: io_uring
-// under a seccomp profile or kernel.io_uring_disabled, or on a kernel before 5.13. One warning
-// says so, and the daemon starts, so a configuration written for one machine runs on another.
-// Unknown names are left for the reactor to report.
+// under a seccomp profile or kernel.io_uring_disabled, or on a kernel too old for it (5.13 for
+// uring-poll, 6.1 for the uring completion mode). One warning says so, and the daemon starts,
+// so a configuration written for one machine runs on another. Unknown names are left for the
+// reactor to report.
 func usablePoller(name string, log *zap.Logger) string {
-	b, err := poller.Lookup(name)
-	if err != nil {
-		return name
-	}
-	err = b.Available()
+	resolved, err := reactor.CheckPoller(name)
 	if !errors.Is(err, poller.ErrUnsupported) {
 		return name
 	}
-	best := poller.Backends()[0].Name
-	log.Warn("poller unavailable here, falling back", zap.String("poller", b.Name), zap.String("fallback", best), zap.Error(err))
+	best := reactor.Pollers()[0]
+	log.Warn("poller unavailable here, falling back", zap.String("poller", resolved), zap.String("fallback", best), zap.Error(err))
 	return best
 }

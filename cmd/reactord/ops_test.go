@@ -25,6 +25,7 @@ import (
 	"github.com/reactord/reactord/cmd/reactord/internal/static"
 	"github.com/reactord/reactord/internal/testsupport"
 	"github.com/reactord/reactord/poller"
+	"github.com/reactord/reactord/reactor"
 )
 
 // scrape fetches /metrics and parses it with Prometheus's own text parser.
@@ -133,8 +134,9 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if got := len(after["reactord_loop_iterations_total"].GetMetric()); got != 2 {
 		t.Errorf("%d loops reported, want 2", got)
 	}
-	if got := sample(t, after, "reactord_poller_info", map[string]string{"poller": poller.Backends()[0].Name}); got != 1 {
-		t.Errorf("poller_info{poller=%q} = %v", poller.Backends()[0].Name, got)
+	auto, _ := reactor.CheckPoller("auto") // the first backend, or REACTOR_POLLER's
+	if got := sample(t, after, "reactord_poller_info", map[string]string{"poller": auto}); got != 1 {
+		t.Errorf("poller_info{poller=%q} = %v", auto, got)
 	}
 	for _, name := range []string{"reactord_loop_wakeups_total", "reactord_loop_events_per_wait", "reactord_build_info", "go_goroutines", "process_open_fds"} {
 		if _, ok := after[name]; !ok {
@@ -147,14 +149,14 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 // TestEveryPoller runs the daemon on each compiled backend and checks the page and metrics
 // name it (or the fallback, for a backend this machine refuses: io_uring in some containers).
 func TestEveryPoller(t *testing.T) {
-	for _, b := range poller.Backends() {
-		t.Run(b.Name, func(t *testing.T) {
-			want := b.Name
-			if err := b.Available(); errors.Is(err, poller.ErrUnsupported) {
-				want = poller.Backends()[0].Name
-				t.Logf("%s unavailable here, expecting the fallback %s: %v", b.Name, want, err)
+	for _, name := range reactor.Pollers() {
+		t.Run(name, func(t *testing.T) {
+			want := name
+			if _, err := reactor.CheckPoller(name); errors.Is(err, poller.ErrUnsupported) {
+				want = reactor.Pollers()[0]
+				t.Logf("%s unavailable here, expecting the fallback %s: %v", name, want, err)
 			}
-			d := start(t, "-listen", "127.0.0.1:0", "-poller", b.Name, "-loops", "1", "-access-log", "off")
+			d := start(t, "-listen", "127.0.0.1:0", "-poller", name, "-loops", "1", "-access-log", "off")
 			r := do(t, client(t), "GET", d.url("/"))
 			if !strings.Contains(r.body, `<td id="poller">`+want+`</td>`) {
 				t.Errorf("page does not name %s", want)

@@ -26,8 +26,8 @@ type Config struct {
 	// Listen lists the addresses to serve: "host:port" for TCP (port 0 picks a free one) or
 	// "unix:/path" for a Unix socket.
 	Listen []string
-	// Poller is the readiness backend: "auto", "epoll", "uring", "poll" or "select" (whatever
-	// the poller package compiled for this OS).
+	// Poller is the I/O backend: "auto", a readiness backend ("epoll", "uring-poll", "poll",
+	// "select") or "uring", the io_uring completion mode (reactor.Pollers for this OS).
 	Poller string
 	// Loops is the number of event loops (one goroutine and one poller each).
 	Loops int

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reactord/reactord/poller"
+	"github.com/reactord/reactord/reactor"
 )
 
 func writeFile(t *testing.T, dir, name, body string) string {
@@ -27,11 +27,11 @@ func writeFile(t *testing.T, dir, name, body string) string {
 // lastBackend names a compiled poller backend other than auto.
 func lastBackend(t *testing.T) string {
 	t.Helper()
-	b := poller.Backends()
+	b := reactor.Pollers()
 	if len(b) == 0 {
 		t.Skip("no poller backend compiled for this OS")
 	}
-	return b[len(b)-1].Name
+	return b[len(b)-1]
 }
 
 func TestDefaultsAreValid(t *testing.T) {

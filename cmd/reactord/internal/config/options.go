@@ -29,7 +29,7 @@ type value interface {
 var options = []option{
 	{"listen", "ADDR", `address to serve, repeatable: "host:port" for TCP (port 0 picks a free port) or "unix:/path" for a Unix socket`,
 		func(c *Config) value { return &listValue{p: &c.Listen} }},
-	{"poller", "NAME", `readiness backend: auto, or one of the compiled backends (epoll, uring, poll, select on Linux); auto honours $REACTOR_POLLER; a backend this kernel refuses (uring) falls back to the default with a warning`,
+	{"poller", "NAME", `I/O backend: auto, or one of the compiled ones (on Linux epoll, uring = the io_uring completion mode, uring-poll, poll, select); auto honours $REACTOR_POLLER; a backend this kernel refuses (uring, uring-poll) falls back to the default with a warning`,
 		func(c *Config) value { return &stringValue{p: &c.Poller} }},
 	{"loops", "N", "number of event loops, each with its own goroutine and poller (default: GOMAXPROCS)",
 		func(c *Config) value { return &intValue{p: &c.Loops} }},

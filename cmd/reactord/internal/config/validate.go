@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/reactord/reactord/poller"
+	"github.com/reactord/reactord/reactor"
 )
 
 // Validate checks every key and returns the first problem as an *Error, in the order -h lists
@@ -151,12 +151,11 @@ func checkPoller(name string) error {
 	if name == "auto" {
 		return nil
 	}
-	var have []string
-	for _, b := range poller.Backends() {
-		if b.Name == name {
+	have := reactor.Pollers()
+	for _, n := range have {
+		if n == name {
 			return nil
 		}
-		have = append(have, b.Name)
 	}
 	return errorf("poller", "must be auto or one of %s (got %q)", strings.Join(have, ", "), name)
 }
