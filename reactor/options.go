@@ -104,9 +104,13 @@ func WithLoops(n int) Option {
 	}
 }
 
-// WithPoller names the poller backend ("epoll", "poll", "select", "kqueue", or "auto", the
-// default, which honours the REACTOR_POLLER environment variable). An unknown or uncompiled
-// name makes NewServer fail with an error wrapping poller.ErrUnknownBackend.
+// WithPoller names the loops' I/O backend: a readiness poller of package poller ("epoll",
+// "uring-poll", "poll", "select", "kqueue"), "uring" for the io_uring completion mode on
+// Linux (the kernel accepts, receives and sends; one io_uring_enter per loop iteration;
+// docs/IO_URING.md), or "auto", the default, which honours the REACTOR_POLLER environment
+// variable and otherwise takes Pollers()[0] (epoll on Linux). An unknown or uncompiled name
+// makes NewServer fail with an error wrapping poller.ErrUnknownBackend; a backend this kernel
+// refuses makes Start fail with one wrapping poller.ErrUnsupported (CheckPoller asks first).
 func WithPoller(name string) Option {
 	return func(o *options) { o.poller = name }
 }

@@ -81,7 +81,7 @@ it, stop the counter and divide its total by the requests sent.
 		}
 	}
 	serverList := fs.String("servers", strings.Join(avail, ","), "comma-separated server `names`")
-	pollerList := fs.String("pollers", "epoll", "comma-separated poller `backends` for our stack (epoll,uring,poll,select)")
+	pollerList := fs.String("pollers", "epoll", "comma-separated I/O `backends` for our stack (epoll, uring = the io_uring completion mode, uring-poll, poll, select)")
 	target := fs.String("target", "", "load an already running server at `addr` instead of starting servers")
 	pid := fs.Int("pid", 0, "with -target: the server's `pid`, for the CPU and memory columns")
 	conns := fs.Int("c", 64, "connections C")

@@ -24,7 +24,7 @@ var ErrBadConfig = errors.New("pollbench: bad config")
 
 // Config describes one measurement point.
 type Config struct {
-	// Backend is a poller backend name ("epoll", "uring", "poll", "select").
+	// Backend is a poller backend name ("epoll", "uring-poll", "poll", "select").
 	Backend string
 	// Pairs is N, the number of socketpairs watched, at least 1.
 	Pairs int

@@ -38,8 +38,10 @@ type Options struct {
 	// Addr is the TCP address to listen on, host:port; port 0 picks a free port. Loopback
 	// only is the harness's rule, not enforced here.
 	Addr string
-	// Poller is the poller backend for servers built on our reactor ("epoll", "uring",
-	// "poll", "select"); empty means the reactor's default. Other servers ignore it.
+	// Poller is the I/O backend for servers built on our reactor, any name
+	// reactor.WithPoller takes ("epoll", "uring" = the io_uring completion mode,
+	// "uring-poll", "poll", "select"); empty means the reactor's default. Other servers
+	// ignore it.
 	Poller string
 	// Loops is the number of event loops (or worker threads) where the server has the
 	// notion; 0 means 1. GOMAXPROCS is set by the environment, not here.
