@@ -170,7 +170,11 @@ func runOne(ctx context.Context, cfg Config, name, mode string, round int) (Resu
 			return res, err
 		}
 		defer closeAll(conns)
-		// One broadcast to warm up, then the measured ones.
+		// Every connection answers an echo first (so the server has added it to its broadcast
+		// set), then one broadcast to warm up, then the measured ones.
+		if err := echoEach(ctx, conns); err != nil {
+			return res, err
+		}
 		if _, err := runBroadcast(ctx, conns, 1); err != nil {
 			return res, err
 		}

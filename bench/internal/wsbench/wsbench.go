@@ -397,3 +397,52 @@ func runBroadcast(ctx context.Context, conns []*conn, k int) ([]time.Duration, e
 	}
 	return times, nil
 }
+
+// echoEach sends one echo message on every connection and waits for each answer. A server
+// that answers a connection's message has finished accepting it, so a broadcast after this
+// reaches every connection: the handshake's 101 alone does not say so, because a
+// goroutine-per-connection server (gobwas, gorilla, ...) adds the connection to its broadcast
+// set after writing the 101, and a broadcast asked for in between would miss it.
+func echoEach(ctx context.Context, conns []*conn) error {
+	p, err := newPoller(conns)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	msg := frame(bytes.Repeat([]byte("e"), PayloadSize))
+	want := serverFrameLen(PayloadSize)
+	for _, c := range conns {
+		c.got = false
+		if err := writeAll(c.fd, msg); err != nil {
+			return err
+		}
+	}
+	buf := make([]byte, 64<<10)
+	var ready []*conn
+	deadline := time.Now().Add(30 * time.Second)
+	for pending := len(conns); pending > 0; {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w: %d of %d connections without their echo after 30s", ErrProtocol, pending, len(conns))
+		}
+		if ready, err = p.wait(100, ready); err != nil {
+			return err
+		}
+		for _, c := range ready {
+			n, err := readFrames(c, buf, want)
+			if err != nil {
+				return err
+			}
+			if n > 1 || n == 1 && c.got {
+				return fmt.Errorf("%w: a connection got its echo twice", ErrProtocol)
+			}
+			if n == 1 {
+				c.got = true
+				pending--
+			}
+		}
+	}
+	return nil
+}
