@@ -132,7 +132,7 @@ func describe(resp *http.Response, n int64, err error) string {
 
 func TestGracefulShutdownUnderLoad(t *testing.T) {
 	accessLog := filepath.Join(t.TempDir(), "access.log")
-	d := startDaemon(t, daemonOpts{args: []string{"-access-log", accessLog, "-shutdown-timeout", "20s"}})
+	d := startDaemon(t, daemonOpts{args: []string{"-access-log", accessLog, "-shutdown-timeout", testsupport.Scale(20 * time.Second).String()}})
 
 	var tally loadTally
 	stop := make(chan struct{})

@@ -142,7 +142,7 @@ func TestSlowloris(t *testing.T) {
 	// from a bounded number of dialers.
 	results := make([]slowResult, slowConns)
 	var attack sync.WaitGroup
-	giveUp := time.Now().Add(headerTimeout + 20*time.Second)
+	giveUp := time.Now().Add(headerTimeout + testsupport.Scale(20*time.Second))
 	sem := make(chan struct{}, 64)
 	var dialErrs sync.Map
 	for i := range slowConns {
@@ -201,9 +201,10 @@ func TestSlowloris(t *testing.T) {
 	}
 	minClose, maxClose := percentile(closeAfter, 0), percentile(closeAfter, 100)
 	// The timeout runs from the first byte on the daemon's loop clock, which we cannot see:
-	// allow 100 ms of clock and scheduling difference early, and a generous bound late (the
-	// loops answer 1,000 timeouts at once on a shared 2-core box).
-	if minClose < headerTimeout-100*time.Millisecond || maxClose > headerTimeout+3*time.Second {
+	// allow 100 ms of clock and scheduling difference early (a busy machine only makes the
+	// close later), and a generous bound late, scaled (the loops answer 1,000 timeouts at
+	// once on a shared 2-core box).
+	if minClose < headerTimeout-100*time.Millisecond || maxClose > headerTimeout+testsupport.Scale(3*time.Second) {
 		t.Errorf("slow connections closed after %v..%v, want about %v", minClose, maxClose, headerTimeout)
 	}
 
@@ -216,9 +217,10 @@ func TestSlowloris(t *testing.T) {
 		len(unloaded), p50u, p99u, len(loaded), p50l, p99l, float64(p99l)/float64(p99u))
 	// The issue asks for p99 within 2x of unloaded. Loopback p99s are tens to hundreds of
 	// microseconds, where one scheduler hiccup of this shared 2-core VM (other builds run
-	// beside the test) is itself more than 2x; the bound is therefore max(2x, +20 ms).
-	if limit := max(2*p99u, p99u+20*time.Millisecond); p99l > limit {
-		t.Errorf("p99 under attack %v exceeds max(2x unloaded, unloaded+20ms) = %v", p99l, limit)
+	// beside the test) is itself more than 2x; the bound is therefore max(2x, +20 ms), the
+	// 20 ms scaled with the other timing bounds.
+	if limit := max(2*p99u, p99u+testsupport.Scale(20*time.Millisecond)); p99l > limit {
+		t.Errorf("p99 under attack %v exceeds max(2x unloaded, unloaded+%v) = %v", p99l, testsupport.Scale(20*time.Millisecond), limit)
 	}
 	if len(loaded) < 100 {
 		t.Errorf("only %d requests served to normal clients during the attack", len(loaded))
