@@ -94,8 +94,10 @@ func TestMain(m *testing.M) {
 func TestHTTPWithChildServers(t *testing.T) {
 	dir := t.TempDir()
 	js := filepath.Join(dir, "h.json")
+	// The measurement window is scaled like every timing bound in the tests: each round must
+	// see requests and CPU time (counted in 10 ms ticks) within it.
 	code, out, errs := run(t, "http", "-servers", "floor,nethttp", "-c", "4", "-p", "1,4", "-warmup", "50ms",
-		"-d", "250ms", "-rounds", "2", "-q", "-json", js, "-chart", filepath.Join(dir, "h.png"), "-baseline", "floor,nethttp")
+		"-d", testsupport.Scale(250*time.Millisecond).String(), "-rounds", "2", "-q", "-json", js, "-chart", filepath.Join(dir, "h.png"), "-baseline", "floor,nethttp")
 	if code != 0 {
 		t.Fatalf("code %d:\n%s\n%s", code, out, errs)
 	}

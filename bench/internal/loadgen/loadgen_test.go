@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -129,8 +131,10 @@ func TestRunCountsRequestsAndErrors(t *testing.T) {
 			if p == 0 {
 				p = 3
 			}
+			// The window is scaled like the timeout: the checks need at least one batch
+			// answered within it, which a long stall of a busy machine could prevent.
 			r, err := Run(context.Background(), Config{Addr: addr, Conns: 4, Pipeline: p, Warmup: 20 * time.Millisecond,
-				Duration: 150 * time.Millisecond, ExpectBody: tt.expect, Timeout: 2 * time.Second,
+				Duration: testsupport.Scale(150 * time.Millisecond), ExpectBody: tt.expect, Timeout: testsupport.Scale(2 * time.Second),
 				MeasureStart: func() { starts++ }, MeasureEnd: func() { ends++ }})
 			if err != nil {
 				t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"github.com/reactord/reactord/bench/internal/loadgen"
 	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/internal/testsupport"
 )
 
 func TestMain(m *testing.M) {
@@ -67,7 +69,7 @@ func TestServersAnswer(t *testing.T) {
 				// (lesismal/nbio#495). bench smoke drives nbio without -race.
 				t.Skip("nbio under -race: a report the detector makes inside nbio (lesismal/nbio#495); run without -race")
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testsupport.Scale(30*time.Second))
 			defer cancel()
 			inst, err := s.Start(ctx, Options{Addr: "127.0.0.1:0"})
 			if err != nil {
@@ -88,7 +90,8 @@ func TestServersAnswer(t *testing.T) {
 			}
 			for _, p := range []int{1, 8} {
 				res, err := loadgen.Run(ctx, loadgen.Config{Addr: inst.Addr(), Conns: 4, Pipeline: p,
-					Warmup: 50 * time.Millisecond, Duration: 300 * time.Millisecond, ExpectBody: []byte(Body)})
+					Warmup: 50 * time.Millisecond, Duration: testsupport.Scale(300 * time.Millisecond), ExpectBody: []byte(Body),
+					Timeout: testsupport.Scale(5 * time.Second)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -112,7 +115,7 @@ func checkPostBody(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetDeadline(testsupport.Deadline(5 * time.Second))
 	req := "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n" +
 		"GET /after HTTP/1.1\r\nHost: x\r\n\r\n"
 	if _, err := c.Write([]byte(req)); err != nil {
@@ -142,8 +145,9 @@ func checkPostBody(t *testing.T, addr string) {
 			t.Fatalf("after %d responses: %v", got, err)
 		}
 	}
-	// Exactly two responses: a third would mean the body was parsed as a request.
-	_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	// Exactly two responses: a third would mean the body was parsed as a request. (A bounded
+	// look: a slow machine can only hide a third response, not invent one.)
+	_ = c.SetReadDeadline(testsupport.Deadline(100 * time.Millisecond))
 	if n, _ := c.Read(tmp); n > 0 {
 		t.Fatalf("extra bytes after two responses: %q", tmp[:n])
 	}
@@ -157,7 +161,7 @@ func TestFloorLoopsShareAPort(t *testing.T) {
 	}
 	defer inst.Close()
 	res, err := loadgen.Run(context.Background(), loadgen.Config{Addr: inst.Addr(), Conns: 8, Pipeline: 2,
-		Duration: 200 * time.Millisecond, ExpectBody: []byte(Body)})
+		Duration: testsupport.Scale(200 * time.Millisecond), ExpectBody: []byte(Body), Timeout: testsupport.Scale(5 * time.Second)})
 	if err != nil || res.Requests == 0 || res.Errors.Total() != 0 {
 		t.Fatalf("%+v, %v", res, err)
 	}
