@@ -38,21 +38,26 @@ func TestUDPEcho(t *testing.T) {
 				buf := make([]byte, 2048)
 				for i := 0; i < 20; i++ {
 					msg := []byte{byte(i), 'u', 'd', 'p'}
-					// UDP may drop: resend until the echo arrives.
-					var n int
+					// UDP may drop: resend until the echo arrives. A resend can also
+					// cross a late echo, whose duplicate then arrives while a later
+					// message is awaited: an echo of an earlier message is skipped.
+					giveUp := testsupport.Deadline(10 * time.Second)
 					for {
 						c.Write(msg)
-						c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-						n, err = c.Read(buf)
-						if err == nil {
+						c.SetReadDeadline(time.Now().Add(200 * time.Millisecond)) // resend interval
+						n, err := c.Read(buf)
+						if err == nil && string(buf[:n]) == string(msg) {
 							break
 						}
-						if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+						if err == nil && (n != len(msg) || buf[0] >= byte(i) || string(buf[1:n]) != "udp") {
+							t.Fatalf("echo %q, want %q", buf[:n], msg)
+						}
+						if ne, ok := err.(net.Error); err != nil && (!ok || !ne.Timeout()) {
 							t.Fatal(err)
 						}
-					}
-					if string(buf[:n]) != string(msg) {
-						t.Fatalf("echo %q, want %q", buf[:n], msg)
+						if time.Now().After(giveUp) {
+							t.Fatalf("no echo of %q", msg)
+						}
 					}
 				}
 			})

@@ -180,7 +180,8 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "big.bin"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := start(t, "-listen", "127.0.0.1:0", "-root", root, "-access-log", "off", "-shutdown-timeout", "60s", "-loops", "2")
+	d := start(t, "-listen", "127.0.0.1:0", "-root", root, "-access-log", "off",
+		"-shutdown-timeout", testsupport.Scale(60*time.Second).String(), "-loops", "2")
 
 	const inflight = 50
 	type slow struct {
