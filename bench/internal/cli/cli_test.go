@@ -91,13 +91,29 @@ func TestMain(m *testing.M) {
 // TestHTTPWithChildServers runs the http subcommand as a user would: servers in pinned child
 // processes, two rounds, two depths, JSON and chart out; every server must have answered
 // without errors and have a CPU cost and a ratio against floor.
+//
+// A round's window is 250 ms, and its request rate and CPU cost (counted in 10 ms ticks) can
+// come out zero when a busy machine stalls the run for most of a window. Such a run proves
+// nothing and is made again (up to a scaled deadline); an error or a wrong structure fails at
+// once.
 func TestHTTPWithChildServers(t *testing.T) {
+	giveUp := testsupport.Deadline(90 * time.Second)
+	for !httpRunShows(t) {
+		if time.Now().After(giveUp) {
+			t.Fatal("no run had requests and CPU time in every round")
+		}
+		t.Log("a round without requests or CPU time (a stalled machine?); again")
+	}
+}
+
+// httpRunShows makes one run of TestHTTPWithChildServers and reports whether every round saw
+// requests and CPU time.
+func httpRunShows(t *testing.T) bool {
+	t.Helper()
 	dir := t.TempDir()
 	js := filepath.Join(dir, "h.json")
-	// The measurement window is scaled like every timing bound in the tests: each round must
-	// see requests and CPU time (counted in 10 ms ticks) within it.
 	code, out, errs := run(t, "http", "-servers", "floor,nethttp", "-c", "4", "-p", "1,4", "-warmup", "50ms",
-		"-d", testsupport.Scale(250*time.Millisecond).String(), "-rounds", "2", "-q", "-json", js, "-chart", filepath.Join(dir, "h.png"), "-baseline", "floor,nethttp")
+		"-d", "250ms", "-rounds", "2", "-q", "-json", js, "-chart", filepath.Join(dir, "h.png"), "-baseline", "floor,nethttp")
 	if code != 0 {
 		t.Fatalf("code %d:\n%s\n%s", code, out, errs)
 	}
@@ -121,14 +137,20 @@ func TestHTTPWithChildServers(t *testing.T) {
 	if got.Baseline != "floor" || len(got.Summary) != 4 {
 		t.Fatalf("summary: %+v", got)
 	}
-	for _, s := range got.Summary {
-		if s.Rounds != 2 || s.RPS <= 0 || s.CPU <= 0 || s.RSS <= 0 || s.Errors != 0 || s.CPURatio <= 0 {
-			t.Fatalf("%+v", s)
-		}
-	}
 	if !strings.Contains(out, "| nethttp |") || !strings.Contains(out, "pipeline P=4") || !strings.Contains(out, "| server | × floor | × nethttp |") {
 		t.Fatalf("table:\n%s", out)
 	}
+	shows := true
+	for _, s := range got.Summary {
+		if s.Rounds != 2 || s.RSS <= 0 || s.Errors != 0 || s.RPS < 0 || s.CPU < 0 {
+			t.Fatalf("%+v", s)
+		}
+		if s.RPS == 0 || s.CPU == 0 || s.CPURatio <= 0 {
+			t.Logf("%+v", s)
+			shows = false
+		}
+	}
+	return shows
 }
 
 // TestHTTPNginx runs the http subcommand on nginx the way the smoke does (a child process
