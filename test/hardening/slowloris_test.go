@@ -5,6 +5,7 @@ package hardening_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -130,12 +131,36 @@ func runClients(t *testing.T, addr string, n int, stop <-chan struct{}) []time.D
 	return all
 }
 
+// latencyAttempts is how many attacks TestSlowloris may make for the latency bound. One
+// scheduler burst of a shared machine (other builds, the flake hunt's CPU hogs) can put any
+// single p99 of a few thousand loopback round trips over it: seen once in the flake hunt at
+// load 16-19, 34.5 ms unloaded against 70.2 ms under attack, p50 1.3 against 1.7 ms. A daemon
+// whose slow connections hold up the others does so in every attack, so the bound must hold
+// in one of three; the 408 checks hold in every attack.
+const latencyAttempts = 3
+
 func TestSlowloris(t *testing.T) {
 	d := startDaemon(t, daemonOpts{args: []string{
 		"-header-timeout", headerTimeout.String(),
 		"-idle-timeout", "30s",
 	}})
+	for attempt := 1; ; attempt++ {
+		err := slowlorisAttack(t, d)
+		if err == nil {
+			return
+		}
+		if attempt == latencyAttempts {
+			t.Fatalf("the latency bound failed in all %d attacks; the last: %v", latencyAttempts, err)
+		}
+		t.Logf("attack %d: %v; again", attempt, err)
+	}
+}
 
+// slowlorisAttack measures the normal clients' latency without and then during one attack of
+// slowConns connections, checks that every slow connection got its 408 and close in time
+// (failing the test if not), and returns an error when the latency bound does not hold.
+func slowlorisAttack(t *testing.T, d *daemon) error {
+	t.Helper()
 	unloaded := runClients(t, d.addr, baselineReqs, nil)
 
 	// The attack: dial all slow connections (each starts dribbling at once), in parallel
@@ -219,10 +244,11 @@ func TestSlowloris(t *testing.T) {
 	// microseconds, where one scheduler hiccup of this shared 2-core VM (other builds run
 	// beside the test) is itself more than 2x; the bound is therefore max(2x, +20 ms), the
 	// 20 ms scaled with the other timing bounds.
-	if limit := max(2*p99u, p99u+testsupport.Scale(20*time.Millisecond)); p99l > limit {
-		t.Errorf("p99 under attack %v exceeds max(2x unloaded, unloaded+%v) = %v", p99l, testsupport.Scale(20*time.Millisecond), limit)
-	}
 	if len(loaded) < 100 {
 		t.Errorf("only %d requests served to normal clients during the attack", len(loaded))
 	}
+	if limit := max(2*p99u, p99u+testsupport.Scale(20*time.Millisecond)); p99l > limit {
+		return fmt.Errorf("p99 under attack %v exceeds max(2x unloaded, unloaded+%v) = %v", p99l, testsupport.Scale(20*time.Millisecond), limit)
+	}
+	return nil
 }
