@@ -25,6 +25,13 @@ const (
 	envExecActivate = "REACTORD_HARDENING_ACTIVATE"
 )
 
+// Environment of the latency-client helper mode (see runClientsApart): the daemon's address,
+// and the requests per client (0: until stdin is closed).
+const (
+	envLatencyAddr = "REACTORD_HARDENING_LATENCY_ADDR"
+	envLatencyN    = "REACTORD_HARDENING_LATENCY_N"
+)
+
 // Paths shared by every test, set by TestMain.
 var (
 	daemonBin string // the reactord binary built for this run
@@ -48,6 +55,9 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(envExecActivate) != "" {
 		os.Exit(execActivated())
+	}
+	if os.Getenv(envLatencyAddr) != "" {
+		os.Exit(latencyClients())
 	}
 	// Daemons started by an upgrade outlive the process that started them: as a subreaper,
 	// the test process becomes their parent then and can wait for them (see followPid).

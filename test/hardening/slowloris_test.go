@@ -4,10 +4,15 @@ package hardening_test
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,63 +110,14 @@ func keepAliveLatencies(addr string, n int, stop <-chan struct{}) ([]time.Durati
 	return lat, nil
 }
 
-// runClients runs normalClients keepAliveLatencies in parallel and merges the latencies.
-func runClients(t *testing.T, addr string, n int, stop <-chan struct{}) []time.Duration {
-	t.Helper()
-	var mu sync.Mutex
-	var all []time.Duration
-	var wg sync.WaitGroup
-	errs := make(chan error, normalClients)
-	for range normalClients {
-		wg.Go(func() {
-			lat, err := keepAliveLatencies(addr, n, stop)
-			if err != nil {
-				errs <- err
-			}
-			mu.Lock()
-			all = append(all, lat...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("normal client: %v", err)
-	}
-	return all
-}
-
-// latencyAttempts is how many attacks TestSlowloris may make for the latency bound. One
-// scheduler burst of a shared machine (other builds, the flake hunt's CPU hogs) can put any
-// single p99 of a few thousand loopback round trips over it: seen once in the flake hunt at
-// load 16-19, 34.5 ms unloaded against 70.2 ms under attack, p50 1.3 against 1.7 ms. A daemon
-// whose slow connections hold up the others does so in every attack, so the bound must hold
-// in one of three; the 408 checks hold in every attack.
-const latencyAttempts = 3
-
 func TestSlowloris(t *testing.T) {
 	d := startDaemon(t, daemonOpts{args: []string{
 		"-header-timeout", headerTimeout.String(),
 		"-idle-timeout", "30s",
 	}})
-	for attempt := 1; ; attempt++ {
-		err := slowlorisAttack(t, d)
-		if err == nil {
-			return
-		}
-		if attempt == latencyAttempts {
-			t.Fatalf("the latency bound failed in all %d attacks; the last: %v", latencyAttempts, err)
-		}
-		t.Logf("attack %d: %v; again", attempt, err)
-	}
-}
 
-// slowlorisAttack measures the normal clients' latency without and then during one attack of
-// slowConns connections, checks that every slow connection got its 408 and close in time
-// (failing the test if not), and returns an error when the latency bound does not hold.
-func slowlorisAttack(t *testing.T, d *daemon) error {
-	t.Helper()
-	unloaded := runClients(t, d.addr, baselineReqs, nil)
+	// The normal clients run in a child process (runClientsApart): see there why.
+	unloaded := runClientsApart(t, d.addr, baselineReqs)()
 
 	// The attack: dial all slow connections (each starts dribbling at once), in parallel
 	// from a bounded number of dialers.
@@ -186,18 +142,9 @@ func slowlorisAttack(t *testing.T, d *daemon) error {
 	}
 	// Normal clients measure while the slow connections are held open; they stop when the
 	// last slow connection has been closed by the daemon.
-	stop := make(chan struct{})
-	attackDone := make(chan struct{})
-	go func() { attack.Wait(); close(attackDone) }()
-	var loaded []time.Duration
-	clientsDone := make(chan struct{})
-	go func() {
-		defer close(clientsDone)
-		loaded = runClients(t, d.addr, 0, stop)
-	}()
-	<-attackDone
-	close(stop)
-	<-clientsDone
+	stopClients := runClientsApart(t, d.addr, 0)
+	attack.Wait()
+	loaded := stopClients()
 
 	// Every slow connection: exactly one response, 408, then closed at the header timeout.
 	var got408, bad int
@@ -240,15 +187,101 @@ func slowlorisAttack(t *testing.T, d *daemon) error {
 		maxClose.Round(time.Millisecond), headerTimeout, dribbleEvery)
 	t.Logf("FIGURE: slowloris normal-client latency unloaded n=%d p50=%v p99=%v; under attack n=%d p50=%v p99=%v; ratio p99=%.2f",
 		len(unloaded), p50u, p99u, len(loaded), p50l, p99l, float64(p99l)/float64(p99u))
+	if len(loaded) < 100 {
+		t.Errorf("only %d requests served to normal clients during the attack", len(loaded))
+	}
 	// The issue asks for p99 within 2x of unloaded. Loopback p99s are tens to hundreds of
 	// microseconds, where one scheduler hiccup of this shared 2-core VM (other builds run
 	// beside the test) is itself more than 2x; the bound is therefore max(2x, +20 ms), the
 	// 20 ms scaled with the other timing bounds.
-	if len(loaded) < 100 {
-		t.Errorf("only %d requests served to normal clients during the attack", len(loaded))
-	}
 	if limit := max(2*p99u, p99u+testsupport.Scale(20*time.Millisecond)); p99l > limit {
-		return fmt.Errorf("p99 under attack %v exceeds max(2x unloaded, unloaded+%v) = %v", p99l, testsupport.Scale(20*time.Millisecond), limit)
+		t.Errorf("p99 under attack %v exceeds max(2x unloaded, unloaded+%v) = %v", p99l, testsupport.Scale(20*time.Millisecond), limit)
 	}
-	return nil
+}
+
+// runClientsApart is runClients in a child process: this test binary in its latency-client
+// mode (latencyClients). It starts the clients and returns the function that stops them (n
+// is 0: by closing the child's stdin) or waits for them (n requests each), and returns the
+// latencies. Apart, because in this process the clients' goroutines would queue on its two
+// Ps behind the thousand slowloris connections' during an attack, which on a busy machine
+// put tens of milliseconds on the p99 that are this process's, not the daemon's.
+func runClientsApart(t *testing.T, addr string, n int) func() []time.Duration {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), envLatencyAddr+"="+addr, envLatencyN+"="+strconv.Itoa(n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return func() []time.Duration {
+		t.Helper()
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("latency clients: %v\n%s", err, stderr.String())
+		}
+		var lat []time.Duration
+		for _, f := range strings.Fields(stdout.String()) {
+			ns, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				t.Fatalf("latency clients printed %q", f)
+			}
+			lat = append(lat, time.Duration(ns))
+		}
+		return lat
+	}
+}
+
+// latencyClients is the latency-client helper mode: normalClients keep-alive clients against
+// $REACTORD_HARDENING_LATENCY_ADDR, $REACTORD_HARDENING_LATENCY_N requests each (0: until
+// stdin is closed), every round trip's latency printed in nanoseconds, one a line.
+func latencyClients() int {
+	addr := os.Getenv(envLatencyAddr)
+	n, err := strconv.Atoi(os.Getenv(envLatencyN))
+	if err != nil || n < 0 {
+		fmt.Fprintln(os.Stderr, "latency clients: bad", envLatencyN)
+		return 2
+	}
+	var stop chan struct{}
+	if n == 0 {
+		stop = make(chan struct{})
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			close(stop)
+		}()
+	}
+	var mu sync.Mutex
+	var all []time.Duration
+	var wg sync.WaitGroup
+	errs := make(chan error, normalClients)
+	for range normalClients {
+		wg.Go(func() {
+			lat, err := keepAliveLatencies(addr, n, stop)
+			if err != nil {
+				errs <- err
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	close(errs)
+	code := 0
+	for err := range errs {
+		fmt.Fprintln(os.Stderr, "normal client:", err)
+		code = 1
+	}
+	w := bufio.NewWriter(os.Stdout)
+	for _, d := range all {
+		fmt.Fprintln(w, int64(d))
+	}
+	if err := w.Flush(); err != nil {
+		return 1
+	}
+	return code
 }
