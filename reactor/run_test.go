@@ -147,7 +147,7 @@ func TestRunStoppedFromElsewhere(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			addr, done := runServer(t, s, context.Background(), time.Second)
+			addr, done := runServer(t, s, context.Background(), testsupport.Scale(time.Second))
 			c := dial(t, "tcp", addr)
 			c.Write([]byte("x"))
 			if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
@@ -186,7 +186,7 @@ func TestRunArgumentsAndStartErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := s2.Run(ctx, time.Second); err != nil {
+	if err := s2.Run(ctx, testsupport.Scale(time.Second)); err != nil {
 		t.Errorf("Run(done ctx) = %v, want nil", err)
 	}
 	if err := s2.Start(); !errors.Is(err, ErrServerClosed) {

@@ -119,7 +119,7 @@ func TestRunNativeArguments(t *testing.T) {
 		t.Errorf("Run(negative drain) = %v, want ErrInvalidArgument", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	addr, done := runHTTP(t, s, ctx, time.Second)
+	addr, done := runHTTP(t, s, ctx, testsupport.Scale(time.Second)) // a bound: nothing is in flight
 	cl := dialClient(t, addr)
 	cl.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp, _ := cl.read("GET"); resp.StatusCode != 200 {
