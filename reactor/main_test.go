@@ -100,6 +100,22 @@ func backends(t testing.TB) []testBackend {
 	return b
 }
 
+// loopBarrier returns once l has run a task posted now. A loop publishes its counters at the
+// end of an iteration, after running its tasks, so after two barriers Stats includes all that
+// l did before the first.
+func loopBarrier(t testing.TB, l *Loop) {
+	t.Helper()
+	done := make(chan struct{})
+	if err := l.Post(func() { close(done) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(testsupport.Scale(10 * time.Second)):
+		t.Fatal("the loop did not run a posted task")
+	}
+}
+
 // startServer starts a server on 127.0.0.1:0 and closes it at the end of the test.
 func startServer(t testing.TB, h Handler, opts ...Option) (*Server, string) {
 	t.Helper()
