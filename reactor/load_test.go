@@ -204,7 +204,10 @@ func TestSlowReaderBoundsOutput(t *testing.T) {
 		defer mu.Unlock()
 		return paused
 	})
-	// Reading stays paused: input stops growing while nobody reads.
+	// Reading stays paused: input stops growing while nobody reads. (BytesIn is published at
+	// the end of an iteration: the barriers make in1 include the one that paused.)
+	loopBarrier(t, l)
+	loopBarrier(t, l)
 	in1 := s.Stats().BytesIn
 	for i := 0; i < 50; i++ {
 		sample()
