@@ -1,0 +1,4 @@
+package httpbench
+
+// Bracket is bracket, for the external tests.
+var Bracket = bracket
