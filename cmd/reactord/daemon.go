@@ -102,12 +102,14 @@ func (d *daemon) serve(sigs <-chan os.Signal) int {
 			d.log.Info("admin listening", zap.String("addr", formatAddr(gr.addr)), zap.String("from", socketOrigin(gr)))
 		}
 	}
-	if err := d.publish(); err != nil {
-		d.log.Error("addr file", zap.Error(err))
-		return d.stop(context.Background(), false, exitFailure)
-	}
+	// The pid file first: the addr file is what scripts and tests wait for, so when it
+	// appears everything else the process publishes must already be in place.
 	if err := d.writePidFile(); err != nil {
 		d.log.Error("pid file", zap.Error(err))
+		return d.stop(context.Background(), false, exitFailure)
+	}
+	if err := d.publish(); err != nil {
+		d.log.Error("addr file", zap.Error(err))
 		return d.stop(context.Background(), false, exitFailure)
 	}
 	if ready != nil {

@@ -392,6 +392,27 @@ func sha256Sum(b []byte) []byte {
 	return s[:]
 }
 
+// TestAddrFileLast: the addr file is what a script (and every test here) waits for, so
+// the pid file must be in place before it appears. TestUpgrade read the pid file right after
+// the addr file appeared and once, under load, found none: the daemon wrote it second. Here
+// the pid file cannot be written (its path is a directory), and the addr file must never
+// have been published by the process that then fails.
+func TestAddrFileLast(t *testing.T) {
+	dir := t.TempDir()
+	addrFile, pidDir := filepath.Join(dir, "addrs"), filepath.Join(dir, "pid-is-a-dir")
+	if err := os.Mkdir(pidDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runBinary(t, "-listen", "127.0.0.1:0", "-root", siteDir(t, "A"), "-log-format", "json",
+		"-addr-file", addrFile, "-pid-file", pidDir)
+	if code == 0 || !strings.Contains(errOut, "pid file") {
+		t.Fatalf("exit %d with an unwritable pid file; stderr:\n%s", code, errOut)
+	}
+	if b, err := os.ReadFile(addrFile); !os.IsNotExist(err) {
+		t.Fatalf("addr file published (%q, %v) by a process that failed to write its pid file", b, err)
+	}
+}
+
 // TestUpgradeFailureKeepsServing starts, on SIGUSR2, a binary that fails, then a good binary
 // with an invalid configuration: each time the old process logs why and serves on; once both
 // are fixed, the upgrade goes through.
