@@ -275,9 +275,16 @@ func TestSystemdSocketActivateTool(t *testing.T) {
 			<-d.done
 		}
 	})
-	testsupport.Eventually(t, 10*time.Second, "systemd-socket-activate to bind", func() bool {
-		_, err := os.Stat(sock)
-		return err == nil
+	// Listening, not bound: the tool binds (the file appears) and then listens, and a
+	// connection in between is refused. The probe connection starts the daemon, which
+	// accepts it and sees it closed.
+	testsupport.Eventually(t, 10*time.Second, "systemd-socket-activate to listen on "+sock, func() bool {
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
 	})
 	if r := rawNet(t, "unix", sock, "GET", "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); r.status != 200 {
 		t.Fatalf("first connection: %d", r.status)
