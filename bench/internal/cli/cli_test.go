@@ -158,7 +158,8 @@ func httpRunShows(t *testing.T) bool {
 // no warm-up, so that the window opens the moment the child says READY: requests, CPU time and
 // memory must show and nothing may fail. (That READY means nginx answers is pinned down by
 // servers' TestNginxStartReturnsWhenServing; this is the whole path around it.) A window in
-// which nothing at all was answered (a machine stalled for all of it) is run again.
+// which nothing was answered, or no CPU tick was counted (a machine stalled for most of it),
+// is run again.
 func TestHTTPNginx(t *testing.T) {
 	sv, err := servers.Lookup("nginx")
 	if err != nil {
@@ -184,16 +185,19 @@ func TestHTTPNginx(t *testing.T) {
 		if r.Errors.Total() != 0 {
 			t.Fatalf("errors %+v\n%s", r.Errors, out)
 		}
-		if r.Requests > 0 {
-			if r.CPUPerReq <= 0 || r.RSS <= 0 {
-				t.Fatalf("%d requests but CPU %.2f µs/req, RSS %d", r.Requests, r.CPUPerReq, r.RSS)
-			}
+		if r.Requests > 0 && r.RSS <= 0 {
+			t.Fatalf("%d requests but RSS %d", r.Requests, r.RSS)
+		}
+		// CPU time comes from /proc in 10 ms ticks: a window a busy machine left with a few
+		// dozen requests can hold none (seen: 80 requests, 0.00 µs/req at load 20). It
+		// proves nothing either way and is run again, like a window without requests.
+		if r.Requests > 0 && r.CPUPerReq > 0 {
 			return
 		}
 		if time.Now().After(giveUp) {
-			t.Fatalf("no run of nginx answered a request in its window:\n%s", out)
+			t.Fatalf("no run of nginx had requests and CPU time in its window:\n%s", out)
 		}
-		t.Logf("a window without an answered request; again")
+		t.Logf("a window without an answered request or a CPU tick (%d requests); again", r.Requests)
 	}
 }
 
