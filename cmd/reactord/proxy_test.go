@@ -272,6 +272,17 @@ func TestProxyFaults(t *testing.T) {
 		{"closes mid-body", conf("close", rawServe(func(c net.Conn) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial")
 		}), ""), 200, true},
+		{"stalls mid-body", conf("stallbody", rawServe(func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\npartial")
+			c.Read(make([]byte, 1)) // until the proxy gives up on it
+		}), `read-timeout = "200ms"`), 200, true},
+		{"resets before answering", conf("resetearly", rawServe(func(c net.Conn) {
+			c.(*net.TCPConn).SetLinger(0)
+		}), ""), 502, false},
+		{"malformed chunked body", conf("badchunk", rawServe(func(c net.Conn) {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+			c.Read(make([]byte, 1))
+		}), ""), 200, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
