@@ -94,6 +94,38 @@ func TestWaitServingWrongAnswer(t *testing.T) {
 	}
 }
 
+// TestWaitServingLargeAnswer: a 200 longer than the probe reads (a proxy in front of the blob
+// upstream of the memory run) is a server serving; a large error page is not.
+func TestWaitServingLargeAnswer(t *testing.T) {
+	big := strings.Repeat("b", 1<<20)
+	for _, tt := range []struct {
+		name, resp string
+		ok         bool
+	}{
+		{"200", "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n" + big, true},
+		{"502", "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 1048576\r\n\r\n" + big, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			done := make(chan error, 1)
+			go func() {
+				done <- waitServing(context.Background(), ln.Addr().String(), make(chan error, 1), testsupport.Scale(10*time.Second))
+			}()
+			c := acceptRequest(t, ln)
+			defer c.Close()
+			go c.Write([]byte(tt.resp)) // the probe stops reading after its buffer
+			err = <-done
+			if tt.ok != (err == nil) || !tt.ok && !errors.Is(err, errWrongAnswer) {
+				t.Fatalf("got %v, want success %v", err, tt.ok)
+			}
+		})
+	}
+}
+
 // TestWaitServingProcessExited: nothing listens and the process has ended; the exit is
 // reported and left on the channel for the instance's Close.
 func TestWaitServingProcessExited(t *testing.T) {
