@@ -318,9 +318,9 @@ func TestUpgrade(t *testing.T) {
 	}
 	writeConfig(t, cfg, conf(rootA))
 	d := start(t, "-config", cfg)
-	if pid := readPid(pidFile); pid != d.cmd.Process.Pid {
-		t.Fatalf("pid file %d, want %d", pid, d.cmd.Process.Pid)
-	}
+	// The daemon publishes its addresses (what start waits for) just before it writes the pid
+	// file: under load the test can read the file in between.
+	testsupport.Eventually(t, 0, "the pid file", func() bool { return readPid(pidFile) == d.cmd.Process.Pid })
 	// In flight on the old process during the upgrade.
 	conn, err := net.Dial("tcp", d.addr)
 	if err != nil {
