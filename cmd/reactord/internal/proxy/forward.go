@@ -63,6 +63,7 @@ type Exchange struct {
 	pooled  bool   // from exchanges: back there once both sides are over
 	ended   bool   // the client side is over (OnDeferredEnd)
 	gen     uint32 // incremented on release: tells a reused exchange from the one remembered
+	slot    *batch // the loop's batch slot that remembers this exchange, if one does
 }
 
 // batch remembers, per loop, the last request forwarded and its client connection: the next
@@ -81,6 +82,12 @@ var exchanges = sync.Pool{New: func() any { return new(Exchange) }}
 func (e *Exchange) release() {
 	if !e.pooled || !e.done || !e.ended || e.tunnel != nil && !e.tunnel.finished() {
 		return
+	}
+	// The pool is shared by every loop: an exchange put back here may be taken and filled by
+	// another loop's goroutine at once, so its loop's batch slot must stop pointing at it
+	// first (release runs on that loop, the only one that reads the slot).
+	if b := e.slot; b != nil && b.e == e {
+		b.conn, b.e = nil, nil
 	}
 	req, ip := e.req[:0], e.ip[:0]
 	if cap(req) > 64<<10 {
@@ -176,6 +183,7 @@ func (p *Proxy) start(e *Exchange, resp Responder, r *codec.Request, g *Group) {
 	}
 	if b != nil {
 		b.conn, b.e, b.gen = resp.Conn(), e, e.gen
+		e.slot = b
 	}
 }
 
