@@ -44,6 +44,7 @@ type Conn struct {
 	tm       *connTimer
 	closeErr error                 // cause to report once a graceful close has flushed
 	pace     atomic.Pointer[pacer] // set by the first AsyncWriteContext (any goroutine)
+	tls      *tlsSession           // nil without TLS
 }
 
 type connFlags uint32
@@ -65,6 +66,9 @@ const (
 	fConnecting                       // a dialed connection not established yet (see dial.go)
 	fRing                             // the io_uring completion mode does its I/O (conn_ring.go)
 	fSendBuf                          // completion mode: output in flight in the ring's send buffer
+	fHandshake                        // TLS handshake not completed: no Handler call yet
+	fTLSFull                          // handshake input at its cap: reading waits for the worker
+	fTLSMore                          // crypto/tls holds input not yet handed to OnData
 )
 
 // State values of Conn.state.
@@ -138,6 +142,11 @@ func (c *Conn) CloseNow() error {
 // being sent. Loop goroutine only. Errors: ErrInvalidArgument for a nil f, negative off or n
 // (n = 0 does nothing), ErrConnClosed, or the dup(2) error. A file shorter than off+n closes
 // the connection with io.ErrUnexpectedEOF once the end is reached.
+//
+// On a TLS connection the kernel cannot encrypt (no kTLS), so the file is read with pread(2)
+// on the loop, in chunks of 64 KiB sealed into records as the socket takes them, at most
+// 256 KiB per connection per loop iteration: memory stays within one chunk of ciphertext, and
+// the watermarks pace it as they pace sendfile.
 func (c *Conn) SendFile(f *os.File, off, n int64) error {
 	if f == nil || off < 0 || n < 0 {
 		return fmt.Errorf("%w: SendFile(%v, %d, %d)", ErrInvalidArgument, f, off, n)
@@ -256,8 +265,13 @@ func (c *Conn) unbusied() {
 	}
 }
 
+// hasKept reports whether input is waiting for OnData without a read: a kept tail, or, on a
+// TLS connection, decrypted input crypto/tls still holds.
+func (c *Conn) hasKept() bool { return len(c.in) > 0 || c.flags&fTLSMore != 0 }
+
 // Buffered returns the number of output bytes not yet written to the socket, including bytes
-// of files queued by SendFile. Loop goroutine only.
+// of files queued by SendFile and, on a TLS connection, records sealed but not yet written.
+// Loop goroutine only.
 func (c *Conn) Buffered() int {
 	n := len(c.out) - c.head
 	if c.q != nil {
@@ -265,6 +279,9 @@ func (c *Conn) Buffered() int {
 	}
 	if c.flags&fSendBuf != 0 {
 		n += c.loop.ring.unsent(c.fd) // older than c.out: handed to a send, not yet all taken
+	}
+	if ts := c.tls; ts != nil {
+		n += len(ts.cout) - ts.chead
 	}
 	return n
 }
@@ -275,7 +292,8 @@ func (c *Conn) Buffered() int {
 func (c *Conn) OutputFull() bool { return c.Buffered() >= c.loop.opt.high }
 
 // Fd returns the connection's file descriptor. The number belongs to the reactor: do not close
-// it, and do not use it after OnClose, when it may already name another file.
+// it, and do not use it after OnClose, when it may already name another file. On a TLS
+// connection the socket carries records: reading or writing it directly corrupts the stream.
 func (c *Conn) Fd() int { return c.fd }
 
 // LocalAddr returns the local address (getsockname), or nil if it cannot be read. It is not

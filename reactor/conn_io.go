@@ -42,32 +42,23 @@ func (c *Conn) onEvent(ev poller.Events) {
 // (fRedeliver) comes first: nothing is read until OnData has had it back, so new bytes, and
 // above all a peer's EOF, are never seen before the input that preceded them.
 func (c *Conn) reading() bool {
-	return c.flags&(fPausedUser|fPausedBP|fClosing|fClosed|fEOF|fRedeliver) == 0
+	return c.flags&(fPausedUser|fPausedBP|fClosing|fClosed|fEOF|fRedeliver|fTLSFull) == 0
 }
 
 // read performs one read(2) and hands the input to OnData. Level-triggered readiness brings
 // the loop back if more is waiting; one read per connection per iteration keeps loops fair.
 func (c *Conn) read() {
-	l := c.loop
-	buf := l.readBuf
-	tail := len(c.in)
-	var data []byte
-	inConn := false
-	switch {
-	case tail == 0:
-		data = buf
-	case tail <= len(buf)/2:
-		// A small tail is staged in front of the shared buffer and the read lands right
-		// after it: OnData sees one contiguous slice and the tail storage is reused below.
-		copy(buf, c.in)
-		data = buf
-	default:
-		// A large tail (a big message arriving in pieces) grows in the connection's own
-		// storage, and the read lands there directly instead of being copied twice.
-		c.in = l.pool.Grow(c.in, len(buf)/2)
-		data = c.in[:cap(c.in)]
-		inConn = true
+	if c.tls != nil {
+		// The TLS seam: ciphertext in, plaintext to OnData (tls_conn.go).
+		if c.flags&fHandshake != 0 {
+			c.readHandshake()
+		} else {
+			c.readTLS(1)
+		}
+		return
 	}
+	l := c.loop
+	data, tail, inConn := c.inputSpace()
 	n, err := readFd(c.fd, data[tail:])
 	if err != nil {
 		if err == unix.EAGAIN {
@@ -88,6 +79,29 @@ func (c *Conn) read() {
 		tm.lastRead = l.nowNs
 	}
 	c.deliver(data[:tail+n], inConn)
+}
+
+// inputSpace returns where the next input goes: data, with the kept tail in data[:tail] and
+// room after it. inConn says whether data is the connection's own storage (c.in) rather than
+// the loop's shared buffer.
+func (c *Conn) inputSpace() (data []byte, tail int, inConn bool) {
+	l := c.loop
+	buf := l.readBuf
+	tail = len(c.in)
+	switch {
+	case tail == 0:
+		return buf, 0, false
+	case tail <= len(buf)/2:
+		// A small tail is staged in front of the shared buffer and the read lands right
+		// after it: OnData sees one contiguous slice and the tail storage is reused.
+		copy(buf, c.in)
+		return buf, tail, false
+	default:
+		// A large tail (a big message arriving in pieces) grows in the connection's own
+		// storage, and the read lands there directly instead of being copied twice.
+		c.in = l.pool.Grow(c.in, len(buf)/2)
+		return c.in[:cap(c.in)], tail, true
+	}
 }
 
 // readFd is read(2) retried on EINTR. The fd is non-blocking, so the read is a raw system
@@ -182,7 +196,7 @@ func (c *Conn) onEOF() {
 	if c.flags&fClosed != 0 {
 		return
 	}
-	if len(c.in) > 0 {
+	if c.hasKept() {
 		c.scheduleRedeliver()
 		return
 	}
@@ -195,7 +209,7 @@ func (c *Conn) onEOF() {
 // back when the handler resumes), and dropped once OnData takes nothing of it.
 func (c *Conn) eofProgress(consumed int) {
 	switch {
-	case len(c.in) == 0:
+	case !c.hasKept():
 		c.settleEOF()
 	case c.flags&(fPausedUser|fPausedBP) != 0:
 		// ResumeRead, or the output draining (afterFlush), hands the rest back.
@@ -214,6 +228,7 @@ func (c *Conn) eofProgress(consumed int) {
 // connection closes with io.EOF once it is not busy and its output is flushed.
 func (c *Conn) settleEOF() {
 	c.flags |= fEOFSettled
+	c.flags &^= fTLSMore
 	if c.in != nil {
 		c.loop.pool.Put(c.in)
 		c.in = nil
@@ -253,6 +268,7 @@ func (c *Conn) closeGracefully() {
 		return
 	}
 	c.flags |= fClosing
+	c.flags &^= fTLSMore
 	if c.in != nil {
 		c.loop.pool.Put(c.in)
 		c.in = nil
@@ -287,9 +303,15 @@ func (c *Conn) closeNow(err error) {
 		l.pool.Put(c.in)
 		c.in = nil
 	}
+	if c.tls != nil {
+		c.closeTLS(err) // before the output goes: close_notify follows a complete stream only
+	}
 	c.releaseOutput()
 	if pc := c.pace.Load(); pc != nil {
 		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
+	}
+	if c.flags&fHandshake != 0 {
+		return // the Handler never had it (no OnOpen)
 	}
 	c.hs.h.OnClose(c, err)
 }
@@ -303,7 +325,7 @@ func (c *Conn) busy() bool {
 // idle reports whether the connection has nothing in flight: not busy, no kept input, no
 // pending output. Shutdown closes idle connections.
 func (c *Conn) idle() bool {
-	return c.flags&fClosed == 0 && !c.busy() && len(c.in) == 0 && c.Buffered() == 0
+	return c.flags&fClosed == 0 && !c.busy() && !c.hasKept() && c.Buffered() == 0
 }
 
 // inputWaiting reports whether bytes the loop has not read yet sit in the socket's receive
@@ -321,7 +343,7 @@ func (c *Conn) inputWaiting() bool {
 
 // scheduleRedeliver queues kept input to be handed back to OnData in the next iteration.
 func (c *Conn) scheduleRedeliver() {
-	if len(c.in) == 0 || c.flags&(fRedeliver|fPausedUser|fClosing|fClosed) != 0 {
+	if !c.hasKept() || c.flags&(fRedeliver|fPausedUser|fClosing|fClosed) != 0 {
 		return
 	}
 	c.flags |= fRedeliver
@@ -407,6 +429,12 @@ func (c *Conn) flush() {
 		c.loop.ring.flush(c) // the seam: a SEND queued with the next enter (uring_linux.go)
 		return
 	}
+	if c.tls != nil {
+		// The TLS seam: plaintext sealed into records, then written (tls_conn.go). Never
+		// fRing: the ring does not drive TLS connections (Loop.ringDrives).
+		c.flushTLS()
+		return
+	}
 	l := c.loop
 	before := c.Buffered()
 	for {
@@ -484,7 +512,7 @@ func (c *Conn) afterFlush(pending int) {
 			if c.tm != nil {
 				c.tm.lastRead = c.loop.nowNs
 			}
-			if len(c.in) > 0 && c.flags&(fPausedUser|fClosing) == 0 {
+			if c.hasKept() && c.flags&(fPausedUser|fClosing) == 0 {
 				// Kept input first: reading resumes only once the handler has worked
 				// through it without filling the output again (redeliverTails).
 				c.scheduleRedeliver()

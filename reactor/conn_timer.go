@@ -155,6 +155,11 @@ func (c *Conn) onTimeout() {
 	}
 	if tm.user != 0 && tm.user <= now {
 		tm.user = 0
+		if c.flags&fHandshake != 0 {
+			// Before OnOpen the deadline is the TLS handshake's (startTLS).
+			c.closeNow(ErrTLSHandshakeTimeout)
+			return
+		}
 		if dh := c.hs.dh; dh != nil {
 			dh.OnDeadline(c)
 		} else {

@@ -52,4 +52,8 @@ var (
 	// ErrBadAddress is returned for an address that cannot be parsed or does not fit the
 	// network.
 	ErrBadAddress = sockopt.ErrAddress
+	// ErrTLSHandshakeTimeout is counted in Stats.TLSHandshakeTimeouts when a TLS connection
+	// did not complete its handshake within WithTLSHandshakeTimeout; the connection is closed
+	// (the Handler never saw it).
+	ErrTLSHandshakeTimeout = errors.New("reactor: TLS handshake timeout")
 )

@@ -32,7 +32,8 @@ type listener struct {
 	suppressed int
 	backoff    time.Duration
 	retry      *Timer
-	rr         int // round-robin cursor
+	rr         int        // round-robin cursor
+	tls        *tlsListen // WithTLS: accepted connections speak TLS
 	// parked holds connections the completion mode's multishot accept took while the server
 	// was at WithMaxConns: the kernel accepts ahead of the loop, and these wait here, unserved,
 	// as they would have waited in the backlog, until the count drops (resume).
@@ -134,6 +135,9 @@ func (ln *listener) serve(fd int) {
 	}
 	s.open.Add(1)
 	c := newConn(ln.pick(), fd, ln.kind)
+	if ln.tls != nil {
+		c.tls = &tlsSession{c: c, ln: ln.tls}
+	}
 	if c.loop == ln.loop {
 		c.loop.addConn(c)
 	} else if err := c.loop.post(task{op: opAttach, c: c}); err != nil {

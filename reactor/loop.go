@@ -35,6 +35,7 @@ type Loop struct {
 	nconns  int
 	readBuf []byte
 	pool    bufpool.Pool
+	sealBuf []byte // file chunks being sealed for TLS connections (sealScratch), made on first use
 
 	timers timerheap.Heap[*Timer]
 	base   time.Time // monotonic origin of the loop's nanosecond clock
@@ -296,12 +297,16 @@ func (l *Loop) redeliverTails() {
 		switch {
 		case c.flags&(fClosed|fClosing) != 0:
 			continue
-		case c.flags&fPausedUser != 0 || len(c.in) == 0:
+		case c.flags&fPausedUser != 0 || !c.hasKept():
 			// Paused again before its turn (ResumeRead queues it again), or the input was
 			// dropped meanwhile: only the interest may need to follow.
 		case c.Buffered() >= l.opt.high:
 			// Output written since it was queued: afterFlush queues it again once drained.
 			c.flags |= fPausedBP | fAboveLow
+		case c.flags&fTLSMore != 0:
+			// crypto/tls holds more input: decrypt it behind the kept tail, reading nothing.
+			c.flags &^= fPausedBP
+			c.readTLS(0)
 		default:
 			c.flags &^= fPausedBP
 			c.deliver(c.in, true)
@@ -363,6 +368,10 @@ func (l *Loop) addConn(c *Conn) {
 	if c.flags&fRing != 0 {
 		l.ring.syncRecv(c)
 	}
+	if c.tls != nil {
+		c.startTLS() // OnOpen once the handshake has completed (handshakeDone)
+		return
+	}
 	if l.opt.idleTimeout > 0 {
 		c.SetIdleTimeout(l.opt.idleTimeout)
 	}
@@ -374,8 +383,10 @@ func (l *Loop) addConn(c *Conn) {
 // watches, and are served by the readiness path: so do, today, connections from Dial (whose
 // connect(2) completes as writability) and Adopt, which register through track. A connection
 // whose bytes are not the handler's verbatim (a protocol layer between socket and OnData, such
-// as TLS, reads and writes the socket itself) belongs there too.
-func (l *Loop) ringDrives(*Conn) bool { return l.ring != nil }
+// as TLS, reads and writes the socket itself) belongs there too: a TLS connection (c.tls set
+// by the listener before addConn) is registered with the poller and its handshake and records
+// go through read(2)/write(2) as in the readiness modes (tls_conn.go).
+func (l *Loop) ringDrives(c *Conn) bool { return l.ring != nil && c.tls == nil }
 
 // removeConn takes a closing connection off the poller and the fd table.
 func (l *Loop) removeConn(c *Conn) {

@@ -60,6 +60,8 @@ type options struct {
 	balancing   LoadBalancing
 	broadcast   bool
 	idleTimeout time.Duration
+	tlsTimeout  time.Duration
+	tlsWorkers  int
 	errs        []error
 }
 
@@ -80,6 +82,8 @@ func defaultOptions() options {
 		low:         DefaultHighWater / 2,
 		logger:      zap.NewNop(),
 		balancing:   RoundRobin,
+		tlsTimeout:  DefaultTLSHandshakeTimeout,
+		tlsWorkers:  DefaultTLSHandshakeWorkers(),
 	}
 }
 

@@ -36,6 +36,7 @@ type Server struct {
 
 	open         atomic.Int64
 	acceptPaused atomic.Uint64
+	tlsPool      *handshakePool // TLS handshakes of every TLS listener; no goroutine until used
 }
 
 type serverState uint8
@@ -70,6 +71,7 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.io = ch
+	s.tlsPool = newHandshakePool(s.opt.tlsWorkers)
 	return s, nil
 }
 
@@ -78,12 +80,14 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 func (s *Server) PollerName() string { return s.io.name }
 
 // Listen opens a listening socket ("tcp", "tcp4", "tcp6" or "unix") and returns its bound
-// address, with an ephemeral port (":0") resolved. It may be called before or after Start.
+// address, with an ephemeral port (":0") resolved. Options configure the socket: WithTLS makes
+// its connections speak TLS. It may be called before or after Start.
 // With WithLoadBalancing(PerLoopListeners) a TCP address gets one socket per loop where the kernel
 // spreads connections over such sockets (Linux; FreeBSD through SO_REUSEPORT_LB). On macOS,
 // whose SO_REUSEPORT would send every connection to one of them, it gets one socket with
 // SO_REUSEPORT set and connections are handed to the loops round-robin. Errors:
-// ErrUnsupportedNetwork, ErrBadAddress, ErrServerClosed, and the kernel's (EADDRINUSE, ...).
+// ErrUnsupportedNetwork, ErrBadAddress, ErrInvalidArgument (a bad option), ErrServerClosed,
+// and the kernel's (EADDRINUSE, ...).
 //
 // The socket is listening (connections queue in the kernel's backlog) when Listen returns. On
 // a running server each socket is then owned by its loop, which registers it, and closes it
@@ -91,7 +95,11 @@ func (s *Server) PollerName() string { return s.io.name }
 // is registered (or its error). Called on a loop goroutine it does not wait: connections are
 // accepted from the loops' next iterations, and a registration that fails then (the poller
 // refused the descriptor) closes that socket and is logged instead of returned.
-func (s *Server) Listen(network, addr string) (net.Addr, error) {
+func (s *Server) Listen(network, addr string, opts ...ListenOption) (net.Addr, error) {
+	lo, err := buildListenOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	ep, err := sockopt.Resolve(network, addr)
 	if err != nil {
 		return nil, err
@@ -109,7 +117,7 @@ func (s *Server) Listen(network, addr string) (net.Addr, error) {
 	}
 	socks := make([]socket, count)
 	for i, fd := range fds {
-		ln := &listener{srv: s, fd: fd, kind: ep.Kind, addr: bound, perLoop: count > 1}
+		ln := &listener{srv: s, fd: fd, kind: ep.Kind, addr: bound, perLoop: count > 1, tls: lo.tlsListen()}
 		if i == 0 {
 			ln.path = ep.Path
 		}
@@ -354,8 +362,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // flushing and OnClose gets ErrServerClosed. From an ordinary goroutine it returns once the
 // loops have stopped (their OnClose calls are done). On a loop goroutine (of any Server) it
 // does not wait: the loops stop at the end of their current iteration, the caller's own once
-// its callback returns, and Serve returns when they all have. Later calls return nil, and wait
-// like the first.
+// its callback returns, and Serve returns when they all have. Waiting, it also waits for the
+// TLS handshake workers to exit. Later calls return nil, and wait like the first.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.state = stateClosed
@@ -374,11 +382,15 @@ func (s *Server) Close() error {
 		l.stop()
 	}
 	if currentLoop() != nil {
+		s.tlsPool.close(false)
 		return nil // a loop never waits for a loop: two loops closing at once would deadlock
 	}
 	for _, l := range loops {
 		<-l.done
 	}
+	// The loops have closed every connection, which ends the handshakes in progress: the
+	// workers exit promptly (unless a GetCertificate callback of the caller's blocks).
+	s.tlsPool.close(true)
 	return nil
 }
 
@@ -410,7 +422,13 @@ func (s *Server) Loops() []*Loop {
 
 // Stats returns a snapshot of the counters. Any goroutine; it takes no lock.
 func (s *Server) Stats() Stats {
-	st := Stats{ConnsOpen: s.open.Load(), AcceptPaused: s.acceptPaused.Load()}
+	st := Stats{
+		ConnsOpen:           s.open.Load(),
+		AcceptPaused:        s.acceptPaused.Load(),
+		TLSHandshakesActive: s.tlsPool.active.Load(),
+		TLSHandshakesQueued: s.tlsPool.queued.Load(),
+		TLSHandshakeWorkers: s.tlsPool.live.Load(),
+	}
 	for _, l := range s.Loops() {
 		ls := l.Stats()
 		st.ConnsAccepted += ls.ConnsAccepted
@@ -420,6 +438,10 @@ func (s *Server) Stats() Stats {
 		st.ConnsClosed += ls.ConnsClosed
 		st.BytesIn += ls.BytesIn
 		st.BytesOut += ls.BytesOut
+		st.TLSHandshakes += ls.TLSHandshakes
+		st.TLSHandshakeErrors += ls.TLSHandshakeErrors
+		st.TLSHandshakeTimeouts += ls.TLSHandshakeTimeouts
+		st.TLSHandshakesAborted += ls.TLSHandshakesAborted
 		st.Loops = append(st.Loops, ls)
 	}
 	return st

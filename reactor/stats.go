@@ -15,7 +15,18 @@ type Stats struct {
 	ConnsDialed   uint64 // connections established by Dial
 	ConnsAdopted  uint64 // connections registered by Adopt or AdoptFd
 	DialsFailed   uint64 // dials that ended before being established (error, timeout, Close)
-	Loops         []LoopStats
+
+	// TLS listeners (WithTLS). Handshake outcomes are counters (connections, since Start);
+	// the pool's state is a gauge.
+	TLSHandshakes        uint64 // handshakes completed (OnOpen was called)
+	TLSHandshakeErrors   uint64 // refused: not TLS, or crypto/tls failed the handshake
+	TLSHandshakeTimeouts uint64 // not completed within WithTLSHandshakeTimeout
+	TLSHandshakesAborted uint64 // the peer left, the socket failed or the server stopped first
+	TLSHandshakesActive  int64  // handshakes running on a worker now
+	TLSHandshakesQueued  int64  // complete ClientHellos waiting for a worker now
+	TLSHandshakeWorkers  int64  // live worker goroutines now (at most WithTLSHandshakeWorkers)
+
+	Loops []LoopStats
 }
 
 // LoopStats are one loop's counters. Events/Waits is the mean number of ready fds per Wait.
@@ -33,8 +44,13 @@ type LoopStats struct {
 	ConnsAdopted  uint64 // connections registered by Adopt or AdoptFd on this loop
 	DialsFailed   uint64 // dials on this loop that ended before being established
 	ConnsClosed   uint64 // connections of this loop closed (accepted, dialed and adopted)
-	BytesIn       uint64
-	BytesOut      uint64
+	BytesIn       uint64 // bytes read from sockets (ciphertext on TLS connections)
+	BytesOut      uint64 // bytes written to sockets (ciphertext on TLS connections)
+
+	TLSHandshakes        uint64 // as in Stats, for this loop's connections
+	TLSHandshakeErrors   uint64
+	TLSHandshakeTimeouts uint64
+	TLSHandshakesAborted uint64
 }
 
 // loopCounters are the loop's own plain counters, touched only by the loop goroutine.
@@ -42,6 +58,8 @@ type loopCounters struct {
 	iterations, waits, events, timersFired uint64
 	accepted, closed, bytesIn, bytesOut    uint64
 	dialed, adopted, dialFailed            uint64
+	tlsDone, tlsFailed, tlsTimeout         uint64
+	tlsAborted                             uint64
 }
 
 // loopPublished mirrors loopCounters for other goroutines; the loop stores it once per
@@ -50,6 +68,8 @@ type loopPublished struct {
 	iterations, waits, events, timersFired atomic.Uint64
 	accepted, closed, bytesIn, bytesOut    atomic.Uint64
 	dialed, adopted, dialFailed            atomic.Uint64
+	tlsDone, tlsFailed, tlsTimeout         atomic.Uint64
+	tlsAborted                             atomic.Uint64
 	wakeups                                atomic.Uint64
 	timers                                 atomic.Int64
 }
@@ -67,6 +87,10 @@ func (l *Loop) publish() {
 	p.dialed.Store(s.dialed)
 	p.adopted.Store(s.adopted)
 	p.dialFailed.Store(s.dialFailed)
+	p.tlsDone.Store(s.tlsDone)
+	p.tlsFailed.Store(s.tlsFailed)
+	p.tlsTimeout.Store(s.tlsTimeout)
+	p.tlsAborted.Store(s.tlsAborted)
 	p.timers.Store(int64(l.timers.Len()))
 }
 
@@ -89,5 +113,10 @@ func (l *Loop) Stats() LoopStats {
 		ConnsClosed:   p.closed.Load(),
 		BytesIn:       p.bytesIn.Load(),
 		BytesOut:      p.bytesOut.Load(),
+
+		TLSHandshakes:        p.tlsDone.Load(),
+		TLSHandshakeErrors:   p.tlsFailed.Load(),
+		TLSHandshakeTimeouts: p.tlsTimeout.Load(),
+		TLSHandshakesAborted: p.tlsAborted.Load(),
 	}
 }

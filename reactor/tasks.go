@@ -11,6 +11,7 @@ const (
 	opWrite                // append data to c's output
 	opClose                // Close c after flushing
 	opAttach               // register c, a connection accepted on another loop
+	opTLSOut               // append records a handshake worker wrote to c's ciphertext output
 )
 
 type task struct {
@@ -79,6 +80,8 @@ func (l *Loop) runTasks() {
 			t.c.closeGracefully()
 		case opAttach:
 			l.addConn(t.c)
+		case opTLSOut:
+			t.c.appendSealed(t.data)
 		}
 	}
 	l.running = batch[:0]
