@@ -41,6 +41,17 @@ import (
 // raw or unbound socket, a stream socket that does not listen, descriptors of different
 // addresses), the kernel's (EBADF for a descriptor that is not open), ErrServerClosed.
 func (s *Server) ListenFd(fds ...int) (net.Addr, error) {
+	return s.ListenFdWith(fds)
+}
+
+// ListenFdWith is ListenFd with options for the sockets, such as WithTLS: a program that
+// passes its TLS sockets on (a reload, a binary upgrade) serves them again with it. A bad
+// option is ErrInvalidArgument, and leaves the descriptors the caller's.
+func (s *Server) ListenFdWith(fds []int, opts ...ListenOption) (net.Addr, error) {
+	lo, err := buildListenOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	g, err := inspectGroup(fds, false)
 	if err != nil {
 		return nil, err
@@ -55,7 +66,7 @@ func (s *Server) ListenFd(fds ...int) (net.Addr, error) {
 	socks := make([]socket, len(dups))
 	for i, fd := range dups {
 		// path stays empty: the socket file belongs to whoever created it.
-		socks[i] = &listener{srv: s, fd: fd, kind: g.Kind, addr: bound, perLoop: perLoop}
+		socks[i] = &listener{srv: s, fd: fd, kind: g.Kind, addr: bound, perLoop: perLoop, tls: lo.tlsListen()}
 	}
 	// On error attach has closed the duplicates (or their loops do): fds stay the caller's.
 	if err := s.attach(socks, func() { s.addrs = append(s.addrs, bound) }); err != nil {
@@ -104,14 +115,17 @@ func (s *Server) ListenPacketFd(h PacketHandler, fds ...int) (net.Addr, error) {
 // serves a duplicate of its socket and, on success, closes ln, so that the Go runtime stops
 // watching it; a *net.UnixListener is told first not to remove its socket file (the server
 // serves that file now). Never call Accept on ln afterwards. On error ln is left open.
-// Errors: ErrInvalidArgument for a nil ln, ErrUnsupportedNetwork for another type, and
-// those of ListenFd.
-func (s *Server) ListenOn(ln net.Listener) (net.Addr, error) {
+// Options are those of Listen (WithTLS). Errors: ErrInvalidArgument for a nil ln or a bad
+// option, ErrUnsupportedNetwork for another type, and those of ListenFd.
+func (s *Server) ListenOn(ln net.Listener, opts ...ListenOption) (net.Addr, error) {
+	if _, err := buildListenOptions(opts); err != nil {
+		return nil, err
+	}
 	fd, err := dupNetFd(ln)
 	if err != nil {
 		return nil, err
 	}
-	addr, err := s.ListenFd(fd)
+	addr, err := s.ListenFdWith([]int{fd}, opts...)
 	if err != nil {
 		unix.Close(fd)
 		return nil, err

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reactord/reactord/internal/testsupport"
 )
 
@@ -240,5 +242,62 @@ func TestTLSDataBehindFinished(t *testing.T) {
 	}
 	if !bytes.Equal(got, msg) {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestTLSOnInheritedSockets: sockets the server did not open serve TLS with the same option
+// (ListenOn, ListenFdWith); a bad option leaves the descriptor the caller's.
+func TestTLSOnInheritedSockets(t *testing.T) {
+	s, err := NewServer(HandlerFuncs{Data: echoData}, WithLoops(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ListenOn(ln, WithTLS(nil)); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("ListenOn with a nil config: %v", err)
+	}
+	a1, err := s.ListenOn(ln, WithTLS(serverTLS(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln2.(*net.TCPListener).File()
+	ln2.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+	if _, err := s.ListenFdWith([]int{fd}, WithTLS(&tls.Config{})); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("ListenFdWith with a config without certificate: %v", err)
+	}
+	if _, err := f.Stat(); err != nil {
+		t.Fatalf("descriptor closed by a refused ListenFdWith: %v", err)
+	}
+	nfd, err := unix.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := s.ListenFdWith([]int{nfd}, WithTLS(serverTLS(t)))
+	if err != nil {
+		unix.Close(nfd)
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []net.Addr{a1, a2} {
+		c := dialTLS(t, a.String(), clientTLS(t))
+		c.Write([]byte("hi"))
+		if _, err := io.ReadFull(c, make([]byte, 2)); err != nil {
+			t.Fatalf("%v: %v", a, err)
+		}
 	}
 }
