@@ -35,7 +35,10 @@ type Loop struct {
 	nconns  int
 	readBuf []byte
 	pool    bufpool.Pool
-	sealBuf []byte // file chunks being sealed for TLS connections (sealScratch), made on first use
+	sealBuf []byte        // file chunks being sealed for TLS connections (sealScratch), made on first use
+	hsLive  int           // TLS handshake coroutines of this loop (tls_coro.go)
+	hsMax   int           // the loop's share of WithTLSHandshakeLimit
+	hsQueue []*tlsSession // complete ClientHellos waiting for a slot
 
 	timers timerheap.Heap[*Timer]
 	base   time.Time // monotonic origin of the loop's nanosecond clock
@@ -95,6 +98,7 @@ func newLoop(s *Server, idx int, p poller.Poller) *Loop {
 		done:    make(chan struct{}),
 		drained: make(chan struct{}),
 	}
+	l.hsMax = (s.opt.tlsLimit + s.opt.loops - 1) / s.opt.loops
 	l.now = l.base
 	return l
 }

@@ -61,7 +61,8 @@ type options struct {
 	broadcast   bool
 	idleTimeout time.Duration
 	tlsTimeout  time.Duration
-	tlsWorkers  int
+	tlsLimit    int
+	tlsOnLoop   bool
 	errs        []error
 }
 
@@ -83,7 +84,8 @@ func defaultOptions() options {
 		logger:      zap.NewNop(),
 		balancing:   RoundRobin,
 		tlsTimeout:  DefaultTLSHandshakeTimeout,
-		tlsWorkers:  DefaultTLSHandshakeWorkers(),
+		tlsLimit:    DefaultTLSHandshakeLimit(),
+		tlsOnLoop:   true,
 	}
 }
 

@@ -71,7 +71,7 @@ func NewServer(h Handler, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.io = ch
-	s.tlsPool = newHandshakePool(s.opt.tlsWorkers)
+	s.tlsPool = newHandshakePool(s.opt.tlsLimit)
 	return s, nil
 }
 

@@ -22,9 +22,9 @@ type Stats struct {
 	TLSHandshakeErrors   uint64 // refused: not TLS, or crypto/tls failed the handshake
 	TLSHandshakeTimeouts uint64 // not completed within WithTLSHandshakeTimeout
 	TLSHandshakesAborted uint64 // the peer left, the socket failed or the server stopped first
-	TLSHandshakesActive  int64  // handshakes running on a worker now
-	TLSHandshakesQueued  int64  // complete ClientHellos waiting for a worker now
-	TLSHandshakeWorkers  int64  // live worker goroutines now (at most WithTLSHandshakeWorkers)
+	TLSHandshakesActive  int64  // handshakes in progress now, each holding a goroutine
+	TLSHandshakesQueued  int64  // complete ClientHellos waiting for a slot now
+	TLSHandshakeWorkers  int64  // pool goroutines now (WithTLSHandshakeOnLoop(false))
 
 	Loops []LoopStats
 }

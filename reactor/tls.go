@@ -17,10 +17,12 @@ import (
 //   - Handshake. crypto/tls runs a handshake as straight-line code whose state lives on the
 //     calling goroutine's stack: a read that cannot be completed now cannot be resumed later
 //     (an error from the transport during the handshake fails it for good, c.handshakeErr is
-//     sticky). So each handshake runs on a goroutine of a bounded pool (WithTLSHandshakeWorkers),
-//     over a transport whose reads are fed by the loop and whose writes are posted back to it.
+//     sticky). So each handshake runs on a goroutine of its own: by default a runtime
+//     coroutine on the loop's thread, which the loop resumes when input has arrived and which
+//     switches back when it needs more (tls_coro.go), or else a worker of a pool, fed by the
+//     loop (tls_pool.go); WithTLSHandshakeOnLoop chooses, WithTLSHandshakeLimit bounds them.
 //     The loop first collects the whole ClientHello itself, so a connection that sends nothing,
-//     or something that is not TLS, never occupies a worker; the handshake timeout
+//     or something that is not TLS, never occupies a goroutine; the handshake timeout
 //     (WithTLSHandshakeTimeout) runs on the connection's one timer from accept.
 //   - Records. After the handshake the loop drives the tls.Conn itself: its transport's reads
 //     take the ciphertext the loop received, or make at most one read(2) per readiness report,
@@ -56,8 +58,9 @@ func (o *listenOptions) fail(format string, args ...any) {
 // WithTLS makes the listener's connections speak TLS with cfg, which must provide a
 // certificate (Certificates, GetCertificate or GetConfigForClient). The reactor does not copy
 // or modify cfg: as crypto/tls requires, do not change it once passed (rotate certificates
-// with GetCertificate or GetConfigForClient instead). Handshakes run on a bounded pool of
-// goroutines (WithTLSHandshakeWorkers) within a timeout (WithTLSHandshakeTimeout); OnOpen is
+// with GetCertificate or GetConfigForClient instead). Handshakes run on the loops or a pool
+// (WithTLSHandshakeOnLoop), bounded (WithTLSHandshakeLimit), within a timeout
+// (WithTLSHandshakeTimeout); OnOpen is
 // called once the handshake has completed, and Conn.TLS then reports its outcome. See the
 // package documentation of TLS for what stays the same as on plain TCP (everything the
 // Handler sees) and what differs (Conn.Fd must not be written to; SendFile streams file
@@ -123,13 +126,13 @@ const (
 	DefaultTLSHandshakeTimeout = 10 * time.Second
 )
 
-// DefaultTLSHandshakeWorkers returns the default bound on concurrent handshakes:
+// DefaultTLSHandshakeLimit returns the default bound on TLS handshakes in progress at once:
 // 64 per GOMAXPROCS, at least 64.
-func DefaultTLSHandshakeWorkers() int { return max(64, 64*runtime.GOMAXPROCS(0)) }
+func DefaultTLSHandshakeLimit() int { return max(64, 64*runtime.GOMAXPROCS(0)) }
 
 // WithTLSHandshakeTimeout bounds a TLS handshake, from accept until it has completed: a
 // client that sends nothing, stalls midway or handshakes too slowly is closed when it runs
-// out (Stats.TLSHandshakeTimeouts). It includes the time a handshake waits for a worker.
+// out (Stats.TLSHandshakeTimeouts). It includes the time a handshake waits for its turn.
 // Default DefaultTLSHandshakeTimeout; d must be positive.
 func WithTLSHandshakeTimeout(d time.Duration) Option {
 	return func(o *options) {
@@ -141,21 +144,34 @@ func WithTLSHandshakeTimeout(d time.Duration) Option {
 	}
 }
 
-// WithTLSHandshakeWorkers bounds the goroutines that run TLS handshakes (the server's TLS
-// listeners share them): at most n handshakes are in progress at once, the others wait in a
-// queue (no goroutine each) within their timeout. Workers start on demand and exit after a
-// few seconds without work. A worker is held from the moment a connection's complete
-// ClientHello has arrived until its handshake ends, including the client's round trip, so n
-// bounds the handshakes in flight rather than CPU use. Default DefaultTLSHandshakeWorkers();
-// allowed 1 to 1<<16.
-func WithTLSHandshakeWorkers(n int) Option {
+// WithTLSHandshakeLimit bounds the TLS handshakes in progress at once (the server's TLS
+// listeners share the bound): each holds a goroutine (a coroutine on its loop, or a pool
+// worker; see WithTLSHandshakeOnLoop) from the moment its complete ClientHello has arrived
+// until it ends, the client's round trip included. Handshakes beyond the bound wait in a
+// queue, without a goroutine, within their timeout; connections that have not sent a whole
+// ClientHello never count. On the loops the bound is shared out evenly, each loop running at
+// most its share (rounded up). Default DefaultTLSHandshakeLimit(); allowed 1 to 1<<16.
+func WithTLSHandshakeLimit(n int) Option {
 	return func(o *options) {
 		if n < 1 || n > 1<<16 {
-			o.fail("WithTLSHandshakeWorkers(%d): want 1..65536", n)
+			o.fail("WithTLSHandshakeLimit(%d): want 1..65536", n)
 			return
 		}
-		o.tlsWorkers = n
+		o.tlsLimit = n
 	}
+}
+
+// WithTLSHandshakeOnLoop chooses where TLS handshakes run. On (the default), each runs as a
+// coroutine on its connection's loop, on the loop's own thread: it costs no thread hand-off,
+// but its CPU time (a fraction of a millisecond for an ECDSA certificate, a few for RSA) is
+// spent inside the loop's iteration, and the tls.Config callbacks (GetCertificate,
+// GetConfigForClient, VerifyPeerCertificate, ...) run there and must not block. Off, they run
+// on a pool of goroutines that start on demand and exit after a few seconds without work: the
+// callbacks may block (a certificate fetched over the network), at the price of two thread
+// hand-offs per handshake. Either way WithTLSHandshakeLimit bounds them and nothing changes
+// for the Handler.
+func WithTLSHandshakeOnLoop(on bool) Option {
+	return func(o *options) { o.tlsOnLoop = on }
 }
 
 // TLS returns the negotiated state of a TLS connection (version, cipher suite, server name

@@ -118,10 +118,16 @@ func TestTLSBadInputRefusedAtOnce(t *testing.T) {
 // TestTLSRefusedByCryptoTLS: a complete ClientHello that crypto/tls refuses (no common
 // version) ends with its alert and a close, counted as an error.
 func TestTLSRefusedByCryptoTLS(t *testing.T) {
+	for _, m := range hsModes {
+		t.Run(m.name, func(t *testing.T) { testTLSRefusedByCryptoTLS(t, m.opt) })
+	}
+}
+
+func testTLSRefusedByCryptoTLS(t *testing.T, mode Option) {
 	var o openState
 	cfg := serverTLS(t)
 	cfg.MinVersion = tls.VersionTLS13
-	s, addr := startTLSServer(t, o.handler(echoData), cfg, WithLoops(1))
+	s, addr := startTLSServer(t, o.handler(echoData), cfg, WithLoops(1), mode)
 	ccfg := clientTLS(t)
 	ccfg.MaxVersion = tls.VersionTLS12
 	_, err := tls.Dial("tcp", addr, ccfg)
@@ -138,6 +144,12 @@ func TestTLSRefusedByCryptoTLS(t *testing.T) {
 // then stalls, is closed when the handshake timeout runs out, counted as a timeout, never seen
 // by the handler.
 func TestTLSHandshakeTimeouts(t *testing.T) {
+	for _, m := range hsModes {
+		t.Run(m.name, func(t *testing.T) { testTLSHandshakeTimeouts(t, m.opt) })
+	}
+}
+
+func testTLSHandshakeTimeouts(t *testing.T, mode Option) {
 	hello := captureHello(t, clientTLS(t))
 	timeout := testsupport.Scale(300 * time.Millisecond)
 	cases := []struct {
@@ -150,7 +162,7 @@ func TestTLSHandshakeTimeouts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s, addr, o := badInputServer(t, WithLoops(1), WithTLSHandshakeTimeout(timeout))
+			s, addr, o := badInputServer(t, WithLoops(1), WithTLSHandshakeTimeout(timeout), mode)
 			c := dial(t, "tcp", addr)
 			start := time.Now()
 			c.Write(tc.send)
@@ -174,7 +186,7 @@ func TestTLSHandshakeTimeouts(t *testing.T) {
 func TestTLSSilentClients(t *testing.T) {
 	const n = 1000
 	timeout := testsupport.Scale(time.Second)
-	s, addr, _ := badInputServer(t, WithLoops(2), WithTLSHandshakeTimeout(timeout), WithTLSHandshakeWorkers(4))
+	s, addr, _ := badInputServer(t, WithLoops(2), WithTLSHandshakeTimeout(timeout), WithTLSHandshakeLimit(4))
 	base := runtime.NumGoroutine()
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -219,10 +231,16 @@ func TestTLSSilentClients(t *testing.T) {
 // than the bound; the others queue without a goroutine; all are closed at the timeout, and a
 // client that handshakes normally is served once workers are free.
 func TestTLSStalledHandshakesBoundWorkers(t *testing.T) {
+	for _, m := range hsModes {
+		t.Run(m.name, func(t *testing.T) { testTLSStalledHandshakesBoundWorkers(t, m.opt) })
+	}
+}
+
+func testTLSStalledHandshakesBoundWorkers(t *testing.T, mode Option) {
 	const bound, stalled = 2, 6
 	hello := captureHello(t, clientTLS(t))
 	timeout := testsupport.Scale(time.Second)
-	s, addr, _ := badInputServer(t, WithLoops(1), WithTLSHandshakeTimeout(timeout), WithTLSHandshakeWorkers(bound))
+	s, addr, _ := badInputServer(t, WithLoops(1), WithTLSHandshakeTimeout(timeout), WithTLSHandshakeLimit(bound), mode)
 	base := runtime.NumGoroutine()
 	for i := 0; i < stalled; i++ {
 		c := dial(t, "tcp", addr)

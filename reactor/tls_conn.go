@@ -44,9 +44,20 @@ type tlsSession struct {
 	chead int
 
 	state    *tls.ConnectionState // Conn.TLS, computed on first use
-	queued   bool                 // handed to the handshake pool
+	queued   bool                 // its handshake was started or queued
 	notified bool                 // close_notify sent
+
+	// A handshake on the loop (tls_coro.go): the coroutine's controls, set while it exists.
+	coro  bool
+	next  func() (struct{}, bool)
+	stop  func()
+	yield func(struct{}) bool
+	hsErr error
 }
+
+// errHandshakeAbandoned is what a handshake coroutine's read returns once its connection is
+// closing (timeout, peer gone, server stopping): it ends the handshake.
+var errHandshakeAbandoned = errors.New("reactor: TLS handshake abandoned: connection closing")
 
 // hsInput carries the ciphertext the loop receives during a handshake to the worker that
 // runs it. The loop appends; the worker's reads take from the front, waiting while it is
@@ -83,6 +94,7 @@ func (c *Conn) startTLS() {
 	ts.in = &hsInput{}
 	ts.in.cond.L = &ts.in.mu
 	ts.tc = tls.Server(ts, ts.ln.cfg)
+	ts.coro = l.opt.tlsOnLoop
 	when := l.nowNs + int64(l.opt.tlsTimeout)
 	c.timer().user = when // the handler owns the deadline only from OnOpen on
 	c.armAt(when)
@@ -130,7 +142,19 @@ func (c *Conn) readHandshake() {
 		return
 	case complete:
 		ts.queued = true
-		l.srv.tlsPool.submit(ts)
+		if ts.coro {
+			l.startHandshakeOnLoop(ts)
+			if c.flags&fClosed != 0 || c.flags&fHandshake == 0 {
+				return // failed, or done already and handed to the Handler
+			}
+		} else {
+			l.srv.tlsPool.submit(ts)
+		}
+	case ts.next != nil:
+		c.stepHandshake() // the handshake was waiting for this input
+		if c.flags&fClosed != 0 || c.flags&fHandshake == 0 {
+			return
+		}
 	}
 	if full {
 		c.flags |= fTLSFull
@@ -411,6 +435,9 @@ func (c *Conn) closeTLS(err error) {
 	ts := c.tls
 	if in := ts.in; in != nil {
 		in.close()
+		if ts.coro {
+			c.abandonCoroutine()
+		}
 	}
 	if c.flags&fHandshake != 0 {
 		l.st.countHandshakeFailure(err)
@@ -495,6 +522,9 @@ var errWouldBlock net.Error = wouldBlock{}
 // the loop's input), afterwards on the loop (never waiting).
 func (ts *tlsSession) Read(p []byte) (int, error) {
 	if !ts.onLoop {
+		if ts.coro {
+			return ts.readCoro(p)
+		}
 		return ts.in.read(ts.c, p)
 	}
 	if len(ts.rin) > 0 {
@@ -528,6 +558,11 @@ func (ts *tlsSession) Write(p []byte) (int, error) {
 	c := ts.c
 	if ts.onLoop {
 		ts.cout = c.appendBuf(ts.cout, &ts.chead, p)
+		return len(p), nil
+	}
+	if ts.coro {
+		// A handshake coroutine runs on the loop's thread while the loop waits for it.
+		c.appendSealed(p)
 		return len(p), nil
 	}
 	if err := c.loop.post(task{op: opTLSOut, c: c, data: append([]byte(nil), p...)}); err != nil {

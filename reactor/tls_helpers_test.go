@@ -118,3 +118,12 @@ func dialTLS(t testing.TB, addr string, cfg *tls.Config) *tls.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
+
+// hsModes are the two places handshakes run: tests of the handshake run in both.
+var hsModes = []struct {
+	name string
+	opt  Option
+}{
+	{"on loop", WithTLSHandshakeOnLoop(true)},
+	{"pool", WithTLSHandshakeOnLoop(false)},
+}

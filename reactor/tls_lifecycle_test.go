@@ -179,12 +179,18 @@ func TestTLSSendFileShortFile(t *testing.T) {
 
 // TestTLSPeerCertificates: with client authentication, OnOpen sees the client's chain.
 func TestTLSPeerCertificates(t *testing.T) {
+	for _, m := range hsModes {
+		t.Run(m.name, func(t *testing.T) { testTLSPeerCertificates(t, m.opt) })
+	}
+}
+
+func testTLSPeerCertificates(t *testing.T, mode Option) {
 	var o openState
 	p := testCerts(t)
 	cfg := serverTLS(t)
 	cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	cfg.ClientCAs = p.pool
-	_, addr := startTLSServer(t, o.handler(echoData), cfg, WithLoops(1))
+	_, addr := startTLSServer(t, o.handler(echoData), cfg, WithLoops(1), mode)
 	ccfg := clientTLS(t)
 	ccfg.Certificates = []tls.Certificate{p.client}
 	tc := dialTLS(t, addr, ccfg)
@@ -209,6 +215,12 @@ func TestTLSPeerCertificates(t *testing.T) {
 // TestTLSShutdown: Shutdown closes a connection still in its handshake and an idle one at once,
 // and waits for a held one until its answer is written.
 func TestTLSShutdown(t *testing.T) {
+	for _, m := range hsModes {
+		t.Run(m.name, func(t *testing.T) { testTLSShutdown(t, m.opt) })
+	}
+}
+
+func testTLSShutdown(t *testing.T, mode Option) {
 	var held *Conn
 	var mu sync.Mutex
 	h := HandlerFuncs{Data: func(c *Conn, in []byte) int {
@@ -220,7 +232,7 @@ func TestTLSShutdown(t *testing.T) {
 		}
 		return len(in)
 	}}
-	s, addr := startTLSServer(t, h, serverTLS(t), WithLoops(1))
+	s, addr := startTLSServer(t, h, serverTLS(t), WithLoops(1), mode)
 	idle := dialTLS(t, addr, clientTLS(t))
 	busy := dialTLS(t, addr, clientTLS(t))
 	busy.Write([]byte("hold"))

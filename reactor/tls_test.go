@@ -57,41 +57,43 @@ func echoData(c *Conn, in []byte) int {
 func TestTLSEchoAndState(t *testing.T) {
 	for _, b := range backends(t) {
 		for _, vers := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-			t.Run(b.Name+"/"+tls.VersionName(vers), func(t *testing.T) {
-				var o openState
-				cfg := serverTLS(t)
-				cfg.NextProtos = []string{"echo/1", "http/1.1"}
-				s, addr := startTLSServer(t, o.handler(echoData), cfg, WithPoller(b.Name), WithLoops(2))
-				ccfg := clientTLS(t)
-				ccfg.MinVersion, ccfg.MaxVersion = vers, vers
-				ccfg.NextProtos = []string{"echo/1"}
-				c := dialTLS(t, addr, ccfg)
-				for i := 0; i < 3; i++ {
-					msg := []byte("hello, loop " + string(rune('a'+i)))
-					if _, err := c.Write(msg); err != nil {
-						t.Fatal(err)
+			for _, m := range hsModes {
+				t.Run(b.Name+"/"+tls.VersionName(vers)+"/"+m.name, func(t *testing.T) {
+					var o openState
+					cfg := serverTLS(t)
+					cfg.NextProtos = []string{"echo/1", "http/1.1"}
+					s, addr := startTLSServer(t, o.handler(echoData), cfg, WithPoller(b.Name), WithLoops(2), m.opt)
+					ccfg := clientTLS(t)
+					ccfg.MinVersion, ccfg.MaxVersion = vers, vers
+					ccfg.NextProtos = []string{"echo/1"}
+					c := dialTLS(t, addr, ccfg)
+					for i := 0; i < 3; i++ {
+						msg := []byte("hello, loop " + string(rune('a'+i)))
+						if _, err := c.Write(msg); err != nil {
+							t.Fatal(err)
+						}
+						got := make([]byte, len(msg))
+						if _, err := io.ReadFull(c, got); err != nil {
+							t.Fatal(err)
+						}
+						if !bytes.Equal(got, msg) {
+							t.Fatalf("echo = %q, want %q", got, msg)
+						}
 					}
-					got := make([]byte, len(msg))
-					if _, err := io.ReadFull(c, got); err != nil {
-						t.Fatal(err)
+					_, _, states := o.snapshot()
+					if len(states) != 1 || states[0] == nil {
+						t.Fatalf("OnOpen saw %v, want one TLS state", states)
 					}
-					if !bytes.Equal(got, msg) {
-						t.Fatalf("echo = %q, want %q", got, msg)
+					st := states[0]
+					if st.Version != vers || !st.HandshakeComplete || st.ServerName != "example.test" ||
+						st.NegotiatedProtocol != "echo/1" || st.CipherSuite != c.ConnectionState().CipherSuite {
+						t.Fatalf("state: version %x complete %v SNI %q ALPN %q suite %x; client suite %x",
+							st.Version, st.HandshakeComplete, st.ServerName, st.NegotiatedProtocol, st.CipherSuite,
+							c.ConnectionState().CipherSuite)
 					}
-				}
-				_, _, states := o.snapshot()
-				if len(states) != 1 || states[0] == nil {
-					t.Fatalf("OnOpen saw %v, want one TLS state", states)
-				}
-				st := states[0]
-				if st.Version != vers || !st.HandshakeComplete || st.ServerName != "example.test" ||
-					st.NegotiatedProtocol != "echo/1" || st.CipherSuite != c.ConnectionState().CipherSuite {
-					t.Fatalf("state: version %x complete %v SNI %q ALPN %q suite %x; client suite %x",
-						st.Version, st.HandshakeComplete, st.ServerName, st.NegotiatedProtocol, st.CipherSuite,
-						c.ConnectionState().CipherSuite)
-				}
-				testsupport.Eventually(t, 0, "handshake counted", func() bool { return s.Stats().TLSHandshakes == 1 })
-			})
+					testsupport.Eventually(t, 0, "handshake counted", func() bool { return s.Stats().TLSHandshakes == 1 })
+				})
+			}
 		}
 	}
 }
@@ -147,7 +149,7 @@ func TestTLSListenOptions(t *testing.T) {
 	if len(s.Addrs()) != 0 {
 		t.Fatalf("a refused Listen left a socket: %v", s.Addrs())
 	}
-	for _, opt := range []Option{WithTLSHandshakeTimeout(0), WithTLSHandshakeWorkers(0), WithTLSHandshakeWorkers(1 << 20)} {
+	for _, opt := range []Option{WithTLSHandshakeTimeout(0), WithTLSHandshakeLimit(0), WithTLSHandshakeLimit(1 << 20)} {
 		if _, err := NewServer(HandlerFuncs{}, opt); !errors.Is(err, ErrInvalidOption) {
 			t.Errorf("NewServer err = %v, want ErrInvalidOption", err)
 		}
@@ -220,7 +222,13 @@ func (h *holdConn) release() error {
 // the handshake input); once the handshake is done they must be delivered without any
 // readiness report. TLS 1.3 only: a TLS 1.2 client waits for the server's Finished first.
 func TestTLSDataBehindFinished(t *testing.T) {
-	_, addr := startTLSServer(t, HandlerFuncs{Data: echoData}, serverTLS(t), WithLoops(1))
+	for _, m := range hsModes {
+		t.Run(m.name, func(t *testing.T) { testTLSDataBehindFinished(t, m.opt) })
+	}
+}
+
+func testTLSDataBehindFinished(t *testing.T, mode Option) {
+	_, addr := startTLSServer(t, HandlerFuncs{Data: echoData}, serverTLS(t), WithLoops(1), mode)
 	raw := dial(t, "tcp", addr)
 	hc := &holdConn{Conn: raw}
 	ccfg := clientTLS(t)
