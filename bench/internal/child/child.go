@@ -47,6 +47,8 @@ type Spec struct {
 	Stderr io.Writer
 	// Timeout bounds the wait for READY; 0 means 20s.
 	Timeout time.Duration
+	// TLS, when set, is the certificate kind of an HTTPS server ("ecdsa", "rsa").
+	TLS string
 }
 
 // RuntimeStats are the Go runtime's memory figures a child reports after a forced GC. They are
@@ -98,6 +100,9 @@ func Spawn(ctx context.Context, s Spec) (*Proc, error) {
 	}
 	if s.Upstream != "" {
 		args = append(args, "-upstream", s.Upstream)
+	}
+	if s.TLS != "" {
+		args = append(args, "-tls", s.TLS)
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = os.Environ()

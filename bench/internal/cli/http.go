@@ -16,11 +16,12 @@ import (
 	"github.com/reactord/reactord/bench/internal/progress"
 	"github.com/reactord/reactord/bench/internal/report"
 	"github.com/reactord/reactord/bench/internal/servers"
+	"github.com/reactord/reactord/bench/internal/tlsconf"
 )
 
 // targetsFor expands server names into targets: one per poller backend for our stack.
 // Unavailable servers are skipped with a note on w unless named explicitly and strict.
-func targetsFor(w io.Writer, names, pollers []string) ([]httpbench.Target, error) {
+func targetsFor(w io.Writer, names, pollers []string, tls bool) ([]httpbench.Target, error) {
 	var out []httpbench.Target
 	for _, n := range names {
 		sv, err := servers.Lookup(n)
@@ -29,6 +30,14 @@ func targetsFor(w io.Writer, names, pollers []string) ([]httpbench.Target, error
 		}
 		if err := sv.Available(); err != nil {
 			fmt.Fprintf(w, "skipping %s: %v\n", n, err)
+			continue
+		}
+		if tls && !sv.TLS {
+			fmt.Fprintf(w, "skipping %s: no TLS support\n", n)
+			continue
+		}
+		if !tls && sv.TLSOnly {
+			fmt.Fprintf(w, "skipping %s: it differs from another server only with -tls\n", n)
 			continue
 		}
 		if sv.UsesPoller && len(pollers) > 0 {
@@ -99,6 +108,8 @@ it, stop the counter and divide its total by the requests sent.
 	strace := fs.Bool("strace", false, "also count all syscalls per request with strace -c -f (separate short runs)")
 	countCalls := fs.Bool("syscalls", false, "also count syscalls per request with the kernel's syscall tracepoints, untraced (one extra run per server and depth; needs root or perf_event_paranoid <= 1)")
 	quiet := fs.Bool("q", false, "no per-run lines on stderr")
+	tlsKind := fs.String("tls", "", "HTTPS with a self-signed certificate of this `kind` (ecdsa: P-256, rsa: 2048 bits) for every server that has TLS (full handshake per connection, no resumption)")
+	newConns := fs.Bool("new-conns", false, "a new connection for every batch: with -tls and -p 1, CPU per request is CPU per handshake")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -109,16 +120,19 @@ it, stop the counter and divide its total by the requests sent.
 	if *conns < 1 || *rounds < 1 || *dur <= 0 || *warmup < 0 {
 		return fmt.Errorf("%w: -c, -rounds, -d must be positive", ErrUsage)
 	}
+	if *tlsKind != "" && !slices.Contains(tlsconf.Kinds(), *tlsKind) {
+		return fmt.Errorf("%w: -tls %q: want one of %v", ErrUsage, *tlsKind, tlsconf.Kinds())
+	}
 	cfg := httpbench.Config{
 		Addr: *target, PID: *pid, Conns: *conns, Pipelines: depths, Warmup: *warmup, Duration: *dur,
 		Rounds: *rounds, ServerCPU: *serverCPU, ClientCPU: *clientCPU, GOMAXPROCS: *gmp, Loops: *loops,
-		Strace: *strace, CountSyscalls: *countCalls, Stderr: env.Stderr,
+		Strace: *strace, CountSyscalls: *countCalls, Stderr: env.Stderr, TLS: *tlsKind, NewConns: *newConns,
 	}
 	if !*quiet {
 		cfg.Log = env.Stderr
 	}
 	if *target == "" {
-		if cfg.Targets, err = targetsFor(env.Stderr, stringList(*serverList), stringList(*pollerList)); err != nil {
+		if cfg.Targets, err = targetsFor(env.Stderr, stringList(*serverList), stringList(*pollerList), *tlsKind != ""); err != nil {
 			return err
 		}
 		if len(cfg.Targets) == 0 {
@@ -158,8 +172,15 @@ it, stop the counter and divide its total by the requests sent.
 		return err
 	}
 	sums := report.Summarize(runs, base)
-	fmt.Fprintf(env.Stdout, "http: C=%d, P=%v, warm-up %v, %v × %d rounds, server cpu %d GOMAXPROCS=%d, client cpu %d, %d CPUs, %s\n\n",
-		*conns, depths, *warmup, *dur, *rounds, cfg.ServerCPU, *gmp, cfg.ClientCPU, runtime.NumCPU(), runtime.Version())
+	mode := ""
+	if *tlsKind != "" {
+		mode += ", TLS (" + *tlsKind + " certificate)"
+	}
+	if *newConns {
+		mode += ", a new connection per batch"
+	}
+	fmt.Fprintf(env.Stdout, "http: C=%d, P=%v, warm-up %v, %v × %d rounds, server cpu %d GOMAXPROCS=%d, client cpu %d, %d CPUs, %s%s\n\n",
+		*conns, depths, *warmup, *dur, *rounds, cfg.ServerCPU, *gmp, cfg.ClientCPU, runtime.NumCPU(), runtime.Version(), mode)
 	if err := report.Markdown(env.Stdout, sums, base, *conns); err != nil {
 		return err
 	}

@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/reactord/reactord/bench/internal/idle"
 	"github.com/reactord/reactord/bench/internal/progress"
 	"github.com/reactord/reactord/bench/internal/servers"
+	"github.com/reactord/reactord/bench/internal/tlsconf"
 )
 
 func runIdle(ctx context.Context, env Env, args []string) error {
@@ -36,6 +39,7 @@ stack-in-use after a GC divided by N. RLIMIT_NOFILE is raised to fit N (here and
 	gmp := fs.Int("gomaxprocs", 1, "GOMAXPROCS of the server process (0: inherit)")
 	jsonFile := fs.String("json", "", "write results as JSON to `file` (- for stdout)")
 	chartFile := fs.String("chart", "", "write a bar chart of bytes per connection to `file`")
+	tlsKind := fs.String("tls", "", "HTTPS with a self-signed certificate of this `kind` (ecdsa, rsa) for every server that has TLS")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -49,7 +53,14 @@ stack-in-use after a GC divided by N. RLIMIT_NOFILE is raised to fit N (here and
 	if limit < uint64(*n+64) {
 		return fmt.Errorf("%w: RLIMIT_NOFILE is %d, too low for -n %d", ErrUsage, limit, *n)
 	}
-	targets, err := targetsFor(env.Stderr, stringList(*serverList), stringList(*pollerList))
+	if *tlsKind != "" && !slices.Contains(tlsconf.Kinds(), *tlsKind) {
+		return fmt.Errorf("%w: -tls %q: want one of %v", ErrUsage, *tlsKind, tlsconf.Kinds())
+	}
+	var clientTLS *tls.Config
+	if *tlsKind != "" {
+		clientTLS = tlsconf.Client()
+	}
+	targets, err := targetsFor(env.Stderr, stringList(*serverList), stringList(*pollerList), *tlsKind != "")
 	if err != nil {
 		return err
 	}
@@ -58,7 +69,7 @@ stack-in-use after a GC divided by N. RLIMIT_NOFILE is raised to fit N (here and
 	var results []idle.Result
 	for _, t := range targets {
 		bar.Describe("idle " + t.Label)
-		proc, err := child.Spawn(ctx, child.Spec{Server: t.Server, Poller: t.Poller, GOMAXPROCS: *gmp, Stderr: env.Stderr})
+		proc, err := child.Spawn(ctx, child.Spec{Server: t.Server, Poller: t.Poller, GOMAXPROCS: *gmp, Stderr: env.Stderr, TLS: *tlsKind})
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.Label, err)
 		}
@@ -66,7 +77,7 @@ stack-in-use after a GC divided by N. RLIMIT_NOFILE is raised to fit N (here and
 		if t.Server == "nginx" {
 			stats = nil
 		}
-		res, err := idle.Measure(ctx, t.Label, proc.Addr(), proc.PID(), *n, stats)
+		res, err := idle.Measure(ctx, t.Label, proc.Addr(), proc.PID(), *n, stats, clientTLS)
 		stopErr := proc.Stop()
 		if err != nil {
 			return fmt.Errorf("%s: %w", t.Label, err)
@@ -78,7 +89,11 @@ stack-in-use after a GC divided by N. RLIMIT_NOFILE is raised to fit N (here and
 		bar.Step(2 * time.Second)
 	}
 	bar.Finish()
-	fmt.Fprintf(env.Stdout, "idle: %d keep-alive connections, each after one request\n\n", *n)
+	over := ""
+	if *tlsKind != "" {
+		over = " over TLS (" + *tlsKind + " certificate)"
+	}
+	fmt.Fprintf(env.Stdout, "idle: %d keep-alive connections%s, each after one request\n\n", *n, over)
 	fmt.Fprintln(env.Stdout, "| server | RSS before MiB | RSS after MiB | RSS bytes/conn | Go heap+stack bytes/conn | goroutines |")
 	fmt.Fprintln(env.Stdout, "|---|---:|---:|---:|---:|---:|")
 	for _, r := range results {

@@ -47,6 +47,7 @@ stdin shuts the server down.`)
 	upstream := fs.String("upstream", "", "for a reverse proxy: the upstream `host:port` it forwards to")
 	verbose := fs.Bool("v", false, "log debug lines of the server to stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the server to `file` until it stops (in-process servers only)")
+	tlsKind := fs.String("tls", "", "serve HTTPS with a self-signed certificate of this `kind` (ecdsa: P-256, rsa: 2048 bits)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -66,7 +67,7 @@ stdin shuts the server down.`)
 	}
 	log := newLogger(env.Stderr, *verbose)
 	defer func() { _ = log.Sync() }()
-	inst, err := sv.Start(ctx, servers.Options{Addr: *addr, Poller: *pollerName, Loops: *loops, Logger: log, Upstream: *upstream})
+	inst, err := sv.Start(ctx, servers.Options{Addr: *addr, Poller: *pollerName, Loops: *loops, Logger: log, Upstream: *upstream, TLS: *tlsKind})
 	if err != nil {
 		return err
 	}
@@ -94,7 +95,11 @@ stdin shuts the server down.`)
 		_ = f.Sync()
 	}
 	if !*control {
-		fmt.Fprintf(env.Stderr, "serving %s on http://%s (GOMAXPROCS=%d); ^C to stop\n", sv.Name, inst.Addr(), runtime.GOMAXPROCS(0))
+		scheme := "http"
+		if *tlsKind != "" {
+			scheme = "https"
+		}
+		fmt.Fprintf(env.Stderr, "serving %s on %s://%s (GOMAXPROCS=%d); ^C to stop\n", sv.Name, scheme, inst.Addr(), runtime.GOMAXPROCS(0))
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, unix.SIGINT, unix.SIGTERM)
 		defer signal.Stop(sig)

@@ -20,6 +20,7 @@ import (
 	"github.com/reactord/reactord/bench/internal/report"
 	"github.com/reactord/reactord/bench/internal/servers"
 	"github.com/reactord/reactord/bench/internal/syscount"
+	"github.com/reactord/reactord/bench/internal/tlsconf"
 )
 
 // ErrBadConfig is returned for a configuration that cannot run.
@@ -56,6 +57,11 @@ type Config struct {
 	Loops int
 	// Upstream is passed to every server: the address reverse proxies forward to.
 	Upstream string
+	// TLS, when set, is the certificate kind: every server speaks HTTPS (tlsconf) and the load
+	// generator handshakes on every connection.
+	TLS string
+	// NewConns makes every batch use a new connection (a new handshake with TLS).
+	NewConns bool
 	// Strace adds, after the rounds, one short traced run per server and depth to count
 	// syscalls per request with strace -c -f.
 	Strace bool
@@ -184,7 +190,7 @@ func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, mode
 	if cfg.Addr == "" {
 		var err error
 		proc, err = child.Spawn(ctx, child.Spec{Server: t.Server, Poller: t.Poller, Loops: cfg.Loops,
-			GOMAXPROCS: cfg.GOMAXPROCS, Stderr: cfg.Stderr, Upstream: cfg.Upstream})
+			GOMAXPROCS: cfg.GOMAXPROCS, Stderr: cfg.Stderr, Upstream: cfg.Upstream, TLS: cfg.TLS})
 		if err != nil {
 			return report.Run{}, err
 		}
@@ -244,6 +250,10 @@ func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, mode
 		Addr: addr, Conns: cfg.Conns, Pipeline: pipeline, Warmup: cfg.Warmup, Duration: cfg.Duration,
 		ExpectBody: []byte(servers.Body),
 		Progress:   cfg.Bar.At,
+		NewConns:   cfg.NewConns,
+	}
+	if cfg.TLS != "" {
+		lc.TLS = tlsconf.Client()
 	}
 	lc.MeasureStart, lc.MeasureEnd = bracket(
 		func(end bool) {

@@ -5,6 +5,7 @@ package idle
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -35,15 +36,16 @@ type Result struct {
 
 // Measure opens n idle keep-alive connections to addr and reports the growth of process
 // pid's memory. stats, if not nil, asks the server for its Go runtime figures (after a GC).
-// The caller raises RLIMIT_NOFILE above n first.
-func Measure(ctx context.Context, label, addr string, pid, n int, stats func() (child.RuntimeStats, error)) (Result, error) {
+// With tlsCfg the connections speak HTTPS (a full handshake each). The caller raises
+// RLIMIT_NOFILE above n first.
+func Measure(ctx context.Context, label, addr string, pid, n int, stats func() (child.RuntimeStats, error), tlsCfg *tls.Config) (Result, error) {
 	if n < 1 || addr == "" || pid <= 0 {
 		return Result{}, fmt.Errorf("%w: n %d addr %q pid %d", ErrBadConfig, n, addr, pid)
 	}
 	res := Result{Label: label, Conns: n}
 	req := loadgen.DefaultRequest(addr)
 
-	warm, err := openIdle(ctx, addr, req, 1)
+	warm, err := openIdle(ctx, addr, req, 1, tlsCfg)
 	if err != nil {
 		return res, err
 	}
@@ -55,7 +57,7 @@ func Measure(ctx context.Context, label, addr string, pid, n int, stats func() (
 	if res.RSSBefore, err = procstat.ReadRSS(pid); err != nil {
 		return res, err
 	}
-	conns, err := openIdle(ctx, addr, req, n)
+	conns, err := openIdle(ctx, addr, req, n, tlsCfg)
 	defer closeAll(conns)
 	if err != nil {
 		return res, err
@@ -99,7 +101,7 @@ func settle(pid int) {
 }
 
 // openIdle opens n connections, each completing one request, with 64 dialers at a time.
-func openIdle(ctx context.Context, addr string, req []byte, n int) ([]net.Conn, error) {
+func openIdle(ctx context.Context, addr string, req []byte, n int, tlsCfg *tls.Config) ([]net.Conn, error) {
 	conns := make([]net.Conn, n)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -109,7 +111,7 @@ func openIdle(ctx context.Context, addr string, req []byte, n int) ([]net.Conn, 
 		wg.Go(func() {
 			buf := make([]byte, 4096)
 			for i := range next {
-				c, err := oneRequest(ctx, addr, req, buf)
+				c, err := oneRequest(ctx, addr, req, buf, tlsCfg)
 				if err != nil {
 					mu.Lock()
 					if first == nil {
@@ -136,13 +138,16 @@ func openIdle(ctx context.Context, addr string, req []byte, n int) ([]net.Conn, 
 	return conns, first
 }
 
-func oneRequest(ctx context.Context, addr string, req, buf []byte) (net.Conn, error) {
+func oneRequest(ctx context.Context, addr string, req, buf []byte, tlsCfg *tls.Config) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if tlsCfg != nil {
+		c = tls.Client(c, tlsCfg)
+	}
 	if _, err := c.Write(req); err != nil {
 		_ = c.Close()
 		return nil, err

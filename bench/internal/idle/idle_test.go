@@ -19,7 +19,7 @@ func TestMeasureInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer inst.Close()
-	res, err := Measure(context.Background(), "floor", inst.Addr(), os.Getpid(), 100, nil)
+	res, err := Measure(context.Background(), "floor", inst.Addr(), os.Getpid(), 100, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,10 +29,10 @@ func TestMeasureInProcess(t *testing.T) {
 }
 
 func TestMeasureBadConfig(t *testing.T) {
-	if _, err := Measure(context.Background(), "x", "", 1, 1, nil); !errors.Is(err, ErrBadConfig) {
+	if _, err := Measure(context.Background(), "x", "", 1, 1, nil, nil); !errors.Is(err, ErrBadConfig) {
 		t.Fatal(err)
 	}
-	if _, err := Measure(context.Background(), "x", "127.0.0.1:1", 1, 0, nil); !errors.Is(err, ErrBadConfig) {
+	if _, err := Measure(context.Background(), "x", "127.0.0.1:1", 1, 0, nil, nil); !errors.Is(err, ErrBadConfig) {
 		t.Fatal(err)
 	}
 }

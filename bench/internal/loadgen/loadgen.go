@@ -10,6 +10,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -44,6 +45,13 @@ type Config struct {
 	ExpectBody []byte
 	// Timeout bounds the wait for a batch's responses and each dial; 0 means 5s.
 	Timeout time.Duration
+	// TLS, when set, speaks HTTPS: every connection makes a TLS handshake with this client
+	// configuration (tlsconf.Client: a full handshake each time) before its first batch.
+	TLS *tls.Config
+	// NewConns closes every connection after one batch, so that each batch pays for a new
+	// connection (and, with TLS, a full handshake): with Pipeline 1, requests per second are
+	// connections (handshakes) per second.
+	NewConns bool
 	// MeasureStart and MeasureEnd, if set, are called from Run's goroutine at the exact
 	// moments the measured window opens and closes, so that the caller can sample the
 	// server's /proc counters around the same window the request count covers.
@@ -98,6 +106,8 @@ type Result struct {
 	Max  time.Duration `json:"max_ns"`
 	// Errors covers the warm-up and the measured window.
 	Errors Errors `json:"errors"`
+	// Dials counts the connections (TLS: handshakes) completed inside the measured window.
+	Dials uint64 `json:"dials"`
 }
 
 type phase int32
@@ -192,6 +202,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	all := hdrhistogram.New(1000, int64(60*time.Second), 3)
 	for _, w := range workers {
 		res.Requests += w.requests
+		res.Dials += w.dials
 		res.Errors.add(w.errs)
 		all.Merge(w.hist)
 	}
@@ -217,6 +228,7 @@ type worker struct {
 
 	buf      []byte
 	requests uint64
+	dials    uint64 // connections made during the measured window
 	errs     Errors
 	hist     *hdrhistogram.Histogram
 }
@@ -254,7 +266,7 @@ func (w *worker) run() {
 	}()
 	for !w.stopped() {
 		if w.conn == nil {
-			c, err := d.Dial("tcp", w.cfg.Addr)
+			c, err := w.dial(&d)
 			if err != nil {
 				if w.stopped() {
 					return
@@ -267,13 +279,35 @@ func (w *worker) run() {
 			w.buf = w.buf[:0]
 			w.setConn(c)
 		}
-		if !w.roundTrip() {
+		if !w.roundTrip() || w.cfg.NewConns {
 			w.mu.Lock()
 			_ = w.conn.Close()
 			w.conn = nil
 			w.mu.Unlock()
 		}
 	}
+}
+
+// dial connects and, with TLS, completes the handshake (so its cost falls before the first
+// batch, and a handshake failure is a connection error).
+func (w *worker) dial(d *net.Dialer) (net.Conn, error) {
+	c, err := d.Dial("tcp", w.cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if w.cfg.TLS != nil {
+		tc := tls.Client(c, w.cfg.TLS)
+		_ = tc.SetDeadline(time.Now().Add(w.cfg.Timeout))
+		if err := tc.Handshake(); err != nil {
+			_ = c.Close()
+			return nil, err
+		}
+		c = tc
+	}
+	if phase(w.phase.Load()) == phaseMeasure {
+		w.dials++
+	}
+	return c, nil
 }
 
 // roundTrip writes one batch and reads its responses. It returns false when the connection

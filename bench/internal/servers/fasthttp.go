@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,7 @@ func fastHTTPServer() Server {
 	return Server{
 		Name:        "fasthttp",
 		Description: "valyala/fasthttp (worker pool of goroutines, zero-alloc parser)",
+		TLS:         true,
 		start:       startFastHTTP,
 	}
 }
@@ -41,6 +43,10 @@ func startFastHTTP(_ context.Context, o Options) (Instance, error) {
 		},
 		Name:   "fasthttp",
 		Logger: zapPrintf{o.Logger.Sugar()},
+	}
+	if cfg := o.tlsConfig(); cfg != nil {
+		// fasthttp serves any net.Listener; its ServeTLS wraps the listener the same way.
+		ln = tls.NewListener(ln, cfg)
 	}
 	in := &fastHTTPInstance{srv: srv, ln: ln, done: make(chan error, 1)}
 	go func() { in.done <- srv.Serve(ln) }()

@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ func netHTTPServer() Server {
 	return Server{
 		Name:        "nethttp",
 		Description: "Go's net/http server (goroutine per connection)",
+		TLS:         true,
 		start:       startNetHTTP,
 	}
 }
@@ -60,6 +62,10 @@ func startNetHTTP(_ context.Context, o Options) (Instance, error) {
 		ErrorLog:          errLog,
 	}
 	in := &netHTTPInstance{srv: srv, addr: ln.Addr().String(), done: make(chan error, 1)}
+	if cfg := o.tlsConfig(); cfg != nil {
+		// What ServeTLS does, with the harness's configuration (HTTP/1.1 only by ALPN).
+		ln = tls.NewListener(ln, cfg)
+	}
 	go func() { in.done <- srv.Serve(ln) }()
 	return in, nil
 }

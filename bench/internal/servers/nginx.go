@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reactord/reactord/bench/internal/tlsconf"
 )
 
 func nginxServer() Server {
@@ -24,6 +26,7 @@ func nginxServer() Server {
 			}
 			return nil
 		},
+		TLS:   true,
 		start: startNginx,
 	}
 }
@@ -44,7 +47,18 @@ func nginxPath() (string, error) {
 // master_process off nginx runs a single process and ignores worker_processes, so the pid the
 // harness samples is the one doing the work. Keep-alive limits are lifted so that nginx does
 // not close connections every 1000 requests during a run.
-func nginxConfig(dir, addr string) string {
+func nginxConfig(dir, addr string, tls bool) string {
+	ssl := ""
+	if tls {
+		// The same ground as the Go servers: TLS 1.2 and 1.3, HTTP/1.1, a full handshake per
+		// new connection (no session cache, no tickets).
+		ssl = fmt.Sprintf(` ssl;
+        ssl_certificate %[1]s/cert.pem;
+        ssl_certificate_key %[1]s/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache off;
+        ssl_session_tickets off`, dir)
+	}
 	return fmt.Sprintf(`daemon off;
 master_process off;
 worker_processes 1;
@@ -64,14 +78,14 @@ http {
     keepalive_requests 1000000000;
     keepalive_timeout 600s;
     server {
-        listen %[2]s reuseport backlog=4096;
+        listen %[2]s reuseport backlog=4096%[3]s;
         location / {
             default_type text/plain;
             return 200 "Hello, World!";
         }
     }
 }
-`, dir, addr)
+`, dir, addr, ssl)
 }
 
 type nginxInstance struct {
@@ -84,7 +98,7 @@ type nginxInstance struct {
 }
 
 func startNginx(ctx context.Context, o Options) (Instance, error) {
-	return startNginxConf(ctx, o, func(dir, addr string) string { return nginxConfig(dir, addr) })
+	return startNginxConf(ctx, o, func(dir, addr string) string { return nginxConfig(dir, addr, o.TLS != "") })
 }
 
 // startNginxConf runs nginx with the configuration conf returns for its temp dir and address.
@@ -103,6 +117,19 @@ func startNginxConf(ctx context.Context, o Options, conf func(dir, addr string) 
 	dir, err := os.MkdirTemp("", "bench-nginx-")
 	if err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)
+	}
+	if o.TLS != "" {
+		cert, key, err := tlsconf.PEM(o.TLS)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "cert.pem"), cert, 0o600)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "key.pem"), key, 0o600)
+		}
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("nginx: %w", err)
+		}
 	}
 	confFile := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confFile, []byte(conf(dir, addr)), 0o600); err != nil {

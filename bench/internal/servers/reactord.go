@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 
@@ -19,8 +20,25 @@ func reactordServer() Server {
 		Name:        "reactord",
 		Description: "our stack: reactor + strict codec/http parser + native handler",
 		UsesPoller:  true,
+		TLS:         true,
 		start: func(_ context.Context, o Options) (Instance, error) {
 			return startCodec(httpcodec.HandlerFunc(nativeHello), o)
+		},
+	}
+}
+
+// reactordTLSPoolServer is reactord with its TLS handshakes on the reactor's pool of
+// goroutines instead of coroutines on the loop (reactor.WithTLSHandshakeOnLoop(false)): the
+// two handshake designs side by side. Without -tls it is reactord.
+func reactordTLSPoolServer() Server {
+	return Server{
+		Name:        "reactord-tlspool",
+		Description: "reactord with TLS handshakes on a goroutine pool instead of the loop (only differs with -tls)",
+		UsesPoller:  true,
+		TLS:         true,
+		TLSOnly:     true,
+		start: func(_ context.Context, o Options) (Instance, error) {
+			return startCodec(httpcodec.HandlerFunc(nativeHello), o, reactor.WithTLSHandshakeOnLoop(false))
 		},
 	}
 }
@@ -30,6 +48,7 @@ func reactordNetHTTPServer() Server {
 		Name:        "reactord-nethttp",
 		Description: "our stack: reactor + codec/http net/http adapter running a net/http handler",
 		UsesPoller:  true,
+		TLS:         true,
 		start: func(_ context.Context, o Options) (Instance, error) {
 			return startCodec(httpcodec.Adapt(helloHandler()), o)
 		},
@@ -53,8 +72,8 @@ type codecInstance struct {
 	err  error
 }
 
-func startCodec(h httpcodec.Handler, o Options) (Instance, error) {
-	ropts := []reactor.Option{reactor.WithLoops(o.Loops)}
+func startCodec(h httpcodec.Handler, o Options, extra ...reactor.Option) (Instance, error) {
+	ropts := append([]reactor.Option{reactor.WithLoops(o.Loops)}, extra...)
 	if o.Poller != "" {
 		ropts = append(ropts, reactor.WithPoller(o.Poller))
 	}
@@ -65,7 +84,7 @@ func startCodec(h httpcodec.Handler, o Options) (Instance, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reactord: %w", err)
 	}
-	a, err := srv.Listen("tcp", o.Addr)
+	a, err := listenCodec(srv, o)
 	if err != nil {
 		_ = srv.Close()
 		return nil, fmt.Errorf("reactord: %w", err)
@@ -83,4 +102,12 @@ func (c *codecInstance) PID() int     { return os.Getpid() }
 func (c *codecInstance) Close() error {
 	c.once.Do(func() { c.err = c.srv.Close() })
 	return c.err
+}
+
+// listenCodec opens the codec's listener, with TLS on the reactor's socket when asked.
+func listenCodec(srv *httpcodec.Server, o Options) (net.Addr, error) {
+	if cfg := o.tlsConfig(); cfg != nil {
+		return srv.Reactor().Listen("tcp", o.Addr, reactor.WithTLS(cfg))
+	}
+	return srv.Listen("tcp", o.Addr)
 }

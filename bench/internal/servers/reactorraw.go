@@ -17,6 +17,7 @@ func reactorRawServer() Server {
 		Name:        "reactor-raw",
 		Description: "our reactor with CRLFCRLF framing only (not the strict codec): the loop's own cost",
 		UsesPoller:  true,
+		TLS:         true,
 		start:       startReactorRaw,
 	}
 }
@@ -71,7 +72,11 @@ func startReactor(h reactor.Handler, o Options, usesClock bool) (Instance, error
 	if err != nil {
 		return nil, fmt.Errorf("reactor: %w", err)
 	}
-	a, err := srv.Listen("tcp", o.Addr)
+	var lopts []reactor.ListenOption
+	if cfg := o.tlsConfig(); cfg != nil {
+		lopts = append(lopts, reactor.WithTLS(cfg))
+	}
+	a, err := srv.Listen("tcp", o.Addr, lopts...)
 	if err != nil {
 		_ = srv.Close()
 		return nil, fmt.Errorf("reactor: %w", err)

@@ -11,12 +11,15 @@ package servers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/reactord/reactord/bench/internal/tlsconf"
 )
 
 // Body is the response body every server sends.
@@ -51,6 +54,10 @@ type Options struct {
 	// Upstream is the host:port a reverse proxy (see Proxies) forwards every request to.
 	// Required by proxies, ignored by the others.
 	Upstream string
+	// TLS, when set, makes the server speak HTTPS with a certificate of this kind
+	// (tlsconf.ECDSA or tlsconf.RSA) and tlsconf.Server's configuration; only servers with
+	// Server.TLS accept it.
+	TLS string
 }
 
 func (o *Options) normalize() error {
@@ -100,6 +107,11 @@ type Server struct {
 	// Proxy says that the server is a reverse proxy: it forwards to Options.Upstream and
 	// is measured by the proxy subcommand, not http.
 	Proxy bool
+	// TLS says that the server can serve HTTPS (Options.TLS).
+	TLS bool
+	// TLSOnly says that the server differs from another only over TLS: runs without TLS
+	// leave it out.
+	TLSOnly bool
 	// available reports why the server cannot run here, or nil.
 	available func() error
 	start     func(ctx context.Context, o Options) (Instance, error)
@@ -124,6 +136,14 @@ func (s Server) Start(ctx context.Context, o Options) (Instance, error) {
 	if err := o.normalize(); err != nil {
 		return nil, err
 	}
+	if o.TLS != "" {
+		if !s.TLS {
+			return nil, fmt.Errorf("%s: %w: no TLS support", s.Name, ErrUnavailable)
+		}
+		if _, err := tlsconf.Certificate(o.TLS); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadOptions, err)
+		}
+	}
 	return s.start(ctx, o)
 }
 
@@ -132,6 +152,7 @@ func (s Server) Start(ctx context.Context, o Options) (Instance, error) {
 func All() []Server {
 	return []Server{
 		reactordServer(),
+		reactordTLSPoolServer(),
 		reactordNetHTTPServer(),
 		reactorRawServer(),
 		floorServer(),
@@ -168,4 +189,13 @@ func Lookup(name string) (Server, error) {
 		return Server{}, fmt.Errorf("%w: %q (have %s)", ErrUnknownServer, name, strings.Join(append(Names(), WebSocketNames()...), ", "))
 	}
 	return all[i], nil
+}
+
+// tlsConfig returns the server configuration for o.TLS (checked by Start), or nil without TLS.
+func (o *Options) tlsConfig() *tls.Config {
+	if o.TLS == "" {
+		return nil
+	}
+	cfg, _ := tlsconf.Server(o.TLS)
+	return cfg
 }
