@@ -136,7 +136,7 @@ func (ln *listener) serve(fd int) {
 	s.open.Add(1)
 	c := newConn(ln.pick(), fd, ln.kind)
 	if ln.tls != nil {
-		c.tls = &tlsSession{c: c, ln: ln.tls}
+		c.tls = &tlsSession{c: c, hs: &tlsHandshake{ln: ln.tls}}
 	}
 	if c.loop == ln.loop {
 		c.loop.addConn(c)

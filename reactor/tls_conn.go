@@ -26,10 +26,11 @@ import (
 // the socket, not for anyone else.
 type tlsSession struct {
 	c      *Conn
-	ln     *tlsListen
 	tc     *tls.Conn
-	in     *hsInput // the handshake's input; closed once the handshake is over
-	onLoop bool     // the loop drives tc (the worker is done with it)
+	hs     *tlsHandshake // the handshake's state; nil once it has completed
+	onLoop bool          // the loop drives tc (the handshake is over)
+
+	notified bool // close_notify sent
 
 	// Input after the handshake: tc's reads take rin first (ciphertext already received),
 	// then make at most pull read(2) calls, and otherwise report errWouldBlock.
@@ -43,16 +44,22 @@ type tlsSession struct {
 	cout  []byte
 	chead int
 
-	state    *tls.ConnectionState // Conn.TLS, computed on first use
-	queued   bool                 // its handshake was started or queued
-	notified bool                 // close_notify sent
+	state *tls.ConnectionState // Conn.TLS, computed on first use
+}
+
+// tlsHandshake is what a TLS connection needs only until its handshake has completed; it is
+// dropped then, so an established connection keeps none of it.
+type tlsHandshake struct {
+	ln     *tlsListen
+	in     hsInput // the handshake's input; closed once the handshake is over
+	queued bool    // the handshake was started or queued
 
 	// A handshake on the loop (tls_coro.go): the coroutine's controls, set while it exists.
 	coro  bool
 	next  func() (struct{}, bool)
 	stop  func()
 	yield func(struct{}) bool
-	hsErr error
+	err   error
 }
 
 // errHandshakeAbandoned is what a handshake coroutine's read returns once its connection is
@@ -91,10 +98,10 @@ func (c *Conn) startTLS() {
 	l := c.loop
 	ts := c.tls
 	c.flags |= fHandshake
-	ts.in = &hsInput{}
-	ts.in.cond.L = &ts.in.mu
-	ts.tc = tls.Server(ts, ts.ln.cfg)
-	ts.coro = l.opt.tlsOnLoop
+	hs := ts.hs
+	hs.in.cond.L = &hs.in.mu
+	hs.coro = l.opt.tlsOnLoop
+	ts.tc = tls.Server(ts, hs.ln.cfg)
 	when := l.nowNs + int64(l.opt.tlsTimeout)
 	c.timer().user = when // the handler owns the deadline only from OnOpen on
 	c.armAt(when)
@@ -118,14 +125,15 @@ func (c *Conn) readHandshake() {
 		return
 	}
 	l.st.bytesIn += uint64(n)
-	in := ts.in
+	hs := ts.hs
+	in := &hs.in
 	in.mu.Lock()
 	in.buf = append(in.buf, l.readBuf[:n]...)
 	full := len(in.buf) >= hsInputCap
 	in.full = full
 	var complete, plain bool
 	var herr error
-	if !ts.queued {
+	if !hs.queued {
 		complete, plain, herr = clientHelloComplete(in.buf)
 		if !complete && herr == nil && full {
 			herr = errHelloSize
@@ -135,14 +143,14 @@ func (c *Conn) readHandshake() {
 	in.mu.Unlock()
 	switch {
 	case herr != nil:
-		if plain && ts.ln.plain != nil {
-			rawWrite(c.fd, ts.ln.plain) // best effort, like the close below
+		if plain && hs.ln.plain != nil {
+			rawWrite(c.fd, hs.ln.plain) // best effort, like the close below
 		}
 		c.closeNow(herr)
 		return
 	case complete:
-		ts.queued = true
-		if ts.coro {
+		hs.queued = true
+		if hs.coro {
 			l.startHandshakeOnLoop(ts)
 			if c.flags&fClosed != 0 || c.flags&fHandshake == 0 {
 				return // failed, or done already and handed to the Handler
@@ -150,7 +158,7 @@ func (c *Conn) readHandshake() {
 		} else {
 			l.srv.tlsPool.submit(ts)
 		}
-	case ts.next != nil:
+	case hs.next != nil:
 		c.stepHandshake() // the handshake was waiting for this input
 		if c.flags&fClosed != 0 || c.flags&fHandshake == 0 {
 			return
@@ -180,25 +188,29 @@ func (c *Conn) handshakeDone(err error) {
 	}
 	l := c.loop
 	ts := c.tls
-	in := ts.in
+	in := &ts.hs.in
 	in.mu.Lock()
 	rest := in.buf
 	in.buf, in.closed = nil, true
 	in.mu.Unlock()
-	ts.in = nil
 	if err != nil {
 		c.tlsAbort(err)
 		return
 	}
+	ts.hs = nil // nothing of the handshake stays with an established connection
 	ts.onLoop = true
 	ts.rin = rest
 	c.flags &^= fHandshake | fTLSFull
 	l.st.tlsDone++
-	tm := c.tm
-	tm.user = 0 // the handshake deadline; the queued timer finds nothing to do
-	tm.lastActive, tm.lastRead = l.nowNs, l.nowNs
-	if l.opt.idleTimeout > 0 {
+	if tm := c.tm; l.opt.idleTimeout > 0 {
+		tm.user = 0 // the handshake deadline; the queued timer finds nothing to do
+		tm.lastActive, tm.lastRead = l.nowNs, l.nowNs
 		c.SetIdleTimeout(l.opt.idleTimeout)
+	} else {
+		// The handshake deadline was the timer's only use: an established connection keeps
+		// none until the handler sets a timeout or a deadline, as on plain TCP.
+		l.timers.Remove(&tm.t.item)
+		c.tm = nil
 	}
 	c.hs.h.OnOpen(c)
 	if c.flags&fClosed != 0 {
@@ -433,9 +445,9 @@ func (l *Loop) sealScratch() []byte {
 func (c *Conn) closeTLS(err error) {
 	l := c.loop
 	ts := c.tls
-	if in := ts.in; in != nil {
-		in.close()
-		if ts.coro {
+	if hs := ts.hs; hs != nil {
+		hs.in.close()
+		if hs.coro {
 			c.abandonCoroutine()
 		}
 	}
@@ -522,10 +534,10 @@ var errWouldBlock net.Error = wouldBlock{}
 // the loop's input), afterwards on the loop (never waiting).
 func (ts *tlsSession) Read(p []byte) (int, error) {
 	if !ts.onLoop {
-		if ts.coro {
+		if ts.hs.coro {
 			return ts.readCoro(p)
 		}
-		return ts.in.read(ts.c, p)
+		return ts.hs.in.read(ts.c, p)
 	}
 	if len(ts.rin) > 0 {
 		n := copy(p, ts.rin)
@@ -560,7 +572,7 @@ func (ts *tlsSession) Write(p []byte) (int, error) {
 		ts.cout = c.appendBuf(ts.cout, &ts.chead, p)
 		return len(p), nil
 	}
-	if ts.coro {
+	if ts.hs.coro {
 		// A handshake coroutine runs on the loop's thread while the loop waits for it.
 		c.appendSealed(p)
 		return len(p), nil
@@ -599,7 +611,7 @@ func (ts *tlsSession) RemoteAddr() net.Addr {
 
 func (ts *tlsSession) sockAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
 	if !ts.onLoop {
-		in := ts.in
+		in := &ts.hs.in
 		in.mu.Lock()
 		defer in.mu.Unlock()
 		if in.closed {

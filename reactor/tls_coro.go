@@ -36,10 +36,11 @@ func (l *Loop) startHandshakeOnLoop(ts *tlsSession) {
 func (l *Loop) runHandshake(ts *tlsSession) {
 	l.hsLive++
 	l.srv.tlsPool.active.Add(1)
-	ts.next, ts.stop = iter.Pull(func(yield func(struct{}) bool) {
-		ts.yield = yield
-		ts.hsErr = ts.tc.Handshake()
-		ts.yield = nil
+	hs := ts.hs
+	hs.next, hs.stop = iter.Pull(func(yield func(struct{}) bool) {
+		hs.yield = yield
+		hs.err = ts.tc.Handshake()
+		hs.yield = nil
 	})
 	ts.c.stepHandshake()
 }
@@ -47,25 +48,28 @@ func (l *Loop) runHandshake(ts *tlsSession) {
 // stepHandshake resumes the handshake with the input received so far. When it ends, the
 // connection is done with its coroutine and handshakeDone runs.
 func (c *Conn) stepHandshake() {
-	ts := c.tls
-	if _, more := ts.next(); more {
+	hs := c.tls.hs
+	if _, more := hs.next(); more {
 		if c.flags&fTLSFull != 0 {
 			c.resumeHandshakeInput() // the handshake took the input that had filled up
 		}
 		return
 	}
 	c.endCoroutine()
-	c.handshakeDone(ts.hsErr)
+	c.handshakeDone(hs.err)
 }
 
 // endCoroutine releases a finished or abandoned handshake coroutine's slot and starts the next
 // queued handshake of the loop.
 func (c *Conn) endCoroutine() {
 	l := c.loop
-	ts := c.tls
-	ts.next, ts.stop = nil, nil
+	hs := c.tls.hs
+	hs.next, hs.stop = nil, nil
 	l.hsLive--
 	l.srv.tlsPool.active.Add(-1)
+	if l.stopping.Load() || l.draining {
+		return // the queued connections are being closed
+	}
 	for l.hsLive < l.hsMax && len(l.hsQueue) > 0 {
 		next := l.hsQueue[0]
 		l.hsQueue[0] = nil
@@ -86,8 +90,8 @@ func (c *Conn) endCoroutine() {
 // leaves the queue.
 func (c *Conn) abandonCoroutine() {
 	ts := c.tls
-	if ts.stop != nil {
-		ts.stop()
+	if stop := ts.hs.stop; stop != nil {
+		stop()
 		c.endCoroutine()
 		return
 	}
@@ -104,9 +108,10 @@ func (c *Conn) abandonCoroutine() {
 // readCoro is the transport's read inside a handshake coroutine: take the input received, or
 // switch back to the loop until more arrives. It fails once the connection is closing.
 func (ts *tlsSession) readCoro(p []byte) (int, error) {
-	in := ts.in
+	hs := ts.hs
+	in := &hs.in
 	for len(in.buf) == 0 {
-		if in.closed || ts.yield == nil || !ts.yield(struct{}{}) {
+		if in.closed || hs.yield == nil || !hs.yield(struct{}{}) {
 			return 0, errHandshakeAbandoned
 		}
 	}

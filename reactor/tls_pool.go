@@ -133,7 +133,7 @@ func (p *handshakePool) exit() {
 // closed while it waited is skipped; one closed during the handshake makes the transport's
 // reads fail, which ends it.
 func (p *handshakePool) run(ts *tlsSession) {
-	in := ts.in
+	in := &ts.hs.in
 	in.mu.Lock()
 	closed := in.closed
 	in.mu.Unlock()

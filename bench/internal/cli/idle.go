@@ -104,6 +104,19 @@ stack-in-use after a GC divided by N. RLIMIT_NOFILE is raised to fit N (here and
 		fmt.Fprintf(env.Stdout, "| %s | %.1f | %.1f | %.0f | %s | %s |\n", r.Label,
 			float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), r.RSSPerConn, gop, gor)
 	}
+	if *tlsKind != "" {
+		// What crypto/tls keeps per connection by itself: the part of a TLS server's cost
+		// that no server built on crypto/tls can avoid.
+		scfg, err := tlsconf.Server(*tlsKind)
+		if err != nil {
+			return err
+		}
+		per, err := idle.CryptoTLSPerConn(min(*n, 2000), scfg, clientTLS)
+		if err != nil {
+			return fmt.Errorf("crypto/tls alone: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "\ncrypto/tls alone (server tls.Conn after a handshake and one request, in-memory pipes, this process): %.0f Go heap bytes/conn\n", per)
+	}
 	if err := writeFileOrStdout(env, *jsonFile, func(w io.Writer) error {
 		e := json.NewEncoder(w)
 		e.SetIndent("", "  ")

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 
@@ -184,4 +185,62 @@ func closeAll(cs []net.Conn) {
 			_ = c.Close()
 		}
 	}
+}
+
+// CryptoTLSPerConn measures what crypto/tls itself keeps for each established server
+// connection, with no server around it: n server-side tls.Conns over in-memory pipes, each
+// after a full handshake and one request read, minus the pipes. It runs in this process
+// (after a GC, heap in use), and is the "what crypto/tls holds" part of a TLS server's
+// idle-connection cost.
+func CryptoTLSPerConn(n int, server, client *tls.Config) (float64, error) {
+	if n < 1 || server == nil || client == nil {
+		return 0, fmt.Errorf("%w: n %d", ErrBadConfig, n)
+	}
+	req := loadgen.DefaultRequest("127.0.0.1")
+	pipes := make([]net.Conn, 0, 2*n)
+	for range n {
+		a, b := net.Pipe()
+		pipes = append(pipes, a, b)
+	}
+	h1 := heapInuse() // the pipes
+	conns := make([]*tls.Conn, n)
+	buf := make([]byte, 4096)
+	for i := range conns {
+		s := tls.Server(pipes[2*i], server)
+		errc := make(chan error, 1)
+		go func() {
+			c := tls.Client(pipes[2*i+1], client)
+			if err := c.Handshake(); err != nil {
+				errc <- err
+				return
+			}
+			_, err := c.Write(req)
+			errc <- err
+		}()
+		if err := s.Handshake(); err != nil {
+			return 0, err
+		}
+		if _, err := s.Read(buf); err != nil {
+			return 0, err
+		}
+		if err := <-errc; err != nil {
+			return 0, err
+		}
+		conns[i] = s
+	}
+	h2 := heapInuse()
+	runtime.KeepAlive(conns)
+	runtime.KeepAlive(pipes)
+	for _, p := range pipes {
+		_ = p.Close()
+	}
+	return (float64(h2) - float64(h1)) / float64(n), nil
+}
+
+func heapInuse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
 }
