@@ -50,9 +50,10 @@ type tlsSession struct {
 // tlsHandshake is what a TLS connection needs only until its handshake has completed; it is
 // dropped then, so an established connection keeps none of it.
 type tlsHandshake struct {
-	ln     *tlsListen
-	in     hsInput // the handshake's input; closed once the handshake is over
-	queued bool    // the handshake was started or queued
+	ln      *tlsListen
+	in      hsInput // the handshake's input; closed once the handshake is over
+	queued  bool    // the handshake was started or queued
+	pending []byte  // records a pool worker wrote, not yet handed to the loop
 
 	// A handshake on the loop (tls_coro.go): the coroutine's controls, set while it exists.
 	coro  bool
@@ -497,9 +498,21 @@ func (in *hsInput) close() {
 	in.mu.Unlock()
 }
 
-// read is the worker's read during the handshake: it waits for the loop's input.
-func (in *hsInput) read(c *Conn, p []byte) (int, error) {
+// readPool is a pool worker's read during the handshake: it waits for the loop's input. The
+// records the handshake wrote since its last wait go to the loop first (the client is waiting
+// for them): one task per flight.
+func (hs *tlsHandshake) readPool(c *Conn, p []byte) (int, error) {
+	in := &hs.in
 	in.mu.Lock()
+	if len(in.buf) == 0 && len(hs.pending) > 0 {
+		in.mu.Unlock()
+		out := hs.pending
+		hs.pending = nil
+		if err := c.loop.post(task{op: opTLSOut, c: c, data: out}); err != nil {
+			return 0, err
+		}
+		in.mu.Lock()
+	}
 	for len(in.buf) == 0 && !in.closed {
 		in.cond.Wait()
 	}
@@ -537,7 +550,7 @@ func (ts *tlsSession) Read(p []byte) (int, error) {
 		if ts.hs.coro {
 			return ts.readCoro(p)
 		}
-		return ts.hs.in.read(ts.c, p)
+		return ts.hs.readPool(ts.c, p)
 	}
 	if len(ts.rin) > 0 {
 		n := copy(p, ts.rin)
@@ -564,8 +577,9 @@ func (ts *tlsSession) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// Write is the transport's write, called by tc with whole records: on the loop they are
-// appended to cout; a handshake worker posts a copy to the loop, which owns the socket.
+// Write is the transport's write, called by tc with whole records: on the loop (and in a
+// handshake coroutine, which runs on the loop's thread) they are appended to cout; a pool
+// worker keeps them until it waits or ends, then hands them to the loop, which owns the socket.
 func (ts *tlsSession) Write(p []byte) (int, error) {
 	c := ts.c
 	if ts.onLoop {
@@ -577,9 +591,10 @@ func (ts *tlsSession) Write(p []byte) (int, error) {
 		c.appendSealed(p)
 		return len(p), nil
 	}
-	if err := c.loop.post(task{op: opTLSOut, c: c, data: append([]byte(nil), p...)}); err != nil {
-		return 0, err
-	}
+	// A pool worker: the loop owns the socket and the output. The records wait until the
+	// worker waits for input or ends (readPool, handshakePool.run), so that a failed
+	// handshake's alert and its outcome reach the loop together.
+	ts.hs.pending = append(ts.hs.pending, p...)
 	return len(p), nil
 }
 

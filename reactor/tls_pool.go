@@ -146,7 +146,14 @@ func (p *handshakePool) run(ts *tlsSession) {
 	err := ts.tc.Handshake()
 	p.active.Add(-1)
 	c := ts.c
-	c.loop.post(task{op: opFunc, f: func() { c.handshakeDone(err) }})
+	out := ts.hs.pending
+	ts.hs.pending = nil
+	c.loop.post(task{op: opFunc, f: func() {
+		if len(out) > 0 {
+			c.appendSealed(out)
+		}
+		c.handshakeDone(err)
+	}})
 }
 
 // close stops the pool: queued sessions are dropped (their loops have closed or are closing
