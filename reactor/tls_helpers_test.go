@@ -1,23 +1,16 @@
 package reactor
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/reactord/reactord/internal/testsupport"
 )
 
-// testPKI is a throwaway CA with a server and a client certificate, made once per test binary.
+// testPKI is the test binary's certificate authority and certificates (testsupport.TestPKI).
 type testPKI struct {
 	caPEM  []byte
 	pool   *x509.CertPool
@@ -25,67 +18,16 @@ type testPKI struct {
 	client tls.Certificate
 }
 
-var (
-	pkiOnce sync.Once
-	pki     testPKI
-)
-
 func testCerts(t testing.TB) *testPKI {
-	t.Helper()
-	pkiOnce.Do(func() {
-		caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		caTmpl := &x509.Certificate{
-			SerialNumber:          big.NewInt(1),
-			Subject:               pkix.Name{CommonName: "reactor test CA"},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-		if err != nil {
-			panic(err)
-		}
-		ca, _ := x509.ParseCertificate(caDER)
-		pki.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-		pki.pool = x509.NewCertPool()
-		pki.pool.AddCert(ca)
-		leaf := func(serial int64, cn string, usage x509.ExtKeyUsage) tls.Certificate {
-			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			tmpl := &x509.Certificate{
-				SerialNumber: big.NewInt(serial),
-				Subject:      pkix.Name{CommonName: cn},
-				DNSNames:     []string{cn},
-				IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-				NotBefore:    time.Now().Add(-time.Hour),
-				NotAfter:     time.Now().Add(24 * time.Hour),
-				KeyUsage:     x509.KeyUsageDigitalSignature,
-				ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			}
-			der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-			if err != nil {
-				panic(err)
-			}
-			return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}
-		}
-		pki.server = leaf(2, "example.test", x509.ExtKeyUsageServerAuth)
-		pki.client = leaf(3, "client.test", x509.ExtKeyUsageClientAuth)
-	})
-	return &pki
+	p := testsupport.TestPKI(t)
+	return &testPKI{caPEM: p.CAPEM, pool: p.Pool, server: p.Server, client: p.Client}
 }
 
 // serverTLS returns a server config with the test certificate.
-func serverTLS(t testing.TB) *tls.Config {
-	p := testCerts(t)
-	return &tls.Config{Certificates: []tls.Certificate{p.server}}
-}
+func serverTLS(t testing.TB) *tls.Config { return testsupport.TestPKI(t).ServerConfig() }
 
 // clientTLS returns a client config trusting the test CA, for server name example.test.
-func clientTLS(t testing.TB) *tls.Config {
-	p := testCerts(t)
-	return &tls.Config{RootCAs: p.pool, ServerName: "example.test"}
-}
+func clientTLS(t testing.TB) *tls.Config { return testsupport.TestPKI(t).ClientConfig() }
 
 // startTLSServer starts a server with one TLS listener on 127.0.0.1:0 and closes it at the end
 // of the test.

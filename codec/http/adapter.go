@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	nethttp "net/http"
 	"sync/atomic"
@@ -34,7 +35,9 @@ import (
 //   - r.Context() is cancelled when the client connection closes (or shuts its writing side)
 //     and when ServeHTTP returns; its parent is WithBaseContext; it carries
 //     http.LocalAddrContextKey but not http.ServerContextKey (there is no *http.Server).
-//     r.TLS is nil; r.RemoteAddr is the peer's address.
+//     r.TLS is the connection's TLS state on a listener opened with ListenTLS (shared by the
+//     connection's requests, as net/http shares it), nil otherwise; r.RemoteAddr is the peer's
+//     address.
 //   - The http.ResponseWriter implements http.Flusher, http.Hijacker and the methods
 //     http.ResponseController looks for (FlushError, SetReadDeadline, SetWriteDeadline,
 //     EnableFullDuplex). A flush before the handler returns switches the response to chunked
@@ -108,17 +111,19 @@ func Adapt(h nethttp.Handler) *Adapter {
 // encoding; the bytes leave when the loop iteration ends. Hijack is not supported there.
 func (a *Adapter) Handle(w *ResponseWriter, r *Request) {
 	remote := ""
+	var state *tls.ConnectionState
 	if cs, ok := w.sink.(*conn); ok {
 		if addr := cs.c.RemoteAddr(); addr != nil {
 			remote = addr.String()
 		}
+		state = cs.c.TLS()
 	}
 	rs := &reqState{}
 	rs.ctx.init(context.Background(), nil)
 	defer rs.ctx.cancel()
 	rs.body.b = r.Body()
 	defer rs.body.invalidate()
-	hr, err := buildRequest(r, rs, remote)
+	hr, err := buildRequest(r, rs, remote, state)
 	if err != nil {
 		w.SetStatus(StatusBadRequest)
 		w.SetClose()
@@ -258,10 +263,11 @@ type adConn struct {
 	progress     func() // ad.advanceAfterWork, bound once: what a batch posts to the loop
 	remote       string
 	local        nethttpAddr
-	body         *bodyPipe   // the streamed body being received, if any (adapter)
-	nb           *nativeBody // a request body streamed to a native BodyStreamer
-	df           deferQueue  // deferred native responses owed (deferred.go)
-	held         bool        // the reactor connection is held (Conn.Hold) while responses are owed
+	tls          *tls.ConnectionState // the connection's, shared by its requests as net/http does
+	body         *bodyPipe            // the streamed body being received, if any (adapter)
+	nb           *nativeBody          // a request body streamed to a native BodyStreamer
+	df           deferQueue           // deferred native responses owed (deferred.go)
+	held         bool                 // the reactor connection is held (Conn.Hold) while responses are owed
 }
 
 // hold marks the connection busy for the reactor while requests are being handled elsewhere:
@@ -326,6 +332,7 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 		if addr := cs.c.LocalAddr(); addr != nil {
 			ad.local = addr
 		}
+		ad.tls = cs.c.TLS()
 		cs.ad = ad
 	}
 	exclusive := exclusiveRequest(req) || req.streaming
@@ -334,7 +341,7 @@ func (d *pooled) serve(cs *conn, out []byte, req *Request, raw []byte, now int64
 	}
 	rs := &reqState{}
 	rs.ctx.init(s.cfg.baseCtx, ad.local)
-	hr, err := buildRequest(req, rs, ad.remote)
+	hr, err := buildRequest(req, rs, ad.remote, ad.tls)
 	if err != nil {
 		// The target passed the parser but not net/url (a bad percent-escape, say).
 		rs.ctx.cancel()

@@ -2,6 +2,7 @@ package http
 
 import (
 	"context"
+	"crypto/tls"
 	"io"
 	"net"
 	nethttp "net/http"
@@ -16,8 +17,9 @@ import (
 // worker never parses the request again. Every string of the request (target, path, query,
 // host, header names and values) is a substring of one copy of the head, so the request
 // costs a handful of allocations whatever its header count: rs (the http.Request itself, its
-// URL, context and body reader), the copy of the head, and the Header map.
-func buildRequest(req *Request, rs *reqState, remote string) (*nethttp.Request, error) {
+// URL, context and body reader), the copy of the head, and the Header map. state is the
+// connection's TLS state (r.TLS), nil without TLS.
+func buildRequest(req *Request, rs *reqState, remote string, state *tls.ConnectionState) (*nethttp.Request, error) {
 	head := string(req.buf)
 	sub := func(s span) string { return head[s.off : s.off+s.n] }
 	method := req.MethodString()
@@ -86,6 +88,7 @@ func buildRequest(req *Request, rs *reqState, remote string) (*nethttp.Request, 
 		Header:     h,
 		Host:       sub(req.host),
 		RemoteAddr: remote,
+		TLS:        state,
 		RequestURI: target,
 		Close:      !req.KeepAlive(),
 	}

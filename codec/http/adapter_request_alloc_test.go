@@ -31,7 +31,7 @@ func TestBuildRequestAllocations(t *testing.T) {
 			rs := &reqState{}
 			rs.ctx.init(context.Background(), nil)
 			allocs := testing.AllocsPerRun(100, func() {
-				hr, err := buildRequest(req, rs, "192.0.2.1:1234")
+				hr, err := buildRequest(req, rs, "192.0.2.1:1234", nil)
 				if err != nil || hr.Method != "GET" || hr.Context() != &rs.ctx {
 					t.Fatalf("buildRequest: %v", err)
 				}

@@ -2,6 +2,7 @@ package http
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -136,7 +137,7 @@ func (ad *adConn) completeHijack(j *job) {
 	ls.publish()
 	// From here the job belongs to its worker alone (and is dropped when the handler returns).
 	hc := req.hc
-	hc.local, hc.remote = cs.c.LocalAddr(), cs.c.RemoteAddr()
+	hc.local, hc.remote, hc.tls = cs.c.LocalAddr(), cs.c.RemoteAddr(), cs.c.TLS()
 	eof := cs.flags&csEOF != 0
 	cs.completeUpgrade(&hijackHandler{hc: hc})
 	if eof {
@@ -200,6 +201,7 @@ type hijackConn struct {
 	loop          *reactor.Loop
 	c             *reactor.Conn // loop goroutine only
 	local, remote net.Addr
+	tls           *tls.ConnectionState // nil without TLS
 
 	mu      sync.Mutex
 	buf     []byte // received, unread: buf[r:]
@@ -393,6 +395,17 @@ func (hc *hijackConn) LocalAddr() net.Addr { return hc.local }
 
 // RemoteAddr returns the client's address (net.Conn).
 func (hc *hijackConn) RemoteAddr() net.Addr { return hc.remote }
+
+// ConnectionState returns the connection's TLS state, or the zero value without TLS: code
+// written for net/http, whose hijacked connection is a *tls.Conn on an HTTPS server, finds it
+// through this method. The reactor keeps the records; the bytes read and written here are the
+// plaintext.
+func (hc *hijackConn) ConnectionState() tls.ConnectionState {
+	if hc.tls == nil {
+		return tls.ConnectionState{}
+	}
+	return *hc.tls
+}
 
 // SetDeadline sets both deadlines (net.Conn).
 func (hc *hijackConn) SetDeadline(t time.Time) error {
