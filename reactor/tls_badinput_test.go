@@ -15,7 +15,7 @@ import (
 
 // captureHello returns the bytes of a real ClientHello from crypto/tls's client, as far as the
 // end of the record that completes it.
-func captureHello(t *testing.T, cfg *tls.Config) []byte {
+func captureHello(t testing.TB, cfg *tls.Config) []byte {
 	t.Helper()
 	cli, srv := net.Pipe()
 	defer srv.Close()
