@@ -90,6 +90,23 @@ func (a *app) setPage(page []byte) {
 	a.page, a.pageTag = page, static.ContentETag(page)
 }
 
+// isOps reports whether target is one of the reserved paths this app answers itself (the
+// probes and /metrics), which -redirect-http leaves on plain HTTP so probes and scrapers need
+// no certificate.
+func (a *app) isOps(target string) bool {
+	if a.noOps {
+		return false
+	}
+	if i := strings.IndexByte(target, '?'); i >= 0 {
+		target = target[:i]
+	}
+	switch target {
+	case healthPath, readyPath, livePath, metricsPath:
+		return true
+	}
+	return false
+}
+
 // handle answers one request. A Response with a File must be closed by the caller once sent.
 func (a *app) handle(r *static.Request) static.Response {
 	// Methods first, whatever the path: a refused method never reveals what exists.

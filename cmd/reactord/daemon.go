@@ -45,6 +45,7 @@ type daemon struct {
 	genSeq       int
 	retired      sync.WaitGroup // generations being retired in the background
 	upgrade      *upgrade       // in progress, or nil
+	certs        *certStore     // the HTTPS certificate in force, shared by the generations
 
 	mu      sync.Mutex
 	live    []*generation    // serving or retiring: their counters are read live
@@ -78,6 +79,7 @@ func (d *daemon) serve(sigs <-chan os.Signal) int {
 		return d.startFailed(err)
 	}
 	closeUnused(inh, d.log)
+	d.certs.set(g.cert)
 	if d.admin != nil {
 		if err := d.admin.start(); err != nil {
 			d.admin.srv.Close()
@@ -94,8 +96,13 @@ func (d *daemon) serve(sigs <-chan os.Signal) int {
 	}
 	d.install(g)
 	for _, gr := range g.groups {
-		d.log.Info("listening", zap.String("addr", formatAddr(gr.addr)), zap.String("poller", g.srv.Reactor().PollerName()),
+		d.log.Info("listening", zap.String("addr", formatAddr(gr.addr)), zap.Bool("tls", gr.Role == roleTLS),
+			zap.String("poller", g.srv.Reactor().PollerName()),
 			zap.Int("loops", d.cfg.Loops), zap.String("version", versionString()), zap.String("from", socketOrigin(gr)))
+	}
+	if g.cert != nil {
+		d.log.Info("certificate", zap.String("file", g.cert.certPath), zap.String("subject", g.cert.commonNam),
+			zap.Time("not_after", g.cert.notAfter))
 	}
 	if d.admin != nil {
 		for _, gr := range d.admin.groups {
@@ -247,6 +254,23 @@ func (d *daemon) reload(trigger string) {
 		}
 	}
 	changed := config.Changed(d.cfg, cfg)
+	if len(changed) == 0 && len(cfg.TLSListen) > 0 {
+		// The same configuration, but perhaps a renewed certificate: swapped in place for
+		// the handshakes from now on; no connection is touched.
+		cert, err := loadCert(cfg)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if !d.certs.same(cert) {
+			d.certs.set(cert)
+			d.cur.cert = cert
+			d.metrics.Reloaded(true)
+			d.log.Info("certificate reloaded", zap.String("trigger", trigger), zap.String("file", cert.certPath),
+				zap.String("subject", cert.commonNam), zap.Time("not_after", cert.notAfter))
+			return
+		}
+	}
 	if len(changed) == 0 {
 		d.metrics.Reloaded(true)
 		d.log.Info("configuration reloaded: nothing changed", zap.String("trigger", trigger), zap.Int("generation", d.cur.id))
@@ -260,7 +284,11 @@ func (d *daemon) reload(trigger string) {
 	g, err := d.newGeneration(cfg, inh)
 	closeSockets(inh) // duplicates of sockets whose address is gone, or all of them on error
 	if err == nil {
+		// The new certificate before the new generation accepts; the old generation's
+		// handshakes from now on get it too.
+		prev := d.certs.set(g.cert)
 		if err = g.start(); err != nil {
+			d.certs.set(prev)
 			g.close()
 		}
 	}
@@ -314,7 +342,7 @@ func (d *daemon) bury(g *generation) {
 			break
 		}
 	}
-	addStats(&d.totals, st.ConnsAccepted, st.ConnsClosed, st.BytesIn, st.BytesOut, st.Rejected, st.Loops)
+	addStats(&d.totals, st.Stats, st.Rejected)
 }
 
 // snapshot adapts the servers' counters to the metrics package, at scrape time: the serving
@@ -329,18 +357,23 @@ func (d *daemon) snapshot() metrics.Snapshot {
 	for _, g := range d.live {
 		st := g.srv.Stats()
 		s.OpenConns += st.ConnsOpen
-		addStats(&s, st.ConnsAccepted, st.ConnsClosed, st.BytesIn, st.BytesOut, st.Rejected, st.Loops)
+		s.TLSHandshakesActive += st.TLSHandshakesActive
+		addStats(&s, st.Stats, st.Rejected)
 	}
 	return s
 }
 
-func addStats(s *metrics.Snapshot, accepted, closed, in, out, rejected uint64, loops []reactor.LoopStats) {
-	s.AcceptedConns += accepted
-	s.ClosedConns += closed
-	s.BytesIn += in
-	s.BytesOut += out
+func addStats(s *metrics.Snapshot, st reactor.Stats, rejected uint64) {
+	s.AcceptedConns += st.ConnsAccepted
+	s.ClosedConns += st.ConnsClosed
+	s.BytesIn += st.BytesIn
+	s.BytesOut += st.BytesOut
 	s.Rejected += rejected
-	for i, l := range loops {
+	s.TLSHandshakes += st.TLSHandshakes
+	s.TLSHandshakeErrors += st.TLSHandshakeErrors
+	s.TLSHandshakeTimeouts += st.TLSHandshakeTimeouts
+	s.TLSHandshakesAborted += st.TLSHandshakesAborted
+	for i, l := range st.Loops {
 		for len(s.Loops) <= i {
 			s.Loops = append(s.Loops, metrics.LoopStats{})
 		}
@@ -454,6 +487,10 @@ func (d *daemon) publish() error {
 	}
 	var lines []string
 	for _, g := range d.cur.groups {
+		if g.Role == roleTLS {
+			lines = append(lines, "tls="+formatAddr(g.addr))
+			continue
+		}
 		lines = append(lines, formatAddr(g.addr))
 	}
 	if d.admin != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -35,8 +37,9 @@ type generation struct {
 	site   responder
 	srv    *codec.Server
 	files  *static.FS
-	groups []socketGroup
-	served chan error // Serve's result
+	groups []socketGroup // the plain listeners first, then the TLS ones
+	cert   *loadedCert   // the certificate it was built with (nil without -tls-listen)
+	served chan error    // Serve's result
 }
 
 // drainGrace bounds the first phase of retiring a server: while it lasts, the server
@@ -63,6 +66,11 @@ func (d *daemon) newGeneration(cfg config.Config, inh []inheritedSocket) (_ *gen
 	if g.site.access, err = accesslog.New(cfg.AccessLog); err != nil {
 		return nil, &config.Error{Key: "access-log", Reason: err.Error()}
 	}
+	// The certificate first: a bad pair is the clearest error, and nothing is opened yet.
+	if g.cert, err = loadCert(cfg); err != nil {
+		return nil, err
+	}
+	g.site.hsts = hstsValue(cfg.HSTS)
 	if cfg.Root != "" {
 		g.files, err = static.New(static.Options{
 			Root:           cfg.Root,
@@ -93,6 +101,29 @@ func (d *daemon) newGeneration(cfg config.Config, inh []inheritedSocket) (_ *gen
 	}
 	if len(g.groups) == 0 {
 		return nil, fmt.Errorf("listen: %w", errNoSockets)
+	}
+	if len(cfg.TLSListen) > 0 || hasRole(inh, roleTLS) {
+		tlsGroups, err := bindRole(g.srv.Reactor(), roleTLS, cfg.TLSListen, inh, d.log,
+			codec.TLSListenOptions(serverTLSConfig(d.certs))...)
+		g.groups = append(g.groups, tlsGroups...)
+		if err != nil {
+			return nil, err
+		}
+		if g.cert == nil && len(tlsGroups) > 0 {
+			// HTTPS sockets from systemd, but no -tls-listen and so no certificate.
+			return nil, &config.Error{Key: "tls-cert", Reason: "systemd passed HTTPS sockets (FileDescriptorName=tls) but -tls-listen, -tls-cert and -tls-key are not set"}
+		}
+		if cfg.RedirectHTTP {
+			for _, gr := range tlsGroups {
+				if a, ok := gr.addr.(*net.TCPAddr); ok {
+					g.site.redirectPort = strconv.Itoa(a.Port)
+					break
+				}
+			}
+			if g.site.redirectPort == "" {
+				return nil, &config.Error{Key: "redirect-http", Reason: "no TCP -tls-listen address to redirect to"}
+			}
+		}
 	}
 	return g, nil
 }
@@ -167,4 +198,14 @@ func (g *generation) close() {
 		g.site.proxy.Close()
 		g.site.proxy = nil
 	}
+}
+
+// hasRole reports whether inh holds a socket not yet taken with the role.
+func hasRole(inh []inheritedSocket, role string) bool {
+	for _, s := range inh {
+		if s.FD >= 0 && s.Role == role {
+			return true
+		}
+	}
+	return false
 }

@@ -86,6 +86,7 @@ type proc struct {
 	addrs  []string // bound public addresses, from -addr-file
 	addr   string   // the first TCP one
 	admin  string   // the admin listener's address ("admin=" line of the addr file), if any
+	tls    []string // the HTTPS listeners' addresses ("tls=" lines), if any
 	stdout *outFile
 	stderr *outFile
 	done   chan struct{}
@@ -137,6 +138,8 @@ func startWith(t *testing.T, o startOpts, args ...string) *proc {
 			for _, f := range strings.Fields(string(b)) {
 				if a, ok := strings.CutPrefix(f, "admin="); ok {
 					d.admin = a
+				} else if a, ok := strings.CutPrefix(f, "tls="); ok {
+					d.tls = append(d.tls, a)
 				} else {
 					d.addrs = append(d.addrs, f)
 				}

@@ -89,7 +89,7 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 	defer func() { _ = log.Sync() }() // stderr may refuse fsync (EINVAL): nothing to do about it
 
 	cfg.Poller = usablePoller(cfg.Poller, log)
-	d := &daemon{args: args, cfg: cfg, log: log, level: level, stderr: stderr}
+	d := &daemon{args: args, cfg: cfg, log: log, level: level, stderr: stderr, certs: new(certStore)}
 	if d.exe, err = executablePath(); err != nil {
 		log.Warn("cannot locate the executable: SIGUSR2 upgrades are disabled", zap.Error(err))
 	}

@@ -28,6 +28,7 @@ import (
 const (
 	roleListen = "listen" // the public listeners: content (and the probes without -admin-listen)
 	roleAdmin  = "admin"  // the admin listener: probes and /metrics
+	roleTLS    = "tls"    // the public HTTPS listeners (-tls-listen): as roleListen, over TLS
 )
 
 // Environment of socket activation (sd_listen_fds(3)): the descriptors start at 3.
@@ -68,8 +69,8 @@ type socketGroup struct {
 }
 
 // activationSockets reads the socket activation environment. Descriptors named "admin"
-// (FileDescriptorName=admin in the .socket unit) serve the admin role, every other one the
-// public role. The variables are removed from the environment, as sd_listen_fds(1) does, so a
+// (FileDescriptorName=admin in the .socket unit) serve the admin role, those named "tls" the
+// public role over HTTPS, every other one the public role. The variables are removed from the environment, as sd_listen_fds(1) does, so a
 // process started later (an upgrade) does not take them for its own. LISTEN_PID must be this
 // process: the variables may have been meant for a parent.
 func activationSockets(log *zap.Logger) ([]inheritedSocket, error) {
@@ -99,8 +100,8 @@ func activationSockets(log *zap.Logger) ([]inheritedSocket, error) {
 		if i < len(nameList) {
 			s.Name = nameList[i]
 		}
-		if s.Name == roleAdmin {
-			s.Role = roleAdmin
+		if s.Name == roleAdmin || s.Name == roleTLS {
+			s.Role = s.Name
 		}
 		// sd_listen_fds sets close-on-exec on what it hands over; so do we, so a descriptor
 		// that is not used is not passed on by accident.
@@ -129,7 +130,7 @@ func upgradeSockets() ([]inheritedSocket, *os.File, int, error) {
 	for i := range env.Sockets {
 		s := &env.Sockets[i]
 		s.FD = listenFDsStart + i
-		if s.Role != roleListen && s.Role != roleAdmin {
+		if s.Role != roleListen && s.Role != roleAdmin && s.Role != roleTLS {
 			return nil, nil, 0, fmt.Errorf("%s: socket %d has role %q", envUpgrade, i, s.Role)
 		}
 		unix.CloseOnExec(s.FD)
@@ -142,8 +143,9 @@ func upgradeSockets() ([]inheritedSocket, *os.File, int, error) {
 // any (the unit decides the addresses then, and specs is ignored), otherwise one group per
 // configured address, made of the inherited sockets opened for that same address or, when
 // there are none, a socket opened now. The inherited sockets it uses are marked taken (FD
-// -1); the others stay the caller's.
-func bindRole(srv *reactor.Server, role string, specs []string, inh []inheritedSocket, log *zap.Logger) ([]socketGroup, error) {
+// -1); the others stay the caller's. opts are given to every socket (the TLS ones for
+// roleTLS).
+func bindRole(srv *reactor.Server, role string, specs []string, inh []inheritedSocket, log *zap.Logger, opts ...reactor.ListenOption) ([]socketGroup, error) {
 	var groups []socketGroup
 	fromSystemd := false
 	for i := range inh {
@@ -152,7 +154,7 @@ func bindRole(srv *reactor.Server, role string, specs []string, inh []inheritedS
 			continue
 		}
 		fromSystemd = true
-		addr, err := srv.ListenFd(s.FD)
+		addr, err := srv.ListenFdWith([]int{s.FD}, opts...)
 		if err != nil {
 			return groups, fmt.Errorf("%s socket %d (%q) from systemd: %w", role, s.FD, s.Name, err)
 		}
@@ -176,7 +178,7 @@ func bindRole(srv *reactor.Server, role string, specs []string, inh []inheritedS
 		var addr net.Addr
 		var err error
 		if len(fds) > 0 {
-			addr, err = srv.ListenFd(fds...)
+			addr, err = srv.ListenFdWith(fds, opts...)
 		} else {
 			network, address := listenSpec(spec)
 			if network == "unix" {
@@ -184,7 +186,7 @@ func bindRole(srv *reactor.Server, role string, specs []string, inh []inheritedS
 					log.Warn("stale unix socket", zap.String("path", address), zap.Error(err))
 				}
 			}
-			addr, err = srv.Listen(network, address)
+			addr, err = srv.Listen(network, address, opts...)
 		}
 		if err != nil {
 			return groups, fmt.Errorf("%s %s: %w", role, spec, err)

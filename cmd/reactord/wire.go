@@ -26,6 +26,11 @@ type responder struct {
 	// so keep-alive clients reconnect, to the successor, at a moment they choose, between
 	// requests, instead of finding their connection closed under a request they just sent.
 	closing atomic.Bool
+	// hsts is the Strict-Transport-Security value added to responses over TLS ("" = none).
+	hsts string
+	// redirectPort, when set (-redirect-http), sends requests that did not come over TLS to
+	// https on this port with 301, the probes and /metrics excepted.
+	redirectPort string
 }
 
 // handle is the native codec handler: it runs on the connection's loop, turns the request
@@ -70,10 +75,19 @@ func (s *responder) handle(w *codec.ResponseWriter, r *codec.Request) {
 			*dst += ", " + string(value)
 		}
 	}
-	resp := s.app.handle(&req)
+	var resp static.Response
+	overTLS := (s.hsts != "" || s.redirectPort != "") && w.TLS() != nil
+	if s.redirectPort != "" && !overTLS && !s.app.isOps(req.Target) {
+		resp = s.redirect(r, &req)
+	} else {
+		resp = s.app.handle(&req)
+	}
 	defer resp.Close() // SendFile dup'd the descriptor; ours can go
 	if s.closing.Load() {
 		w.SetClose()
+	}
+	if overTLS && s.hsts != "" {
+		resp.Header = append(resp.Header, static.Field{Name: "Strict-Transport-Security", Value: s.hsts})
 	}
 	s.write(w, &resp)
 }
@@ -141,4 +155,16 @@ func (s *responder) observe(info *codec.RequestInfo) {
 		return
 	}
 	s.access.Log(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr())
+}
+
+var movedBody = []byte("301 Moved Permanently: use https\n")
+
+// redirect is -redirect-http's answer to a request that came in without TLS: 301 to the same
+// target over https, or 400 when the request names no usable host.
+func (s *responder) redirect(r *codec.Request, req *static.Request) static.Response {
+	loc := redirectTarget(string(r.Host()), req.Target, s.redirectPort)
+	if loc == "" {
+		return simple(400, textPlain, []byte("400 Bad Request: no Host to redirect to\n"), req.Method)
+	}
+	return simple(301, textPlain, movedBody, req.Method, static.Field{Name: "Location", Value: loc})
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -28,6 +29,10 @@ type PKI struct {
 	// ServerCertPEM and ServerKeyPEM are Server as files would hold them (PEM; the chain
 	// includes the CA).
 	ServerCertPEM, ServerKeyPEM []byte
+
+	caKey  *ecdsa.PrivateKey
+	caCert *x509.Certificate
+	serial atomic.Int64
 }
 
 var (
@@ -68,41 +73,59 @@ func makePKI() error {
 	if err != nil {
 		return err
 	}
+	pki.caKey, pki.caCert = caKey, ca
+	pki.serial.Store(3)
 	pki.CAPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	pki.Pool = x509.NewCertPool()
 	pki.Pool.AddCert(ca)
-	leaf := func(serial int64, cn string, usage x509.ExtKeyUsage) (tls.Certificate, []byte, []byte, error) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return tls.Certificate{}, nil, nil, err
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			DNSNames:     []string{cn, "localhost"},
-			IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(24 * time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			return tls.Certificate{}, nil, nil, err
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return tls.Certificate{}, nil, nil, err
-		}
-		certPEM := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pki.CAPEM...)
-		keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-		return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, certPEM, keyPEM, nil
-	}
-	if pki.Server, pki.ServerCertPEM, pki.ServerKeyPEM, err = leaf(2, "example.test", x509.ExtKeyUsageServerAuth); err != nil {
+	if pki.Server, pki.ServerCertPEM, pki.ServerKeyPEM, err = pki.leaf(2, "example.test", x509.ExtKeyUsageServerAuth); err != nil {
 		return err
 	}
-	pki.Client, _, _, err = leaf(3, "client.test", x509.ExtKeyUsageClientAuth)
+	pki.Client, _, _, err = pki.leaf(3, "client.test", x509.ExtKeyUsageClientAuth)
 	return err
+}
+
+// IssueServer issues another server certificate from the CA, with the names of Server and a
+// serial number of its own (returned, as it shows in the peer's certificate), as PEM files
+// hold it: for tests of certificate rotation.
+func (p *PKI) IssueServer(t testing.TB) (certPEM, keyPEM []byte, serial int64) {
+	t.Helper()
+	serial = p.serial.Add(1)
+	_, certPEM, keyPEM, err := p.leaf(serial, "example.test", x509.ExtKeyUsageServerAuth)
+	if err != nil {
+		t.Fatalf("issue server certificate: %v", err)
+	}
+	return certPEM, keyPEM, serial
+}
+
+// leaf issues a certificate for cn (plus localhost and the loopback addresses) signed by the CA.
+func (p *PKI) leaf(serial int64, cn string, usage x509.ExtKeyUsage) (tls.Certificate, []byte, []byte, error) {
+	ca, caKey, caDER := p.caCert, p.caKey, p.caCert.Raw
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: cn},
+		DNSNames:     []string{cn, "localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, nil, nil, err
+	}
+	certPEM := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), p.CAPEM...)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, certPEM, keyPEM, nil
 }
 
 // ServerConfig returns a server configuration with the PKI's server certificate.

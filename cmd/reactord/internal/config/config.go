@@ -80,6 +80,19 @@ type Config struct {
 	// PidFile, when set, names a file the daemon writes its process id to once it serves; a
 	// binary upgrade rewrites it with the new process's id.
 	PidFile string
+	// TLSListen lists the addresses to serve HTTPS on, alongside Listen ("host:port" or
+	// "unix:/path"); it needs TLSCert and TLSKey.
+	TLSListen []string
+	// TLSCert and TLSKey name the PEM files of the certificate chain (leaf first) and its
+	// private key. They are read at start and again on every reload (SIGHUP), so a renewed
+	// certificate is served without a restart.
+	TLSCert, TLSKey string
+	// RedirectHTTP answers every request on the plain listeners, the probes and /metrics
+	// excepted, with 301 to the same path on the first TLS listener's port.
+	RedirectHTTP bool
+	// HSTS, when positive, adds "Strict-Transport-Security: max-age=N" (N in seconds) to the
+	// responses sent over TLS.
+	HSTS time.Duration
 	// WatchConfig, when positive, is how often the -config file is checked for a change of
 	// content; a change reloads it as SIGHUP does. 0 disables the check.
 	WatchConfig time.Duration
@@ -209,6 +222,22 @@ func statDir(path string) error {
 	}
 	if !fi.IsDir() {
 		return errors.New("not a directory")
+	}
+	return nil
+}
+
+// statFile reports whether path names an existing regular file, with a reason when not.
+func statFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return errors.New("not a regular file")
 	}
 	return nil
 }

@@ -96,6 +96,9 @@ func (c *Config) Validate() error {
 			return errorf("admin-listen", "%q is also a listen address", c.AdminListen)
 		}
 	}
+	if err := c.validateTLS(seen); err != nil {
+		return err
+	}
 	if c.PidFile != "" {
 		if err := checkParent(c.PidFile); err != nil {
 			return errorf("pid-file", "%v", err)
@@ -165,6 +168,48 @@ func checkParent(path string) error {
 	dir := filepath.Dir(path)
 	if err := statDir(dir); err != nil {
 		return fmt.Errorf("directory %s: %v", dir, err)
+	}
+	return nil
+}
+
+// validateTLS checks the HTTPS keys: addresses like -listen's and distinct from them, a
+// certificate and a key that exist (their content is checked when the daemon loads them, so
+// a mismatched pair is reported as a tls-cert error before anything is bound), and the
+// options that only make sense with TLS.
+func (c *Config) validateTLS(plain map[string]bool) error {
+	seen := make(map[string]bool, len(c.TLSListen))
+	for _, a := range c.TLSListen {
+		if err := checkListen(a); err != nil {
+			err.Key = "tls-listen"
+			return err
+		}
+		if (plain[a] || a == c.AdminListen) && !strings.HasSuffix(a, ":0") {
+			return errorf("tls-listen", "%q is also a plain listen address", a)
+		}
+		if seen[a] {
+			return errorf("tls-listen", "%q given twice", a)
+		}
+		seen[a] = true
+	}
+	if len(c.TLSListen) == 0 {
+		switch {
+		case c.TLSCert != "" || c.TLSKey != "":
+			return errorf("tls-cert", "given without -tls-listen")
+		case c.RedirectHTTP:
+			return errorf("redirect-http", "needs a -tls-listen address to redirect to")
+		}
+	} else {
+		for _, f := range []struct{ key, path string }{{"tls-cert", c.TLSCert}, {"tls-key", c.TLSKey}} {
+			if f.path == "" {
+				return errorf(f.key, "required with -tls-listen")
+			}
+			if err := statFile(f.path); err != nil {
+				return errorf(f.key, "%s: %v", f.path, err)
+			}
+		}
+	}
+	if c.HSTS < 0 {
+		return errorf("hsts", "must be ≥ 0 (got %v)", durationText(int64(c.HSTS)))
 	}
 	return nil
 }

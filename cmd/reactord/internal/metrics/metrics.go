@@ -48,7 +48,11 @@ type Snapshot struct {
 	BytesIn       uint64
 	BytesOut      uint64
 	Rejected      uint64 // requests the HTTP codec answered itself (parse errors, timeouts)
-	Loops         []LoopStats
+	// TLS handshakes on the HTTPS listeners, by outcome: completed, refused (not TLS, or
+	// crypto/tls failed it), timed out, abandoned by the client (or the server stopping).
+	TLSHandshakes, TLSHandshakeErrors, TLSHandshakeTimeouts, TLSHandshakesAborted uint64
+	TLSHandshakesActive                                                           int64 // in progress now
+	Loops                                                                         []LoopStats
 }
 
 // Source returns a Snapshot. It is called at scrape time, from the scraping goroutine, so it
@@ -255,6 +259,7 @@ type serverCollector struct {
 	src Source
 
 	poller, open, accepted, closed, in, out, rejected *prometheus.Desc
+	tlsDone, tlsActive                                *prometheus.Desc
 	iter, wake, waits, events, perWait                *prometheus.Desc
 }
 
@@ -263,24 +268,26 @@ func newServerCollector(src Source) *serverCollector {
 		return prometheus.NewDesc(Namespace+"_"+name, help, labels, nil)
 	}
 	return &serverCollector{
-		src:      src,
-		poller:   d("poller_info", "Always 1; the label names the readiness backend in use.", "poller"),
-		open:     d("connections_open", "Connections open now."),
-		accepted: d("connections_accepted_total", "Connections accepted since start."),
-		closed:   d("connections_closed_total", "Connections closed since start."),
-		in:       d("received_bytes_total", "Bytes read from client connections."),
-		out:      d("sent_bytes_total", "Bytes written to client connections, sendfile included."),
-		rejected: d("http_rejected_total", "Requests answered by the HTTP codec itself: malformed (4xx/5xx) or timed out (408)."),
-		iter:     d("loop_iterations_total", "Event loop iterations.", "loop"),
-		wake:     d("loop_wakeups_total", "Poller waits ended by a wake-up from another goroutine.", "loop"),
-		waits:    d("loop_waits_total", "Calls to the poller's wait.", "loop"),
-		events:   d("loop_events_total", "Ready events returned by the poller's wait.", "loop"),
-		perWait:  d("loop_events_per_wait", "Mean ready events per wait since start (loop_events_total / loop_waits_total).", "loop"),
+		src:       src,
+		poller:    d("poller_info", "Always 1; the label names the readiness backend in use.", "poller"),
+		open:      d("connections_open", "Connections open now."),
+		accepted:  d("connections_accepted_total", "Connections accepted since start."),
+		closed:    d("connections_closed_total", "Connections closed since start."),
+		in:        d("received_bytes_total", "Bytes read from client connections."),
+		out:       d("sent_bytes_total", "Bytes written to client connections, sendfile included."),
+		rejected:  d("http_rejected_total", "Requests answered by the HTTP codec itself: malformed (4xx/5xx) or timed out (408)."),
+		tlsDone:   d("tls_handshakes_total", "TLS handshakes on the HTTPS listeners by result: ok, error (not TLS, or refused by crypto/tls), timeout, aborted (the client left first).", "result"),
+		tlsActive: d("tls_handshakes_active", "TLS handshakes in progress now."),
+		iter:      d("loop_iterations_total", "Event loop iterations.", "loop"),
+		wake:      d("loop_wakeups_total", "Poller waits ended by a wake-up from another goroutine.", "loop"),
+		waits:     d("loop_waits_total", "Calls to the poller's wait.", "loop"),
+		events:    d("loop_events_total", "Ready events returned by the poller's wait.", "loop"),
+		perWait:   d("loop_events_per_wait", "Mean ready events per wait since start (loop_events_total / loop_waits_total).", "loop"),
 	}
 }
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.poller, c.open, c.accepted, c.closed, c.in, c.out, c.rejected, c.iter, c.wake, c.waits, c.events, c.perWait} {
+	for _, d := range []*prometheus.Desc{c.poller, c.open, c.accepted, c.closed, c.in, c.out, c.rejected, c.tlsDone, c.tlsActive, c.iter, c.wake, c.waits, c.events, c.perWait} {
 		ch <- d
 	}
 }
@@ -296,6 +303,13 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.in, prometheus.CounterValue, float64(s.BytesIn))
 	ch <- prometheus.MustNewConstMetric(c.out, prometheus.CounterValue, float64(s.BytesOut))
 	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(s.Rejected))
+	for _, r := range []struct {
+		label string
+		n     uint64
+	}{{"ok", s.TLSHandshakes}, {"error", s.TLSHandshakeErrors}, {"timeout", s.TLSHandshakeTimeouts}, {"aborted", s.TLSHandshakesAborted}} {
+		ch <- prometheus.MustNewConstMetric(c.tlsDone, prometheus.CounterValue, float64(r.n), r.label)
+	}
+	ch <- prometheus.MustNewConstMetric(c.tlsActive, prometheus.GaugeValue, float64(s.TLSHandshakesActive))
 	for i, l := range s.Loops {
 		id := strconv.Itoa(i)
 		ch <- prometheus.MustNewConstMetric(c.iter, prometheus.CounterValue, float64(l.Iterations), id)
