@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -148,7 +149,11 @@ func startNginxConf(ctx context.Context, o Options, conf func(dir, addr string) 
 	in := &nginxInstance{addr: addr, dir: dir, cmd: cmd, done: make(chan error, 1)}
 	go func() { in.done <- cmd.Wait() }()
 	// Ready means answering a request, not accepting a connection: see waitServing.
-	if err := waitServing(ctx, addr, in.done, 10*time.Second); err != nil {
+	var probe *tls.Config
+	if o.TLS != "" {
+		probe = tlsconf.Client()
+	}
+	if err := waitServingTLS(ctx, addr, probe, in.done, 10*time.Second); err != nil {
 		_ = in.Close()
 		return nil, fmt.Errorf("nginx: %w (stderr: %s)", err, strings.TrimSpace(stderr.String()))
 	}

@@ -3,6 +3,7 @@ package servers
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -27,10 +28,16 @@ var errWrongAnswer = errors.New("answered the readiness request wrongly")
 // once the harness pins it to one CPU. A harness that trusted connect started its measured
 // window during that start-up and reported a few hundred requests per second, or none.
 func waitServing(ctx context.Context, addr string, exited chan error, limit time.Duration) error {
+	return waitServingTLS(ctx, addr, nil, exited, limit)
+}
+
+// waitServingTLS is waitServing over TLS with cfg (a server started with Options.TLS answers
+// plain HTTP with 400, which waitServing takes for a wrong answer); nil cfg is plain HTTP.
+func waitServingTLS(ctx context.Context, addr string, cfg *tls.Config, exited chan error, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	req := loadgen.DefaultRequest(addr)
 	for {
-		err := probeHTTP(ctx, addr, req, deadline)
+		err := probeHTTP(ctx, addr, cfg, req, deadline)
 		if err == nil || errors.Is(err, errWrongAnswer) {
 			return err
 		}
@@ -50,11 +57,14 @@ func waitServing(ctx context.Context, addr string, exited chan error, limit time
 
 // probeHTTP sends req on a new connection to addr and reads one response, waiting for it until
 // deadline (or ctx's end): a server still starting up answers when its event loop first runs.
-func probeHTTP(ctx context.Context, addr string, req []byte, deadline time.Time) error {
+func probeHTTP(ctx context.Context, addr string, cfg *tls.Config, req []byte, deadline time.Time) error {
 	d := net.Dialer{Deadline: deadline}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
+	}
+	if cfg != nil {
+		c = tls.Client(c, cfg) // the handshake runs with the first Write, under the deadline
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
