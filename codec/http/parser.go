@@ -55,12 +55,7 @@ type Parser struct {
 	// Facts gathered from the header fields of the current request.
 	hostCount     int
 	clCount       int
-	teSeen        bool
-	teElems       int
-	teChunked     bool
-	teNotLast     bool // an element followed chunked
-	teUnknown     bool
-	teBad         bool
+	te            codings // the Transfer-Encoding lines (fieldlines.go, shared with the response parser)
 	connClose     bool
 	connKeepAlive bool
 	expect100     bool
@@ -237,7 +232,7 @@ func (p *Parser) resetRequest() {
 	p.fresh = false
 	p.line, p.scan, p.head, p.reqLine = 0, 0, 0, false
 	p.hostCount, p.clCount = 0, 0
-	p.teSeen, p.teElems, p.teChunked, p.teNotLast, p.teUnknown, p.teBad = false, 0, false, false, false, false
+	p.te = codings{}
 	p.connClose, p.connKeepAlive, p.expect100, p.expectOther = false, false, false, false
 	p.absHost, p.rlSP1, p.rlSP2 = span{}, 0, 0
 	p.bodyStart, p.continueSent = 0, false
@@ -776,7 +771,7 @@ func (p *Parser) noteField(in []byte, f field) *ParseError {
 		}
 	case 17:
 		if equalFold(name, "transfer-encoding") {
-			p.noteTransferEncoding(value)
+			p.te.note(value)
 		}
 	}
 	return nil
@@ -821,48 +816,6 @@ func (p *Parser) noteConnection(v []byte) {
 	}
 }
 
-// noteTransferEncoding accumulates one Transfer-Encoding line; several lines form one list in
-// order (RFC 9110 §5.3). Empty list elements are ignored (RFC 9110 §5.6.1).
-func (p *Parser) noteTransferEncoding(v []byte) {
-	p.teSeen = true
-	for len(v) > 0 {
-		var el []byte
-		if c := bytes.IndexByte(v, ','); c >= 0 {
-			el, v = v[:c], v[c+1:]
-		} else {
-			el, v = v, nil
-		}
-		el = trimOWS(el)
-		if len(el) == 0 {
-			// RFC 9110 §5.6.1 asks recipients to skip empty list elements, but in the one
-			// field that decides framing a peer that does not (net/http among them) would
-			// frame the body differently, so an empty element is refused.
-			p.teBad = true
-			continue
-		}
-		p.teElems++
-		if p.teChunked {
-			p.teNotLast = true
-		}
-		name, params := el, []byte(nil)
-		if sc := bytes.IndexByte(el, ';'); sc >= 0 {
-			name, params = trimOWS(el[:sc]), el[sc:]
-		}
-		switch {
-		case equalFold(name, "chunked"):
-			// chunked takes no parameters and must not be applied twice (RFC 9112 §7).
-			if p.teChunked || params != nil {
-				p.teBad = true
-			}
-			p.teChunked = true
-		case isToken(name):
-			p.teUnknown = true
-		default:
-			p.teBad = true
-		}
-	}
-}
-
 // finishHead applies the whole-section rules once the header section is complete and decides
 // how the body is framed (RFC 9112 §6.3).
 func (p *Parser) finishHead(in []byte, bodyStart int) *ParseError {
@@ -884,7 +837,7 @@ func (p *Parser) finishHead(in []byte, bodyStart int) *ParseError {
 		// target URI's authority; the Host header is ignored for it.
 		r.host = p.absHost
 	}
-	if p.teSeen {
+	if p.te.seen {
 		switch {
 		case !http11:
 			// RFC 9112 §6.1: framing of an HTTP/1.0 message with Transfer-Encoding is faulty.
@@ -893,11 +846,11 @@ func (p *Parser) finishHead(in []byte, bodyStart int) *ParseError {
 			// RFC 9112 §6.1 lets a server drop Content-Length and close after the response; we
 			// refuse outright, which also closes, because the pair is the classic CL.TE attack.
 			return ErrContentLengthWithTE
-		case p.teBad || p.teElems == 0:
+		case p.te.bad || p.te.elems == 0:
 			return ErrTransferEncoding
-		case p.teChunked && p.teNotLast:
+		case p.te.chunked && p.te.notLast:
 			return ErrChunkedNotFinal
-		case p.teUnknown:
+		case p.te.unknown:
 			return ErrUnknownTransferCoding
 		}
 		r.chunked = true
