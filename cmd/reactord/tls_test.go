@@ -5,8 +5,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -327,4 +329,92 @@ func TestTLSDaemonTestssl(t *testing.T) {
 		t.Logf("testssl.sh output:\n%s", log)
 	}
 	d.stop()
+}
+
+// TestTLSDaemonUpgrade: SIGUSR2 hands the HTTPS listener to the new process like the plain one.
+// A TLS download in flight on the old process finishes whole (its session stays with the old
+// process: TLS state is never handed over, only the listening socket); new HTTPS connections
+// on the same address are served by the new process, which loaded the certificate itself.
+func TestTLSDaemonUpgrade(t *testing.T) {
+	_, cert, key := tlsFiles(t)
+	dir := t.TempDir()
+	rootA, rootB := siteDir(t, "A"), siteDir(t, "B")
+	const size = 4 << 20
+	if err := os.WriteFile(filepath.Join(rootA, "big.bin"), pattern(size), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pidFile := filepath.Join(dir, "reactord.pid")
+	cfg := filepath.Join(dir, "reactord.toml")
+	conf := func(root string) string {
+		return fmt.Sprintf("listen = [\"127.0.0.1:0\"]\ntls-listen = [\"127.0.0.1:0\"]\ntls-cert = %q\ntls-key = %q\n"+
+			"access-log = \"off\"\nroot = %q\npid-file = %q\nshutdown-timeout = \"30s\"\n", cert, key, root, pidFile)
+	}
+	writeConfig(t, cfg, conf(rootA))
+	d := start(t, "-config", cfg)
+	if len(d.tls) != 1 {
+		t.Fatalf("addr file lists HTTPS listeners %q, want one", d.tls)
+	}
+	testsupport.Eventually(t, 0, "the pid file", func() bool { return readPid(pidFile) == d.cmd.Process.Pid })
+	_, tlsPort, _ := net.SplitHostPort(d.tls[0])
+	whoTLS := func() string {
+		t.Helper()
+		c := httpsClient(t, d.tls[0], tls.VersionTLS12, tls.VersionTLS13)
+		c.Transport.(*http.Transport).DisableKeepAlives = true
+		resp, err := c.Get("https://example.test:" + tlsPort + "/who.txt")
+		if err != nil {
+			t.Fatalf("HTTPS GET /who.txt: %v", err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("HTTPS GET /who.txt: %d %v", resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	if got := whoTLS(); got != "A" {
+		t.Fatalf("before the upgrade: %q", got)
+	}
+
+	// In flight on the old process: a TLS connection reading slowly (a small receive buffer).
+	raw, err := net.Dial("tcp", d.tls[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.(*net.TCPConn).SetReadBuffer(16 << 10)
+	raw.SetDeadline(testsupport.Deadline(60 * time.Second))
+	ccfg := testsupport.TestPKI(t).ClientConfig()
+	ccfg.ServerName = "example.test"
+	conn := tls.Client(raw, ccfg)
+	io.WriteString(conn, "GET /big.bin HTTP/1.1\r\nHost: example.test\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "GET"})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("download: %v", err)
+	}
+
+	writeConfig(t, cfg, conf(rootB))
+	d.signal(unix.SIGUSR2)
+	testsupport.Eventually(t, 20*time.Second, "the new process's pid file", func() bool {
+		p := readPid(pidFile)
+		return p != 0 && p != d.cmd.Process.Pid
+	})
+	second := adopt(t, readPid(pidFile))
+	testsupport.Eventually(t, 10*time.Second, "new HTTPS connections served by the new process", func() bool { return whoTLS() == "B" })
+	if got := who(t, "tcp", d.addr); got != "B" {
+		t.Errorf("plain HTTP after the upgrade: %q", got)
+	}
+	h := sha256.New()
+	if n, err := io.Copy(h, resp.Body); err != nil || n != size {
+		t.Fatalf("in-flight TLS download across the upgrade: %d bytes, %v", n, err)
+	}
+	if string(h.Sum(nil)) != string(sha256Sum(pattern(size))) {
+		t.Error("in-flight TLS download: body differs")
+	}
+	if code := d.wait(30 * time.Second); code != 0 {
+		t.Fatalf("old process exit %d\n%s", code, d.stderr.String())
+	}
+	second.signal(unix.SIGTERM)
+	if code := second.wait(30 * time.Second); code != 0 {
+		t.Fatalf("new process exit %d", code)
+	}
 }
