@@ -125,15 +125,22 @@ var ringConfig = uring.Config{
 	Ops:       []uint8{uring.OpAccept, uring.OpRecv, uring.OpSend, uring.OpPollAdd, uring.OpAsyncCancel},
 }
 
-// The loop's provided buffers: ringBufs buffers of ringBufSize bytes (2 MiB per loop,
-// touched as the ring cycles through them). A receive takes one only when data arrives and
-// gives it back once OnData has seen it, so the count bounds the completions with data one
-// batch can hold, not the connections. More arriving than that ends a receive with ENOBUFS,
-// and it is re-armed once the buffers are back: nothing is lost, the bytes wait in the socket.
+// The loop's provided buffers: up to ringBufs buffers of ringBufSize bytes (2 MiB per loop). A
+// receive takes one only when data arrives and gives it back once OnData has seen it, so the
+// count bounds the completions with data one batch can hold, not the connections. More
+// arriving than that ends a receive with ENOBUFS, and it is re-armed once the buffers are
+// back: nothing is lost, the bytes wait in the socket.
+//
+// The kernel takes buffers in ring order and recycled ones go to the back, so every buffer
+// given to it is touched, and resident, within one lap, however few a batch needs. Only
+// ringBufsFirst are given at first; each ENOBUFS doubles that, up to ringBufs (growBufs). A
+// loop keeps what its busiest batch needed: 256 KiB instead of 2 MiB for a loop whose
+// connections take turns (measured with bench idle, docs/IO_URING.md).
 const (
-	ringBufs    = 512
-	ringBufSize = 4096
-	ringGroup   = 1
+	ringBufs      = 512
+	ringBufsFirst = 64
+	ringBufSize   = 4096
+	ringGroup     = 1
 )
 
 const ringCompiled = true
@@ -173,7 +180,7 @@ func (l *Loop) openRing() error {
 	if err != nil {
 		return ringUnavailable(err)
 	}
-	br, err := r.NewBufRing(ringGroup, ringBufs, ringBufSize)
+	br, err := r.NewBufRingAvail(ringGroup, ringBufs, ringBufSize, ringBufsFirst)
 	if err != nil {
 		r.Close()
 		return ringUnavailable(err)
@@ -368,6 +375,11 @@ func (r *ringIO) onRecv(i, ready uint32, ud uint64, fd int, gen uint32, res int3
 	// The request has ended: EOF (0), an error, our cancellation, out of buffers, or the
 	// kernel ending it (a full completion queue).
 	r.live--
+	if res == -int32(unix.ENOBUFS) {
+		// The batch needed more buffers than the loop has given the kernel so far (those
+		// are back now): give it more before anything is armed again.
+		r.growBufs()
+	}
 	if c == nil {
 		return i
 	}
@@ -388,8 +400,8 @@ func (r *ringIO) onRecv(i, ready uint32, ud uint64, fd int, gen uint32, res int3
 			c.onEOF()
 		}
 	case res >= 0, res == -int32(unix.ECANCELED), res == -int32(unix.ENOBUFS):
-		// Ended by its cap, our cancellation, a lack of buffers (they are back now), or a
-		// full completion queue: armed again if the connection still reads.
+		// Ended by its cap, our cancellation, a lack of buffers (more were given above), or
+		// a full completion queue: armed again if the connection still reads.
 		r.syncRecv(c)
 	case res == -int32(unix.EINVAL) && r.recvCap != 0:
 		// A kernel without the receive cap (before 6.15) refuses the field: do without.
@@ -399,6 +411,14 @@ func (r *ringIO) onRecv(i, ready uint32, ud uint64, fd int, gen uint32, res int3
 		c.closeNow(os.NewSyscallError("recv", unix.Errno(-res)))
 	}
 	return i
+}
+
+// growBufs doubles the provided buffers the kernel may use, up to ringBufs. Published with
+// the buffers this dispatch recycles, before the next enter.
+func (r *ringIO) growBufs() {
+	if n := r.br.Provided(); n < ringBufs {
+		r.br.Provide(2 * n)
+	}
 }
 
 // syncRecv starts or stops the connection's receive as its state calls for, and the hang-up

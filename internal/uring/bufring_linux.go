@@ -28,6 +28,7 @@ type BufRing struct {
 	entries uint16
 	mask    uint16
 	tail    uint16 // local tail: entries added since the last Publish are after published
+	avail   int    // buffers 0..avail-1 have been handed to the kernel (Provide)
 }
 
 const bufEntrySize = 16
@@ -35,6 +36,17 @@ const bufEntrySize = 16
 // NewBufRing registers a group bgid of entries buffers of size bytes each, all available
 // to the kernel at once. entries must be a power of two up to 32768.
 func (r *Ring) NewBufRing(bgid uint16, entries, size int) (*BufRing, error) {
+	return r.NewBufRingAvail(bgid, entries, size, entries)
+}
+
+// NewBufRingAvail is NewBufRing with only the first avail buffers (at least 1, at most
+// entries) given to the kernel; Provide adds more. The buffers' memory is mapped but not
+// touched, so buffers never provided cost no resident memory, and a group sized for bursts
+// holds only what its traffic has needed so far.
+func (r *Ring) NewBufRingAvail(bgid uint16, entries, size, avail int) (*BufRing, error) {
+	if avail < 1 || avail > entries {
+		return nil, fmt.Errorf("uring: buffer ring: %d of %d buffers available: want 1 to %d", avail, entries, entries)
+	}
 	if !pow2(entries) || entries > 32768 || size <= 0 || size > 1<<30 {
 		return nil, fmt.Errorf("uring: buffer ring: %d entries of %d bytes: entries must be a power of two up to 32768", entries, size)
 	}
@@ -57,12 +69,24 @@ func (r *Ring) NewBufRing(bgid uint16, entries, size int) (*BufRing, error) {
 		}
 		return nil, fmt.Errorf("uring: register buffer ring %d: %w", bgid, err)
 	}
-	for i := 0; i < entries; i++ {
-		b.Recycle(uint16(i))
-	}
-	b.Publish()
+	b.Provide(avail)
 	return b, nil
 }
+
+// Provide gives the kernel buffers until n of the group's buffers (at most its entries) have
+// been provided, and publishes them. Buffers already provided stay as they are (in the kernel,
+// or with the caller until recycled). It returns the number provided.
+func (b *BufRing) Provide(n int) int {
+	n = min(n, int(b.entries))
+	for ; b.avail < n; b.avail++ {
+		b.Recycle(uint16(b.avail))
+	}
+	b.Publish()
+	return b.avail
+}
+
+// Provided returns how many of the group's buffers have been given to the kernel (Provide).
+func (b *BufRing) Provided() int { return b.avail }
 
 // Group returns the buffer group id to put in SQE.BufIndex.
 func (b *BufRing) Group() uint16 { return b.bgid }

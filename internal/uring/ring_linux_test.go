@@ -311,6 +311,70 @@ func TestBufRingRecvMultishot(t *testing.T) {
 	}
 }
 
+// TestBufRingProvideOnDemand: a group with only part of its buffers provided uses only
+// those; running out ends the receive with ENOBUFS (the bytes stay in the socket), and after
+// Provide adds the rest a new receive takes every byte, in order, in buffers of the grown set.
+func TestBufRingProvideOnDemand(t *testing.T) {
+	r := newRing(t, Config{Entries: 8, Ops: []uint8{OpRecv}})
+	br, err := r.NewBufRingAvail(7, 8, 64, 2)
+	if errors.Is(err, ErrUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer br.Close()
+	if _, err := r.NewBufRingAvail(8, 8, 64, 9); err == nil {
+		t.Fatal("NewBufRingAvail accepted more available buffers than entries")
+	}
+	a, b := socketpair(t)
+	want := []byte(strings.Repeat("0123456789abcdef", 20)) // 320 bytes: five buffers
+	if _, err := unix.Write(b, want); err != nil {
+		t.Fatal(err)
+	}
+	arm := func() {
+		sqe := r.NextSQE()
+		sqe.PrepRecvMultishot(a, br.Group())
+		sqe.UserData = 9
+	}
+	arm()
+	var got []byte
+	ended := false
+	for !ended {
+		for _, c := range reap(t, r, 1) {
+			switch {
+			case c.Flags&CQEFBuffer != 0:
+				if id := c.BufferID(); int(id) >= br.Provided() {
+					t.Fatalf("buffer %d used, only %d provided", id, br.Provided())
+				}
+				got = append(got, br.Buf(c.BufferID(), int(c.Res))...) // not recycled: the group runs dry
+			case c.Res == -int32(unix.ENOBUFS) && c.Flags&CQEFMore == 0:
+				ended = true
+			default:
+				t.Fatalf("completion %+v; want data, then the end by ENOBUFS", c)
+			}
+		}
+	}
+	if len(got) != 2*64 {
+		t.Fatalf("received %d bytes into 2 buffers of 64 before ENOBUFS", len(got))
+	}
+	if n := br.Provide(8); n != 8 || br.Provided() != 8 {
+		t.Fatalf("Provide(8) = %d, Provided %d", n, br.Provided())
+	}
+	arm()
+	for len(got) < len(want) {
+		for _, c := range reap(t, r, 1) {
+			if c.Res <= 0 || c.Flags&CQEFBuffer == 0 {
+				t.Fatalf("completion %+v after Provide; want data", c)
+			}
+			got = append(got, br.Buf(c.BufferID(), int(c.Res))...)
+		}
+	}
+	if string(got) != string(want) {
+		t.Fatalf("received %q, want %q", got, want)
+	}
+}
+
 func TestOverflowKeepsCompletions(t *testing.T) {
 	// 4 SQ slots, 8 CQ slots, 40 NOPs without reaping: FeatNoDrop keeps the 32 that do not
 	// fit in the kernel, Overflowed says so, and reaping gets every one, in order.
