@@ -50,6 +50,9 @@ type Loop struct {
 	spare     []*Conn
 	dialing   map[*Conn]struct{} // dialed connections waiting for a name lookup (dial.go)
 	toClose   []int              // fds closed at the end of the iteration (see closeFd)
+	// afterClose, when set (by tests, from the loop goroutine), runs right after the
+	// iteration's descriptors are closed: the moment a closed number is free for reuse.
+	afterClose func(closed []int)
 
 	// Posted tasks, the only state shared with other goroutines.
 	mu        sync.Mutex
@@ -342,9 +345,15 @@ func (l *Loop) flushDirty() {
 func (l *Loop) closeFd(fd int) { l.toClose = append(l.toClose, fd) }
 
 func (l *Loop) closeDeferred() {
+	if l.ring != nil && !l.ring.beforeClose() {
+		return // requests naming these descriptors are still queued: next iteration
+	}
 	for _, fd := range l.toClose {
 		// close(2) is never retried on EINTR on Linux: the fd is released either way.
 		unix.Close(fd)
+	}
+	if l.afterClose != nil {
+		l.afterClose(l.toClose)
 	}
 	l.toClose = l.toClose[:0]
 }

@@ -67,6 +67,11 @@ type ringIO struct {
 	// the cap (before 6.15), where the bound is what the kernel receives in one enter.
 	recvCap uint32
 	stop    bool // quiescing: no more re-arming
+	// epoch counts the times the submission queue was emptied into the kernel; a slot
+	// whose epoch is the current one may have a queued request the kernel has not seen.
+	// closePending: a descriptor that is about to be closed has one (see beforeClose).
+	epoch        uint16
+	closePending bool
 }
 
 // ringEOF is an EOF held back while its connection was paused (see sEOF).
@@ -79,6 +84,7 @@ type ringEOF struct {
 type ringSlot struct {
 	gen   uint32
 	st    uint16
+	epoch uint16 // ringIO.epoch when a request naming this descriptor was last queued
 	sbuf  []byte // output the send in flight reads (from the loop's pool); sbuf[shead:] unsent
 	shead int
 }
@@ -228,7 +234,45 @@ func (r *ringIO) sqe() *uring.SQE {
 			r.l.log.Error("io_uring submit", zap.Error(err))
 			runtime.Gosched()
 		}
+		r.submitted()
 	}
+}
+
+// submitted notes a submission: once the queue is empty, every request queued so far names
+// its descriptor in the kernel, which has taken its own reference to the socket.
+func (r *ringIO) submitted() {
+	if r.r.Pending() == 0 {
+		r.epoch++
+	}
+}
+
+// named notes that a request naming fd's descriptor has just been queued.
+func (r *ringIO) named(s *ringSlot) { s.epoch = r.epoch }
+
+// beforeClose runs before the iteration's descriptors are closed and reports whether they
+// may be. A request queued in this iteration for a connection that then closed (a receive
+// armed on accept, then Close in OnOpen; a send flushed, then a drain's close) names its
+// descriptor by number, and the kernel looks the number up only when the request is
+// submitted, at the next enter. Closed before that, the number is free: another loop's accept
+// or a file the program opens may take it, and the stale receive would read that socket's
+// bytes, or the stale send write to it. So such requests are submitted first (one extra
+// enter, only in iterations that close a connection with a request still queued); the
+// kernel's reference then keeps the socket until the queued cancellation ends them. When the
+// kernel cannot take them now (EBUSY: its completions back up), the descriptors stay open
+// until the next iteration's enter has submitted them.
+func (r *ringIO) beforeClose() bool {
+	if !r.closePending {
+		return true
+	}
+	if _, err := r.r.Submit(); err != nil && err != unix.EINTR && err != unix.EBUSY && err != unix.EAGAIN {
+		r.l.log.Error("io_uring submit", zap.Error(err))
+	}
+	if r.r.Pending() != 0 {
+		return false
+	}
+	r.epoch++
+	r.closePending = false
+	return true
 }
 
 // cancel queues the cancellation of the request with user data target.
@@ -253,7 +297,9 @@ func (r *ringIO) armPoll() {
 // wait submits everything queued and waits for at least one completion or the timeout
 // (negative: none; zero: just collect what is done): the iteration's one system call.
 func (r *ringIO) wait(timeout time.Duration) error {
-	switch _, err := r.r.SubmitAndWait(1, timeout); err {
+	_, err := r.r.SubmitAndWait(1, timeout)
+	r.submitted()
+	switch err {
 	case nil, unix.ETIME, unix.EINTR:
 		// EINTR: a signal (Go's preemption) cut the wait short; the SQEs went in.
 	case unix.EBUSY, unix.EAGAIN:
@@ -449,6 +495,7 @@ func (r *ringIO) syncRecv(c *Conn) {
 		q.PrepRecvMultishot(c.fd, ringGroup)
 		q.LimitRecvMultishot(r.recvCap)
 		q.UserData = rud(kRecv, s.gen, c.fd)
+		r.named(s)
 		s.st |= sRecv
 		r.live++
 	case !recv && s.st&(sRecv|sRecvCancel) == sRecv:
@@ -462,6 +509,7 @@ func (r *ringIO) syncRecv(c *Conn) {
 		q := r.sqe()
 		q.PrepPollAdd(c.fd, 0, true)
 		q.UserData = rud(kWatch, s.gen, c.fd)
+		r.named(s)
 		s.st |= sWatch
 		r.live++
 	case !watch && s.st&(sWatch|sWatchCancel) == sWatch:
@@ -546,6 +594,7 @@ func (r *ringIO) flush(c *Conn) {
 					q := r.sqe()
 					q.PrepPollAdd(c.fd, unix.POLLOUT, false)
 					q.UserData = rud(kRoom, s.gen, c.fd)
+					r.named(s)
 					s.st |= sRoom
 					r.live++
 				}
@@ -566,6 +615,7 @@ func (r *ringIO) flush(c *Conn) {
 	q := r.sqe()
 	q.PrepSend(c.fd, s.sbuf[s.shead:], unix.MSG_NOSIGNAL)
 	q.UserData = rud(kSend, s.gen, c.fd)
+	r.named(s)
 	s.st |= sSend
 	r.live++
 	// deliver leaves a pause for output above the high-water mark to the end-of-iteration
@@ -635,6 +685,9 @@ func (r *ringIO) onRoom(fd int, gen uint32) {
 // with it.
 func (r *ringIO) forget(c *Conn) {
 	s := r.slot(c.fd)
+	if s.epoch == r.epoch && r.r.Pending() != 0 {
+		r.closePending = true // see beforeClose
+	}
 	if s.st&(sRecv|sRecvCancel) == sRecv {
 		r.cancel(rud(kRecv, s.gen, c.fd))
 	}
@@ -671,6 +724,7 @@ func (r *ringIO) armAccept(ln *listener) {
 	q := r.sqe()
 	q.PrepAccept(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, true)
 	q.UserData = rud(kAccept, s.gen, ln.fd)
+	r.named(s)
 	s.st |= sAccept
 	r.live++
 }
@@ -699,6 +753,7 @@ func (r *ringIO) dropListener(ln *listener) {
 		// GETEVENTS with nothing to wait for runs the completion work the cancellation
 		// queued: the request ends and lets go of the socket before close(2).
 		r.r.SubmitAndWait(0, 0)
+		r.submitted()
 	}
 }
 

@@ -31,3 +31,4 @@ func (r *ringIO) armAccept(*listener)      {}
 func (r *ringIO) stopAccept(*listener)     {}
 func (r *ringIO) dropListener(*listener)   {}
 func (r *ringIO) quiesce()                 {}
+func (r *ringIO) beforeClose() bool        { return true }
