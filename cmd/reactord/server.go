@@ -58,5 +58,5 @@ func newServer(cfg config.Config, s *responder, log *zap.Logger, admin bool) (*c
 		// Probes and scrapes on the admin listener are not counted as traffic.
 		opts = append(opts, codec.WithObserver(s.observe))
 	}
-	return codec.NewServer(codec.HandlerFunc(s.handle), opts...)
+	return codec.NewServer(wireHandler{s}, opts...)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -31,6 +32,26 @@ type responder struct {
 	// redirectPort, when set (-redirect-http), sends requests that did not come over TLS to
 	// https on this port with 301, the probes and /metrics excepted.
 	redirectPort string
+}
+
+// wireHandler is the responder as the codec's native handler: Handle, and StreamBody
+// (codec.BodyStreamer) so a request body bound for a proxy route streams to its upstream as it
+// arrives instead of being read whole first.
+type wireHandler struct{ s *responder }
+
+func (h wireHandler) Handle(w *codec.ResponseWriter, r *codec.Request) { h.s.handle(w, r) }
+
+// StreamBody is called for a request whose body is chunked or longer than 64 KiB, once its
+// head is complete. A proxied one gets the proxy's receiver; any other body is buffered as
+// before (nil), within max-body-bytes — which bounds a streamed body too.
+func (h wireHandler) StreamBody(r *codec.Request) io.Writer {
+	s := h.s
+	if p := s.proxy; p != nil && !s.app.answersItself(r.Path()) {
+		if g := p.Table().Match(r.Host(), r.Path()); g != nil {
+			return p.StreamBody(g, s.closing.Load())
+		}
+	}
+	return nil
 }
 
 // handle is the native codec handler: it runs on the connection's loop, turns the request

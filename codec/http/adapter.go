@@ -268,6 +268,7 @@ type adConn struct {
 	nb           *nativeBody          // a request body streamed to a native BodyStreamer
 	df           deferQueue           // deferred native responses owed (deferred.go)
 	held         bool                 // the reactor connection is held (Conn.Hold) while responses are owed
+	heldAt       int64                // loop clock when a streamed body was paused (csBodyHeld)
 }
 
 // hold marks the connection busy for the reactor while requests are being handled elsewhere:

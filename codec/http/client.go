@@ -309,6 +309,46 @@ func (c *Client) Send(l *reactor.Loop, req []byte, h ResponseHandler) (*Exchange
 	return x, nil
 }
 
+// SendStream is Send for a request whose body the caller streams as it gets it (a reverse
+// proxy forwarding an upload): head is the request-line and header section, ending with the
+// empty line, and declares the body's framing — Content-Length, or Transfer-Encoding: chunked —
+// which the caller then writes itself with Exchange.Write (chunk framing included), and ends
+// with Exchange.EndBody. Loop goroutine; errors as Send.
+//
+// While the body is open: the request is neither retried nor pipelined (nothing is sent
+// behind it on its connection); no header timeout runs (it starts at EndBody); ReadTimeout
+// bounds instead how long the upstream may leave the output above the low-water mark without
+// draining it (ErrResponseTimeout); a response that completes before EndBody is delivered,
+// but its connection is not reused. Exchange.OutputFull tells the caller to pause its
+// source, OnExchangeWritable (ExchangeWritableHandler) to continue — also when the request
+// waited for a connection (ClientConfig.MaxConns), during which up to 64 KiB of body is held.
+func (c *Client) SendStream(l *reactor.Loop, head []byte, h ResponseHandler) (*Exchange, error) {
+	if l == nil || h == nil {
+		return nil, fmt.Errorf("%w: SendStream(%v, _, %v)", ErrInvalidArgument, l, h)
+	}
+	if c.closed.Load() {
+		return nil, ErrClientClosed
+	}
+	m, _, ok := requestMethod(head)
+	if !ok {
+		return nil, fmt.Errorf("%w: request does not start with a method", ErrInvalidArgument)
+	}
+	p := c.poolFor(l)
+	// Not idempotent for the pool: its body cannot be sent again, and nothing may follow it on
+	// the connection until it is complete.
+	x := p.newExchange(head, m, false, h)
+	x.stream = true
+	if err := p.assign(x, nil); err != nil {
+		p.freeExchange(x)
+		return nil, err
+	}
+	return x, nil
+}
+
+// streamHold is the body a streamed request waiting for a connection holds before
+// OutputFull reports true.
+const streamHold = 64 << 10
+
 // requestMethod reads the method of a serialized request: its kind for the response parser,
 // and whether it is idempotent (RFC 9110 §9.2.2).
 func requestMethod(req []byte) (methodKind, bool, bool) {
@@ -568,6 +608,8 @@ type Exchange struct {
 	idempotent bool
 	retried    bool
 	gotHead    bool
+	stream     bool // SendStream: the body is still being written (until EndBody)
+	full       bool // OutputFull reported true while waiting for a connection
 	ctx        any
 }
 
@@ -650,17 +692,54 @@ func (x *Exchange) Cancel() {
 // with BodyTunnel), or a request body the caller frames itself after a Send whose request
 // declared it (the bytes follow the request in order). It returns ErrConnClosed-like errors
 // from the connection. Loop goroutine.
+//
+// For a streamed body (SendStream) the bytes written while the request waits for a connection
+// are held and sent once it has one. Loop goroutine.
 func (x *Exchange) Write(p []byte) (int, error) {
 	u := x.conn
 	if u == nil {
+		if x.stream && x.h != nil {
+			x.req = append(x.req, p...)
+			return len(p), nil
+		}
 		return 0, ErrNotStarted
+	}
+	if x.stream {
+		if u.rc.Buffered() == 0 {
+			u.sendAt = u.pool.now() // the upstream's turn to take the body starts now
+		}
+		n, err := u.rc.Write(p)
+		u.arm()
+		return n, err
 	}
 	return u.rc.Write(p)
 }
 
+// EndBody marks the end of a streamed request body (SendStream): its last bytes — the final
+// chunk of a chunked body — were written. The header timeout starts now. Loop goroutine.
+func (x *Exchange) EndBody() {
+	if !x.stream {
+		return
+	}
+	x.stream = false
+	if u := x.conn; u != nil && len(u.q) > 0 && u.q[0] == x && !x.gotHead {
+		u.turn()
+	}
+}
+
 // OutputFull reports whether the upstream connection's output is above its high-water mark:
-// stop writing and wait for OnExchangeWritable. Loop goroutine.
-func (x *Exchange) OutputFull() bool { return x.conn != nil && x.conn.rc.OutputFull() }
+// stop writing and wait for OnExchangeWritable. For a streamed body waiting for a connection,
+// whether it holds streamHold bytes already. Loop goroutine.
+func (x *Exchange) OutputFull() bool {
+	if x.conn == nil {
+		full := x.stream && len(x.req) >= streamHold
+		if full {
+			x.full = true
+		}
+		return full
+	}
+	return x.conn.rc.OutputFull()
+}
 
 // Response returns the response head during OnResponse; nil before. Loop goroutine.
 func (x *Exchange) Response() *Response {

@@ -23,6 +23,7 @@ type upConn struct {
 	served   int   // responses completed on this connection
 	idleAt   int64 // pool clock when it went idle
 	lastRead int64 // pool clock of the last input, or of the wait for it starting
+	sendAt   int64 // pool clock when a streamed body's output last drained or began waiting
 	hdrDL    int64 // q[0]'s head is due by then; 0 once it arrived
 	armedAt  int64 // when tm fires; 0 when not armed
 	tm       *reactor.Timer
@@ -52,12 +53,27 @@ func (u *upConn) start(x *Exchange) {
 	u.q = append(u.q, x)
 	if len(u.q) == 1 {
 		u.p.expect(x.method)
-		u.turn()
+		if x.stream {
+			// The body is still to come: no header deadline until EndBody (see SendStream).
+			u.hdrDL, u.lastRead, u.sendAt = 0, p.now(), p.now()
+		} else {
+			u.turn()
+		}
 	}
 	p.st.requests.Add(1)
 	// A connection is only given requests while open (or connecting): the pool drops it as
 	// soon as it closes. Output written before it is established leaves once it is.
 	u.rc.Write(x.req)
+	if x.stream {
+		u.arm()
+		if x.full && !u.rc.OutputFull() {
+			// The producer paused while the request waited for a connection: it may go on.
+			x.full = false
+			if wh, ok := x.h.(ExchangeWritableHandler); ok {
+				wh.OnExchangeWritable(x)
+			}
+		}
+	}
 }
 
 // turn starts the clock of the response now first in line.
@@ -152,6 +168,10 @@ func (u *upConn) OnData(rc *reactor.Conn, in []byte) int {
 // the pool, or closed.
 func (u *upConn) done(x *Exchange) {
 	p := u.pool
+	if x.stream {
+		// Answered before its body was all sent: the rest cannot be told from a next request.
+		u.noReuse = true
+	}
 	copy(u.q, u.q[1:])
 	u.q[len(u.q)-1] = nil
 	u.q = u.q[:len(u.q)-1]
@@ -266,6 +286,7 @@ func upstreamErr(cause error) error {
 
 // OnWritable passes the drain of the upstream's output on to q[0]'s handler.
 func (u *upConn) OnWritable(rc *reactor.Conn) {
+	u.sendAt = u.pool.now() // a streamed body's output drained: the upstream takes it
 	if len(u.q) > 0 {
 		if wh, ok := u.q[0].h.(ExchangeWritableHandler); ok {
 			wh.OnExchangeWritable(u.q[0])
@@ -277,6 +298,13 @@ func (u *upConn) OnWritable(rc *reactor.Conn) {
 func (u *upConn) deadline() int64 {
 	if len(u.q) == 0 || u.closed || u.tunnel {
 		return 0
+	}
+	if x := u.q[0]; x.stream && !x.gotHead {
+		// A body being sent: the upstream is awaited only while output waits for it.
+		if u.rc.Buffered() == 0 {
+			return 0
+		}
+		return u.sendAt + int64(u.pool.c.cfg.ReadTimeout)
 	}
 	when := u.hdrDL
 	if !u.paused {

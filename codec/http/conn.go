@@ -144,6 +144,7 @@ const (
 	csUpgraded                       // handed to another protocol's handler (see upgrade.go)
 	csEOF                            // the client shut its writing side; close once nothing is owed
 	csTimed                          // a timeout is configured: the deadline is kept (deadline.go)
+	csBodyHeld                       // a streamed body's receiver paused it (Deferred.PauseBody)
 )
 
 // onData is OnData: parse every complete request in, hand each to the dispatcher, and return
@@ -262,7 +263,8 @@ func (cs *conn) onData(in []byte) int {
 	}
 	d.dispatch(cs)
 	cs.flushScratch(out, now)
-	if cs.flags&csDone != 0 {
+	if cs.flags&csDone != 0 && !cs.streamingBody() {
+		// (A body still streaming to a receiver that answered early is read to its end first.)
 		if d.owed(cs) == 0 {
 			c.Close()
 		} else {
@@ -366,7 +368,7 @@ func (cs *conn) pause() {
 }
 
 func (cs *conn) resume() {
-	if cs.flags&csPaused != 0 && cs.flags&csClosed == 0 {
+	if cs.flags&(csPaused|csClosed|csBodyHeld) == csPaused {
 		cs.flags &^= csPaused
 		cs.c.ResumeRead()
 	}
@@ -374,9 +376,7 @@ func (cs *conn) resume() {
 
 func (cs *conn) onClose() {
 	cs.flags |= csClosed | csDone
-	if cs.ad != nil {
-		cs.ad.nb = nil
-	}
+	cs.endNativeBody()
 	cs.stopDeadlines()
 	if cs.p != nil {
 		cs.ls.putParser(cs.p)
@@ -386,7 +386,7 @@ func (cs *conn) onClose() {
 }
 
 // callNative runs the native handler, reporting a recovered panic.
-func (cs *conn) callNative(s *Server, w *ResponseWriter, req *Request) (panicked bool) {
+func (cs *conn) callNative(s *Server, h Handler, w *ResponseWriter, req *Request) (panicked bool) {
 	// recover is only called when Handle did not return normally: it is not free, and the
 	// deferred function runs on every request.
 	returned := false
@@ -400,7 +400,7 @@ func (cs *conn) callNative(s *Server, w *ResponseWriter, req *Request) (panicked
 				zap.ByteString("method", req.Method()), zap.ByteString("path", req.Path()), zap.StackSkip("stack", 2))
 		}
 	}()
-	s.h.Handle(w, req)
+	h.Handle(w, req)
 	returned = true
 	return false
 }

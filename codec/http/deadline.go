@@ -19,6 +19,8 @@ const (
 //	between requests              lastActive + IdleTimeout           close silently
 //	head arriving                 reqStart + ReadHeaderTimeout       408, close
 //	body arriving                 reqStart + ReadTimeout             408, close
+//	                              (also while a BodyReceiver's response is owed; the time
+//	                              a receiver holds the body paused does not count)
 //	                              (or lastActive + IdleTimeout when ReadTimeout is off)
 //	responses owed elsewhere      none: a request being handled is not idle
 //	output unsent (WriteTimeout)  writeDL                            close at once
@@ -61,8 +63,9 @@ func (cs *conn) deadline() (int64, timeoutKind) {
 	if cfg.writeTimeout > 0 && cs.writeDL != 0 {
 		consider(cs.writeDL, toWrite)
 	}
-	if cs.flags&csDone != 0 || cs.srv().disp.owed(cs) > 0 {
-		// Closing, or requests are being handled: no read deadline runs.
+	if (cs.flags&csDone != 0 || cs.srv().disp.owed(cs) > 0) && !cs.bodyArriving() {
+		// Closing, or requests are being handled: no read deadline runs — except for a body
+		// still arriving for a receiver that answers early (BodyReceiver), unless it paused it.
 		return when, kind
 	}
 	phase := PhaseIdle
@@ -134,4 +137,10 @@ func (cs *conn) onDeadline() {
 	case toWrite:
 		cs.c.CloseNow()
 	}
+}
+
+// bodyArriving reports whether a streamed body is being read for a BodyReceiver that answered
+// early and has not paused it: the client, not the handler, is awaited.
+func (cs *conn) bodyArriving() bool {
+	return cs.ad != nil && cs.ad.nb != nil && cs.ad.nb.rcv != nil && cs.flags&csBodyHeld == 0
 }

@@ -398,6 +398,36 @@ func (d *Deferred) Upgrade(h reactor.Handler) error {
 	return nil
 }
 
+// SetClose makes this response the last on its connection ("Connection: close"), as
+// ResponseWriter.SetClose does; it has no effect once the head was sent.
+func (d *Deferred) SetClose() error {
+	if err := d.check(); err != nil {
+		return err
+	}
+	d.w.SetClose()
+	return nil
+}
+
+// PauseBody stops reading the request's body while it streams to a BodyReceiver that cannot
+// keep up (a reverse proxy whose upstream's output is full): after the current Write returns,
+// the connection reads nothing more — the client is paced by TCP, and memory stays bounded
+// whatever the body's size — until ResumeBody, or until this response completes. The client's
+// read timeout does not run meanwhile. It does nothing when no body is streaming. Loop
+// goroutine.
+func (d *Deferred) PauseBody() {
+	if d.cs != nil && !d.gone && !d.done && d.first() {
+		d.cs.holdBody()
+	}
+}
+
+// ResumeBody undoes PauseBody: the input kept meanwhile is handed back early in the next loop
+// iteration, and the body's Writes continue. Loop goroutine.
+func (d *Deferred) ResumeBody() {
+	if d.cs != nil && !d.gone && d.first() {
+		d.cs.releaseBody()
+	}
+}
+
 // SetTag attaches v to the response for the Observer (RequestInfo.Tag): the reverse proxy
 // tells its access log which upstream answered. v must stay valid until OnDeferredEnd.
 func (d *Deferred) SetTag(v any) { d.tag = v }
@@ -440,6 +470,12 @@ func (q *deferQueue) advance(cs *conn) {
 		n := copy(q.slots, q.slots[1:])
 		q.slots[n] = nil
 		q.slots = q.slots[:n]
+		if cs.flags&csBodyHeld != 0 {
+			// The response of a request whose body its receiver paused is complete: nobody
+			// is left to resume it, and the rest of the body is read (and dropped by the
+			// receiver) so the connection can carry the next request.
+			cs.releaseBody()
+		}
 		ls.requests++
 		if d.err != nil {
 			ls.rejected++
@@ -531,7 +567,7 @@ func (cs *conn) serveBehind(req *Request, n int, now int64) {
 		w.SetClose()
 	}
 	ls.curReq, ls.curLen, ls.deferred = req, n, false
-	if cs.callNative(s, w, req) {
+	if cs.callNative(s, s.h, w, req) {
 		slot.err = ErrHandlerPanic
 		w.abort(ErrHandlerPanic, ls.appendErr)
 	} else if !w.finished {

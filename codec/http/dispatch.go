@@ -1,6 +1,9 @@
 package http
 
-import "time"
+import (
+	"io"
+	"time"
+)
 
 // dispatcher is what the connection layer does with a complete request, and what it needs to
 // know about requests answered elsewhere. A Server has exactly one: inline for a native
@@ -45,6 +48,15 @@ func (inline) queueReady(cs *conn, resp []byte, err error, now int64) {
 // readEOF keeps a half-closed connection open while responses are owed; it closes after the
 // last one.
 func (d inline) readEOF(cs *conn) bool {
+	if cs.ad != nil && cs.ad.nb != nil && cs.ad.nb.rcv != nil {
+		// The client shut its side in the middle of a body its receiver is taking: the
+		// request can never complete. The receiver hears ErrClientGone and the connection
+		// closes (a response it already wrote goes first).
+		cs.flags |= csDone
+		cs.endNativeBody()
+		cs.c.Close()
+		return true
+	}
 	if d.owed(cs) == 0 {
 		return false
 	}
@@ -81,13 +93,14 @@ func (d inline) serve(cs *conn, out []byte, req *Request, raw []byte, now int64)
 	}
 	if req.streaming {
 		// The body follows (BodyStreamer); Handle runs once it is complete (feedNative).
-		return cs.startNativeBody(out, req, now), true
+		return cs.startNativeBody(out, req, len(raw), now), true
 	}
-	return cs.serveNative(out, req, len(raw), now), true
+	return cs.serveNative(out, req, len(raw), now, cs.srv().h), true
 }
 
-// serveNative answers one request with the native handler, appending the response to out.
-func (cs *conn) serveNative(out []byte, req *Request, n int, now int64) []byte {
+// serveNative answers one request with h — the Server's native handler, or a BodyReceiver
+// answering at head time — appending the response to out.
+func (cs *conn) serveNative(out []byte, req *Request, n int, now int64, h Handler) []byte {
 	ls := cs.ls
 	s := ls.srv
 	w := &ls.w
@@ -98,8 +111,13 @@ func (cs *conn) serveNative(out []byte, req *Request, n int, now int64) []byte {
 	}
 	var rerr error
 	ls.curReq, ls.curLen, ls.deferred = req, n, false
-	panicked := cs.callNative(s, w, req)
+	panicked := cs.callNative(s, h, w, req)
 	ls.curReq = nil
+	if panicked && cs.ad != nil && cs.ad.nb != nil {
+		// A BodyReceiver that panicked in Handle gets no more of the body: it is read and
+		// dropped, and the connection closes after the 500.
+		cs.ad.nb.w, cs.ad.nb.rcv = io.Discard, nil
+	}
 	if ls.deferred {
 		// The response is owed (Defer); it is counted and observed when it completes. A panic
 		// after Defer ends it as the Deferred's Abort would.

@@ -38,7 +38,8 @@ type Handler interface {
 // stops the body, and the request is answered with that error's status if it is a
 // *ParseError (else 400) and the connection closed. Once the body is complete, Handle runs
 // for the request as for any other, with an empty r.Body(), r.Streamed() true, and the
-// trailers of a chunked body.
+// trailers of a chunked body — unless the writer is a BodyReceiver, which handles the request
+// as soon as its head is complete (see BodyReceiver).
 //
 // Streamed bodies are bounded by Limits.MaxBodyBytes only when it is set (a Content-Length
 // above it gets 413 before StreamBody; a chunked body that grows past it gets 413 then);
@@ -46,6 +47,40 @@ type Handler interface {
 // (WithReadTimeout, or the idle timeout when it is off) applies while the body arrives.
 type BodyStreamer interface {
 	StreamBody(r *Request) io.Writer
+}
+
+// BodyReceiver is implemented by a writer, returned by BodyStreamer.StreamBody, that answers
+// its request while the body is still arriving — a reverse proxy forwarding an upload as it
+// comes, instead of after it was read whole. It reuses the BodyStreamer mechanism; only the
+// order differs:
+//
+//   - Handle runs right after StreamBody, on the loop goroutine, in place of the Server's
+//     Handler, with the head of the request (r.Streamed() true, r.Body() empty). It typically
+//     defers its response (ResponseWriter.Defer), since the body has not arrived yet; it may
+//     also answer at once.
+//   - Write then receives the body piece by piece as it is read, after Handle returned, on the
+//     loop goroutine: p is decoded (no chunked framing), valid during the call only (it aliases
+//     the connection's input buffer), and must not be retained. Write must not block; it
+//     returns len(p), nil to go on, or an error to stop the body (then EndBody comes with that
+//     error). A Deferred's PauseBody stops the body between two Writes — the receiver cannot
+//     keep up (a proxy's upstream is slow) — until ResumeBody: the connection stops reading, so
+//     the client is paced by TCP, and memory stays bounded whatever the body's size.
+//   - EndBody is called exactly once, on the loop goroutine: with nil once the body is complete
+//     (the trailers of a chunked body readable on r during the call); with the *ParseError of a
+//     malformed or too large body (the connection reads no more and closes once the response
+//     is done: the receiver should answer with the error's Status if nothing was sent, or
+//     abort); or with ErrClientGone when the connection closed first (the deferred response's
+//     OnDeferredEnd follows).
+//
+// r, the same *Request for Handle, Write's call and EndBody, stays valid from StreamBody until
+// EndBody returns; its views must not be kept longer. If the response completes before the
+// body does, the rest of the body is still read and passed to Write (a receiver that no longer
+// needs it drops it), so the connection can carry the next request; a body paused with
+// PauseBody resumes when its response completes.
+type BodyReceiver interface {
+	Handler
+	io.Writer
+	EndBody(r *Request, err error)
 }
 
 // HandlerFunc adapts a function to Handler.

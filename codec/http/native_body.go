@@ -12,14 +12,15 @@ import (
 
 // nativeBody is the state of a native request body being streamed.
 type nativeBody struct {
-	w   io.Writer // the handler's writer; nil: StreamBody declined, the body is buffered
+	w   io.Writer    // the handler's writer; nil: StreamBody declined, the body is buffered
+	rcv BodyReceiver // w, when it answers the request at head time (BodyReceiver)
 	buf []byte
 	max int64 // bound of a buffered body
 }
 
 // startNativeBody begins a streamed body for req (its head just completed). It returns the
 // scratch output, with a 413 appended when a declined body is too large to buffer.
-func (cs *conn) startNativeBody(out []byte, req *Request, now int64) []byte {
+func (cs *conn) startNativeBody(out []byte, req *Request, n int, now int64) []byte {
 	var w io.Writer
 	if st, ok := cs.srv().h.(BodyStreamer); ok {
 		var panicked bool
@@ -40,6 +41,11 @@ func (cs *conn) startNativeBody(out []byte, req *Request, now int64) []byte {
 		cs.ad = &adConn{cs: cs}
 	}
 	cs.ad.nb = nb
+	if rcv, ok := w.(BodyReceiver); ok {
+		// The receiver answers now, with the head; the body follows to its Write.
+		nb.rcv = rcv
+		out = cs.serveNative(out, req, n, now, rcv)
+	}
 	return out
 }
 
@@ -62,18 +68,82 @@ func (cs *conn) feedNative(in, out []byte, now int64) (int, []byte, bool) {
 	}
 	if err != nil {
 		cs.ad.nb = nil
+		if nb.rcv != nil {
+			// The request is being answered already: its receiver ends the response (with the
+			// error's status, or an abort). Nothing after the broken body can be read.
+			cs.flags |= csDone
+			cs.endBodyHold()
+			if q := &cs.ad.df; len(q.slots) > 0 && !q.slots[0].done {
+				q.slots[0].w.SetClose() // say so in the response, if its head is still to go
+			}
+			nb.rcv.EndBody(&cs.p.req, err)
+			return len(in), out, true
+		}
 		return len(in), cs.reject(out, err, now), true
 	}
 	if done {
 		cs.ad.nb = nil
 		req := &cs.p.req
+		if nb.rcv != nil {
+			cs.endBodyHold()
+			nb.rcv.EndBody(req, nil)
+			cs.reqStart = now
+			return n, out, false
+		}
 		if nb.w == nil {
 			// Declined: Handle sees the body as if it had been buffered by Parse.
 			req.body, req.streaming, req.contentLength = nb.buf, false, int64(len(nb.buf))
 		}
-		out = cs.serveNative(out, req, n, now)
+		out = cs.serveNative(out, req, n, now, cs.srv().h)
+		return n, out, false
 	}
-	return n, out, false
+	// A receiver that cannot keep up paused the body (Deferred.PauseBody): the rest of the
+	// input waits, unread, until it resumes.
+	return n, out, cs.flags&csBodyHeld != 0
+}
+
+// holdBody stops reading a streamed body (Deferred.PauseBody). The time the body is held does
+// not count against the client's read timeout: the wait is the receiver's.
+func (cs *conn) holdBody() {
+	if cs.flags&(csBodyHeld|csClosed) != 0 || cs.ad == nil || cs.ad.nb == nil {
+		return
+	}
+	cs.flags |= csBodyHeld
+	cs.ad.heldAt = cs.ls.nowNs()
+	cs.pause()
+}
+
+// releaseBody undoes holdBody: the reactor hands the kept input back.
+func (cs *conn) releaseBody() {
+	if cs.flags&csBodyHeld == 0 {
+		return
+	}
+	cs.endBodyHold()
+	cs.resume()
+	cs.arm()
+}
+
+// endBodyHold clears the hold, moving the request's start by the time it lasted.
+func (cs *conn) endBodyHold() {
+	if cs.flags&csBodyHeld == 0 {
+		return
+	}
+	cs.flags &^= csBodyHeld
+	cs.reqStart += cs.ls.nowNs() - cs.ad.heldAt
+}
+
+// endNativeBody tells a body's receiver that the connection closed before the body was
+// complete (OnClose).
+func (cs *conn) endNativeBody() {
+	if cs.ad == nil || cs.ad.nb == nil {
+		return
+	}
+	nb := cs.ad.nb
+	cs.ad.nb = nil
+	cs.flags &^= csBodyHeld
+	if nb.rcv != nil && cs.p != nil {
+		nb.rcv.EndBody(&cs.p.req, ErrClientGone)
+	}
 }
 
 // callStreamBody calls StreamBody, reporting a recovered panic.

@@ -28,6 +28,12 @@ type Responder interface {
 	// Abort ends a response that cannot be completed: a 502 if nothing was sent, else the
 	// client's connection closes, so the client sees a cut message rather than a wrong one.
 	Abort()
+	// SetClose makes the response the last on the client's connection.
+	SetClose() error
+	// PauseBody stops reading the client's streamed request body until ResumeBody (or the
+	// end of the response): the upstream does not take it as fast as it comes.
+	PauseBody()
+	ResumeBody()
 	// OutputFull reports whether the client's side is full: the proxy stops reading the
 	// upstream until it is told the output drained.
 	OutputFull() bool
@@ -64,6 +70,13 @@ type Exchange struct {
 	ended   bool   // the client side is over (OnDeferredEnd)
 	gen     uint32 // incremented on release: tells a reused exchange from the one remembered
 	slot    *batch // the loop's batch slot that remembers this exchange, if one does
+
+	// A request body streamed from the client as it arrives (body.go).
+	body        bodyState
+	bodyChunked bool  // re-framed chunked (the client sent chunked): length unknown
+	bodyHeld    bool  // the client's body is paused until the upstream's output drains
+	bodyOut     int64 // body bytes handed to the upstream connection, framing included
+	closeAfter  bool  // the response closes the client's connection (the server is retiring)
 }
 
 // batch remembers, per loop, the last request forwarded and its client connection: the next
@@ -80,7 +93,7 @@ var exchanges = sync.Pool{New: func() any { return new(Exchange) }}
 
 // release returns a pooled exchange once both its sides are over.
 func (e *Exchange) release() {
-	if !e.pooled || !e.done || !e.ended || e.tunnel != nil && !e.tunnel.finished() {
+	if !e.pooled || !e.done || !e.ended || e.body == bodyOpen || e.tunnel != nil && !e.tunnel.finished() {
 		return
 	}
 	// The pool is shared by every loop: an exchange put back here may be taken and filled by
@@ -160,7 +173,7 @@ func (p *Proxy) start(e *Exchange, resp Responder, r *codec.Request, g *Group) {
 	idx := resp.Loop().Index()
 	var prev *Exchange
 	var b *batch
-	if conn := resp.Conn(); conn != nil && idx < len(p.batches) {
+	if conn := resp.Conn(); conn != nil && idx < len(p.batches) && e.body == bodyNone {
 		b = &p.batches[idx]
 		if pe := b.e; b.conn == conn && pe != nil && pe.gen == b.gen && pe.x != nil && !pe.done && pe.g == g && pe.tunnel == nil {
 			prev = pe // the same client's batch, to the same group: follow it
@@ -204,10 +217,17 @@ func (e *Exchange) sendAfter(prev *Exchange) {
 }
 
 // send forwards the request to u; a refusal by the client (the loop is stopping) answers 502.
+// A request whose body streams goes with SendStream: the body follows as it arrives.
 func (e *Exchange) send(u *Upstream) {
 	e.u = u
 	u.active.Add(1)
-	x, err := u.client.Send(e.resp.Loop(), e.req, e)
+	var x *codec.Exchange
+	var err error
+	if e.body != bodyNone {
+		x, err = u.client.SendStream(e.resp.Loop(), e.req, e)
+	} else {
+		x, err = u.client.Send(e.resp.Loop(), e.req, e)
+	}
 	if err != nil {
 		u.active.Add(-1)
 		e.done = true
@@ -405,7 +425,7 @@ func (e *Exchange) OnResponseEnd(x *codec.Exchange, err error) {
 	u.m.error(kind)
 	u.failed(now)
 	u.active.Add(-1)
-	if errors.Is(err, codec.ErrUpstreamConnect) && !e.tried && !e.head && e.tunnel == nil {
+	if errors.Is(err, codec.ErrUpstreamConnect) && !e.tried && !e.head && e.tunnel == nil && e.bodyOut == 0 {
 		if next := e.g.pick(e.resp.Loop().Index(), now, u); next != nil {
 			e.tried = true
 			u.m.retries.Inc()
@@ -422,6 +442,11 @@ func (e *Exchange) OnResponseEnd(x *codec.Exchange, err error) {
 	if e.head {
 		e.resp.Abort()
 		return
+	}
+	if e.body == bodyOpen {
+		// The client is still sending a body no upstream will take: the connection closes
+		// after the answer (the rest of the body is not read).
+		e.resp.SetClose()
 	}
 	status := codec.GatewayStatus(err)
 	body := "502 Bad Gateway\n"

@@ -86,6 +86,9 @@ func (f *fakeResponder) OutputFull() bool {
 	defer f.mu.Unlock()
 	return f.full
 }
+func (f *fakeResponder) SetClose() error                 { return nil }
+func (f *fakeResponder) PauseBody()                      {}
+func (f *fakeResponder) ResumeBody()                     {}
 func (f *fakeResponder) Upgrade(h reactor.Handler) error { return fmt.Errorf("fake: no upgrade") }
 func (f *fakeResponder) Loop() *reactor.Loop             { return f.loop }
 func (f *fakeResponder) Conn() *reactor.Conn             { return nil }

@@ -23,9 +23,14 @@ type forward struct {
 // authority of an absolute-form target); every end-to-end field as received; none of the
 // connection-specific fields, nor those named by Connection; X-Forwarded-For extended with the
 // client's address, X-Forwarded-Proto and X-Forwarded-Host set, Via extended; and the body —
-// decoded already by the codec whatever its framing — with a Content-Length of its own. An
-// Upgrade request keeps its Upgrade field and gets "Connection: Upgrade". Expect is not
-// forwarded: the codec answered 100-continue and holds the whole body. No allocation.
+// decoded already by the codec whatever its framing — with a Content-Length of its own. A body
+// that streams (r.Streamed: chunked, or longer than the codec buffers) is not in r: only the
+// head is appended, with the framing the proxy writes the body in as it arrives (body.go) —
+// the client's Content-Length, or chunked when the client sent chunked (its chunk boundaries
+// and extensions are not kept: the proxy writes its own). An Upgrade request keeps its Upgrade
+// field and gets "Connection: Upgrade" (not one whose body streams: the connection cannot
+// switch protocols while a body is still on its way). Expect is not forwarded: the codec
+// answers 100-continue itself. No allocation.
 func appendRequest(dst []byte, r *codec.Request, fw *forward) ([]byte, bool) {
 	dst = append(dst, r.Method()...)
 	dst = append(dst, ' ')
@@ -52,7 +57,7 @@ func appendRequest(dst []byte, r *codec.Request, fw *forward) ([]byte, bool) {
 			hasUpgrade = true
 		}
 	}
-	upgrade := conn.upgrade && hasUpgrade
+	upgrade := conn.upgrade && hasUpgrade && !r.Streamed()
 	for i := 0; i < n; i++ {
 		name, value := r.HeaderAt(i)
 		switch classify(name) {
@@ -85,6 +90,14 @@ func appendRequest(dst []byte, r *codec.Request, fw *forward) ([]byte, bool) {
 		dst = append(dst, "Connection: Upgrade\r\n"...)
 	}
 	body := r.Body()
+	switch {
+	case r.Streamed() && r.Chunked():
+		return append(dst, "Transfer-Encoding: chunked\r\n\r\n"...), false
+	case r.Streamed():
+		dst = append(dst, "Content-Length: "...)
+		dst = strconv.AppendInt(dst, r.ContentLength(), 10)
+		return append(dst, "\r\n\r\n"...), false
+	}
 	if len(body) > 0 || r.ContentLength() > 0 || r.Chunked() || requestHasContent(r) {
 		dst = append(dst, "Content-Length: "...)
 		dst = strconv.AppendInt(dst, int64(len(body)), 10)

@@ -118,5 +118,7 @@ func (t *tunnel) upstreamEnded() {
 func (e *Exchange) OnExchangeWritable(x *codec.Exchange) {
 	if e.tunnel != nil {
 		e.tunnel.upstreamWritable()
+		return
 	}
+	e.bodyWritable()
 }
