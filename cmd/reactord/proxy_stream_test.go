@@ -237,9 +237,11 @@ func TestProxyStreamsUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	if runtime.GOOS == "linux" {
+		// The exact bound is the one above; the peak RSS shows it in the process's terms
+		// (not under the race detector, whose shadow memory multiplies it).
 		peak := peakRSS(t, d.cmd.Process.Pid)
 		t.Logf("daemon peak RSS %.1f MiB for a %d MiB upload", float64(peak)/(1<<20), total>>20)
-		if peak > 48<<20 {
+		if peak > 48<<20 && !raceEnabled {
 			t.Fatalf("daemon peak RSS %d bytes: the body was buffered", peak)
 		}
 	}
