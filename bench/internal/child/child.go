@@ -43,6 +43,9 @@ type Spec struct {
 	Upstream string
 	// GOMAXPROCS for the child; 0 leaves the environment's value.
 	GOMAXPROCS int
+	// Env is added to the child's environment (KEY=VALUE), after this process's: GOGC or
+	// GOMEMLIMIT, say.
+	Env []string
 	// Stderr receives the child's log output; nil discards it.
 	Stderr io.Writer
 	// Timeout bounds the wait for READY; 0 means 20s.
@@ -109,6 +112,7 @@ func Spawn(ctx context.Context, s Spec) (*Proc, error) {
 	if s.GOMAXPROCS > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(s.GOMAXPROCS))
 	}
+	cmd.Env = append(cmd.Env, s.Env...)
 	cmd.Stderr = s.Stderr
 	// The child dies with the harness's thread that started it; stdin EOF is the polite way.
 	cmd.SysProcAttr = &unix.SysProcAttr{Pdeathsig: unix.SIGKILL}

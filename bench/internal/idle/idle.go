@@ -1,6 +1,14 @@
-// Package idle measures what an idle keep-alive connection costs a server: it opens N
-// connections that each complete one request and then stay open doing nothing, and divides
-// the growth of the server's resident memory (and, for Go servers, of its heap and stacks) by N.
+// Package idle measures what an idle keep-alive connection costs a server: it opens connections
+// that each complete one request and then stay open doing nothing, in steps up to the largest
+// N, and relates the growth of the server's resident memory (and, for Go servers, of its heap
+// and stacks) to the number of connections — per connection at each step, and as the slope of a
+// least-squares line through the steps, which leaves out fixed costs such as the Go runtime's
+// minimum heap.
+//
+// Linux gives one source address about 28,000 ephemeral ports toward one destination, so
+// connections come from several loopback source addresses (127.0.0.0/8 is all local), a fresh
+// set for every measurement, PerSource connections each, and are closed with a reset so that no
+// TIME_WAIT is left behind for the next run.
 package idle
 
 import (
@@ -8,10 +16,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/bench/internal/child"
 	"github.com/reactord/reactord/bench/internal/loadgen"
@@ -21,18 +34,55 @@ import (
 // ErrBadConfig is returned for a configuration that cannot run.
 var ErrBadConfig = errors.New("idle: bad config")
 
+// DefaultPerSource is the default number of connections per loopback source address: below
+// the 28,232 ports of Linux's default ephemeral range, with room for other users of the range.
+const DefaultPerSource = 20000
+
+// Point is the server's memory with Conns idle connections open.
+type Point struct {
+	Conns int   `json:"conns"`
+	RSS   int64 `json:"rss"`
+	// GoHeapStack is heap in use plus stacks in use after a GC; 0 for a server that is not a
+	// Go program.
+	GoHeapStack uint64 `json:"go_heap_stack,omitempty"`
+}
+
 // Result is one server's idle-connection cost.
 type Result struct {
 	Label string `json:"label"`
-	Conns int    `json:"conns"`
+	Conns int    `json:"conns"` // the largest N
 	// RSSBefore and RSSAfter are VmRSS with one warm connection and with Conns more.
 	RSSBefore  int64   `json:"rss_before"`
 	RSSAfter   int64   `json:"rss_after"`
-	RSSPerConn float64 `json:"rss_per_conn"`
+	RSSPerConn float64 `json:"rss_per_conn"` // (RSSAfter - RSSBefore) / Conns
 	// GoPerConn is the growth of heap in use plus stacks in use per connection, after a GC;
 	// 0 for a server that is not a Go program.
 	GoPerConn  float64 `json:"go_heap_stack_per_conn"`
 	Goroutines uint64  `json:"goroutines_after"`
+	// Points has one entry per step, Points[0] being the warm baseline (Conns 0).
+	Points []Point `json:"points"`
+	// RSSSlope and GoSlope are bytes per connection: the slope of the least-squares line
+	// through the steps (not the baseline). With one step they equal the per-connection
+	// growth. GoSlope is 0 for a server that is not a Go program.
+	RSSSlope float64 `json:"rss_slope"`
+	GoSlope  float64 `json:"go_slope"`
+}
+
+// Options configures MeasureSteps.
+type Options struct {
+	Label string
+	Addr  string
+	PID   int
+	// Steps are the connection counts to sample at, ascending and positive; connections
+	// accumulate (the step to 20,000 adds 10,000 to the step to 10,000's).
+	Steps []int
+	// Stats, if not nil, asks the server for its Go runtime figures (after a GC).
+	Stats func() (child.RuntimeStats, error)
+	// PerSource is the number of connections per loopback source address; 0 means
+	// DefaultPerSource.
+	PerSource int
+	// TLS, if not nil, makes the connections speak HTTPS (a full handshake each).
+	TLS *tls.Config
 }
 
 // Measure opens n idle keep-alive connections to addr and reports the growth of process
@@ -40,51 +90,113 @@ type Result struct {
 // With tlsCfg the connections speak HTTPS (a full handshake each). The caller raises
 // RLIMIT_NOFILE above n first.
 func Measure(ctx context.Context, label, addr string, pid, n int, stats func() (child.RuntimeStats, error), tlsCfg *tls.Config) (Result, error) {
-	if n < 1 || addr == "" || pid <= 0 {
-		return Result{}, fmt.Errorf("%w: n %d addr %q pid %d", ErrBadConfig, n, addr, pid)
-	}
-	res := Result{Label: label, Conns: n}
-	req := loadgen.DefaultRequest(addr)
+	return MeasureSteps(ctx, Options{Label: label, Addr: addr, PID: pid, Steps: []int{n}, Stats: stats, TLS: tlsCfg})
+}
 
-	warm, err := openIdle(ctx, addr, req, 1, tlsCfg)
-	if err != nil {
+// MeasureSteps opens idle keep-alive connections to o.Addr up to each of o.Steps in turn and
+// samples process o.PID's memory at each. The caller raises RLIMIT_NOFILE above the last step.
+func MeasureSteps(ctx context.Context, o Options) (Result, error) {
+	if len(o.Steps) == 0 || o.Addr == "" || o.PID <= 0 || o.PerSource < 0 {
+		return Result{}, fmt.Errorf("%w: steps %v addr %q pid %d", ErrBadConfig, o.Steps, o.Addr, o.PID)
+	}
+	for i, n := range o.Steps {
+		if n < 1 || i > 0 && n <= o.Steps[i-1] {
+			return Result{}, fmt.Errorf("%w: steps %v must be positive and ascending", ErrBadConfig, o.Steps)
+		}
+	}
+	if o.PerSource == 0 {
+		o.PerSource = DefaultPerSource
+	}
+	last := o.Steps[len(o.Steps)-1]
+	res := Result{Label: o.Label, Conns: last}
+	req := loadgen.DefaultRequest(o.Addr)
+	d := newDialer(o.Addr, o.PerSource, last+1, o.TLS)
+
+	warm := make([]net.Conn, 1)
+	if err := d.open(ctx, req, warm); err != nil {
 		return res, err
 	}
 	defer closeAll(warm)
-	before, err := goMem(stats)
+	base, err := sample(o.PID, 0, o.Stats)
 	if err != nil {
 		return res, err
 	}
-	if res.RSSBefore, err = procstat.ReadRSS(pid); err != nil {
-		return res, err
-	}
-	conns, err := openIdle(ctx, addr, req, n, tlsCfg)
+	res.Points = append(res.Points, base)
+	conns := make([]net.Conn, last)
 	defer closeAll(conns)
-	if err != nil {
-		return res, err
+	have := 0
+	var after child.RuntimeStats
+	for _, n := range o.Steps {
+		if err := d.open(ctx, req, conns[have:n]); err != nil {
+			return res, err
+		}
+		have = n
+		// Let the server finish the last writes and go back to waiting before sampling.
+		settle(o.PID)
+		p, err := sample(o.PID, n, o.Stats)
+		if err != nil {
+			return res, err
+		}
+		res.Points = append(res.Points, p)
+		if o.Stats != nil && n == last {
+			if after, err = o.Stats(); err != nil {
+				return res, err
+			}
+		}
 	}
-	// Let the server finish the last writes and go back to waiting before sampling.
-	settle(pid)
-	after, err := goMem(stats)
-	if err != nil {
-		return res, err
-	}
-	if res.RSSAfter, err = procstat.ReadRSS(pid); err != nil {
-		return res, err
-	}
-	res.RSSPerConn = float64(res.RSSAfter-res.RSSBefore) / float64(n)
-	if stats != nil {
-		res.GoPerConn = (float64(after.HeapInuse+after.StackInuse) - float64(before.HeapInuse+before.StackInuse)) / float64(n)
+	end := res.Points[len(res.Points)-1]
+	res.RSSBefore, res.RSSAfter = base.RSS, end.RSS
+	res.RSSPerConn = float64(end.RSS-base.RSS) / float64(last)
+	steps := res.Points[1:]
+	res.RSSSlope = slope(steps, base, func(p Point) float64 { return float64(p.RSS) })
+	if o.Stats != nil {
+		res.GoPerConn = (float64(end.GoHeapStack) - float64(base.GoHeapStack)) / float64(last)
+		res.GoSlope = slope(steps, base, func(p Point) float64 { return float64(p.GoHeapStack) })
 		res.Goroutines = after.Goroutines
 	}
 	return res, nil
 }
 
-func goMem(stats func() (child.RuntimeStats, error)) (child.RuntimeStats, error) {
-	if stats == nil {
-		return child.RuntimeStats{}, nil
+// sample reads the server's memory with n connections open. The Go figures come first: they
+// cost a GC, and a GC never lowers RSS at once (freed pages go back to the OS later, through
+// the scavenger), so RSS read after it is not flattered.
+func sample(pid, n int, stats func() (child.RuntimeStats, error)) (Point, error) {
+	p := Point{Conns: n}
+	if stats != nil {
+		st, err := stats()
+		if err != nil {
+			return p, err
+		}
+		p.GoHeapStack = st.HeapInuse + st.StackInuse
 	}
-	return stats()
+	rss, err := procstat.ReadRSS(pid)
+	if err != nil {
+		return p, err
+	}
+	p.RSS = rss
+	return p, nil
+}
+
+// slope fits y = a + b·N through pts by least squares and returns b. With a single point it
+// is the growth from base per connection.
+func slope(pts []Point, base Point, y func(Point) float64) float64 {
+	if len(pts) == 1 {
+		return (y(pts[0]) - y(base)) / float64(pts[0].Conns)
+	}
+	var sx, sy, sxx, sxy float64
+	for _, p := range pts {
+		x := float64(p.Conns)
+		sx += x
+		sy += y(p)
+		sxx += x * x
+		sxy += x * y(p)
+	}
+	n := float64(len(pts))
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return math.NaN()
+	}
+	return (n*sxy - sx*sy) / den
 }
 
 // settle waits until the server's CPU time stops growing (its last writes done), at most 2s.
@@ -101,32 +213,62 @@ func settle(pid int) {
 	}
 }
 
-// openIdle opens n connections, each completing one request, with 64 dialers at a time.
-func openIdle(ctx context.Context, addr string, req []byte, n int, tlsCfg *tls.Config) ([]net.Conn, error) {
-	conns := make([]net.Conn, n)
+// nextSource numbers the loopback source addresses handed out in this process, so that every
+// measurement starts on addresses no earlier one used.
+var nextSource atomic.Int64
+
+// sourceAddr returns loopback address number k (from 0): 127.x.y.z, z in 1..254.
+func sourceAddr(k int64) net.IP {
+	return net.IPv4(127, byte(k/(254*256)%256), byte(k/254%256), byte(1+k%254))
+}
+
+// dialer hands out connection numbers and the source address each one uses.
+type dialer struct {
+	addr      string
+	perSource int
+	base      int64 // first source address number of this measurement
+	next      atomic.Int64
+	tls       *tls.Config // nil: plain HTTP
+}
+
+func newDialer(addr string, perSource, total int, tlsCfg *tls.Config) *dialer {
+	n := int64((total + perSource - 1) / perSource)
+	return &dialer{addr: addr, perSource: perSource, base: nextSource.Add(n) - n, tls: tlsCfg}
+}
+
+// open fills dst with connections that each completed one request, 64 dialling at a time.
+func (d *dialer) open(ctx context.Context, req []byte, dst []net.Conn) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var first error
 	next := make(chan int)
-	for range min(64, n) {
+	for range min(64, len(dst)) {
 		wg.Go(func() {
 			buf := make([]byte, 4096)
 			for i := range next {
-				c, err := oneRequest(ctx, addr, req, buf, tlsCfg)
+				k := d.next.Add(1) - 1
+				src := sourceAddr(d.base + k/int64(d.perSource))
+				c, err := oneRequest(ctx, d.addr, src, req, buf, d.tls)
 				if err != nil {
 					mu.Lock()
 					if first == nil {
-						first = fmt.Errorf("idle: connection %d: %w", i, err)
+						first = fmt.Errorf("idle: connection %d (from %v): %w", k, src, err)
 					}
 					mu.Unlock()
 					continue
 				}
-				conns[i] = c
+				dst[i] = c
 			}
 		})
 	}
-	for i := 0; i < n; i++ {
+	for i := range dst {
 		if ctx.Err() != nil {
+			break
+		}
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
 			break
 		}
 		next <- i
@@ -136,11 +278,23 @@ func openIdle(ctx context.Context, addr string, req []byte, n int, tlsCfg *tls.C
 	if first == nil && ctx.Err() != nil {
 		first = ctx.Err()
 	}
-	return conns, first
+	return first
 }
 
-func oneRequest(ctx context.Context, addr string, req, buf []byte, tlsCfg *tls.Config) (net.Conn, error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
+func oneRequest(ctx context.Context, addr string, src net.IP, req, buf []byte, tlsCfg *tls.Config) (net.Conn, error) {
+	d := net.Dialer{
+		Timeout:   10 * time.Second,
+		LocalAddr: &net.TCPAddr{IP: src},
+		// The port is chosen at connect, for the 4-tuple, not at bind for the address alone:
+		// every source address then has the whole ephemeral range toward the server.
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			})
+			return errors.Join(err, serr)
+		},
+	}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -179,11 +333,21 @@ func oneRequest(ctx context.Context, addr string, req, buf []byte, tlsCfg *tls.C
 	}
 }
 
+// closeAll closes the connections with a reset (SO_LINGER 0), so no TIME_WAIT is left on the
+// ports for later runs.
 func closeAll(cs []net.Conn) {
 	for _, c := range cs {
-		if c != nil {
-			_ = c.Close()
+		if c == nil {
+			continue
 		}
+		raw := c
+		if tc, ok := c.(*tls.Conn); ok {
+			raw = tc.NetConn()
+		}
+		if tc, ok := raw.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0)
+		}
+		_ = c.Close()
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package servers holds every HTTP server the harness measures, behind one registry: our own
-// stack (reactord, reactord-nethttp, and reactor-raw: the reactor without the codec), the peers built
+// stack (reactord, reactord-nethttp, reactor-raw: the reactor without the codec, and
+// reactord-daemon: the daemon binary), the peers built
 // into the bench module (nethttp, fasthttp, nbio, evio, gnet), the minimal epoll responder floor, and
 // nginx when it is installed. Each answers every method on every path with 200 and the body
 // "Hello, World!" (Content-Type text/plain, Content-Length 13).
@@ -155,6 +156,7 @@ func All() []Server {
 		reactordTLSPoolServer(),
 		reactordNetHTTPServer(),
 		reactorRawServer(),
+		daemonServer(),
 		floorServer(),
 		floorUringServer(),
 		netHTTPServer(),

@@ -55,6 +55,9 @@ func TestLookup(t *testing.T) {
 // response.
 func TestServersAnswer(t *testing.T) {
 	for _, s := range All() {
+		if s.Name == "reactord-daemon" {
+			continue // builds the daemon binary: TestDaemonAnswers below
+		}
 		t.Run(s.Name, func(t *testing.T) {
 			if err := s.Available(); err != nil {
 				if s.Name == "nginx" {
@@ -169,6 +172,38 @@ func checkPostBody(t *testing.T, addr string) {
 	_ = c.SetReadDeadline(testsupport.Deadline(100 * time.Millisecond))
 	if n, _ := c.Read(tmp); n > 0 {
 		t.Fatalf("extra bytes after two responses: %q", tmp[:n])
+	}
+}
+
+// TestDaemonAnswers builds and runs the daemon, and checks that it answers the harness's GET /
+// with its body on kept-alive connections, and that Close stops it.
+func TestDaemonAnswers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the daemon")
+	}
+	s, _ := Lookup("reactord-daemon")
+	if err := s.Available(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	inst, err := s.Start(ctx, Options{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.PID() == os.Getpid() || inst.PID() <= 0 {
+		t.Fatalf("pid %d", inst.PID())
+	}
+	res, err := loadgen.Run(ctx, loadgen.Config{Addr: inst.Addr(), Conns: 4, Pipeline: 2,
+		Duration: 300 * time.Millisecond, ExpectBody: []byte(Body)})
+	if err != nil || res.Requests == 0 || res.Errors.Total() != 0 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if err := inst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.DialTimeout("tcp", inst.Addr(), time.Second); err == nil {
+		t.Fatal("daemon still listening after Close")
 	}
 }
 
