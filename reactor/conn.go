@@ -41,10 +41,27 @@ type Conn struct {
 
 	ctx      any
 	remote   net.Addr
-	tm       *connTimer
+	x        *connExtra            // rarely needed state, made on first use; nil for most connections
+	dl       int64                 // SetDeadline deadline, loop clock; 0 = none (conn_timer.go)
+	tmi      int32                 // position of the connection's entry in the loop's timer heap + 1; 0 = none
 	closeErr error                 // cause to report once a graceful close has flushed
 	pace     atomic.Pointer[pacer] // set by the first AsyncWriteContext (any goroutine)
 	tls      *tlsSession           // nil without TLS
+}
+
+// connExtra is the per-connection state few connections need, kept out of Conn so that an
+// idle connection stays small: it is made by the first call that needs it (extra) and lives
+// as long as the connection. Loop goroutine only.
+type connExtra struct {
+	to connTimeouts // valid when fTimeouts is set
+}
+
+// extra returns the connection's rarely needed state, making it on first use.
+func (c *Conn) extra() *connExtra {
+	if c.x == nil {
+		c.x = new(connExtra)
+	}
+	return c.x
 }
 
 type connFlags uint32
@@ -69,6 +86,7 @@ const (
 	fHandshake                        // TLS handshake not completed: no Handler call yet
 	fTLSFull                          // handshake input at its cap: reading waits for the worker
 	fTLSMore                          // crypto/tls holds input not yet handed to OnData
+	fTimeouts                         // an idle or read timeout was set: x.to holds them
 )
 
 // State values of Conn.state.
@@ -256,8 +274,8 @@ func (c *Conn) unbusied() {
 	if c.busy() || c.flags&fClosed != 0 {
 		return
 	}
-	if tm := c.tm; tm != nil {
-		tm.lastActive, tm.lastRead = c.loop.nowNs, c.loop.nowNs
+	if c.flags&fTimeouts != 0 {
+		c.x.to.lastActive, c.x.to.lastRead = c.loop.nowNs, c.loop.nowNs
 		c.arm()
 	}
 	if c.flags&fEOFSettled != 0 && c.flags&fInData == 0 {

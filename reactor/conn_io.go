@@ -74,9 +74,8 @@ func (c *Conn) read() {
 		return
 	}
 	l.st.bytesIn += uint64(n)
-	if tm := c.tm; tm != nil {
-		tm.lastActive = l.nowNs
-		tm.lastRead = l.nowNs
+	if c.flags&fTimeouts != 0 {
+		c.x.to.lastActive, c.x.to.lastRead = l.nowNs, l.nowNs
 	}
 	c.deliver(data[:tail+n], inConn)
 }
@@ -296,8 +295,8 @@ func (c *Conn) closeNow(err error) {
 	if c.fd >= 0 { // a dialed connection has no descriptor before its name lookup
 		l.removeConn(c)
 	}
-	if c.tm != nil {
-		l.timers.Remove(&c.tm.t.item)
+	if c.tmi != 0 {
+		l.timers.Remove(int(c.tmi))
 	}
 	if c.in != nil {
 		l.pool.Put(c.in)
@@ -481,8 +480,8 @@ func (c *Conn) flush() {
 func (c *Conn) flushed(before int) {
 	l := c.loop
 	after := c.Buffered()
-	if after < before && c.tm != nil {
-		c.tm.lastActive = l.nowNs
+	if after < before {
+		c.active()
 	}
 	if before > l.opt.low {
 		// Output written outside OnData (by OnWritable, a timer, a posted task) can rise
@@ -509,9 +508,7 @@ func (c *Conn) afterFlush(pending int) {
 		c.flags |= fAboveLow
 	default:
 		if c.flags&fPausedBP != 0 {
-			if c.tm != nil {
-				c.tm.lastRead = c.loop.nowNs
-			}
+			c.readNow()
 			if c.hasKept() && c.flags&(fPausedUser|fClosing) == 0 {
 				// Kept input first: reading resumes only once the handler has worked
 				// through it without filling the output again (redeliverTails).

@@ -58,9 +58,8 @@ func (c *Conn) keep(data []byte) {
 func (c *Conn) receivedBytes(n int) {
 	l := c.loop
 	l.st.bytesIn += uint64(n)
-	if tm := c.tm; tm != nil {
-		tm.lastActive = l.nowNs
-		tm.lastRead = l.nowNs
+	if c.flags&fTimeouts != 0 {
+		c.x.to.lastActive, c.x.to.lastRead = l.nowNs, l.nowNs
 	}
 }
 

@@ -2,19 +2,23 @@ package reactor
 
 import "time"
 
-// connTimer is a connection's one timer. It carries the idle and read timeouts and the
-// handler's deadline (SetDeadline), and exists only once one of them was set.
+// A connection has one deadline in the loop's timer heap, whatever asked for it: the idle and
+// read timeouts and the handler's deadline (SetDeadline). The heap entry holds the time; the
+// Conn holds only its position in the heap (tmi) and the SetDeadline deadline (dl), and the
+// timeouts live with the rarely needed state (connExtra), made only for a connection that has
+// one. A connection whose codec sets a deadline per request thus costs 12 bytes of its own
+// and one heap entry, and no allocation.
 //
-// It is re-armed lazily: the activity stamps are plain stores on the hot path, and moving a
-// deadline later is a store too. The heap is touched only when a deadline moves earlier than
-// the time the timer is queued for, or when the timer fires; then onTimeout works out the real
-// deadline from the fields and either acts or re-queues itself for it.
-type connTimer struct {
-	t          Timer
+// The entry is re-armed lazily: the activity stamps are plain stores on the hot path, and
+// moving a deadline later is a store too. The heap is touched only when a deadline moves
+// earlier than the time the entry is queued for, or when it fires; then onTimeout works out the
+// real deadline from the fields and either acts or re-queues the entry for it.
+
+// connTimeouts are a connection's idle and read timeouts and the stamps they count from, in
+// loop-clock nanoseconds.
+type connTimeouts struct {
 	idle       int64 // ns, 0 = off
 	read       int64 // ns, 0 = off
-	user       int64 // loop-clock time of the SetDeadline deadline, 0 = none
-	connect    int64 // loop-clock time a Dial in progress gives up (dial.go), 0 = none
 	lastActive int64 // loop clock of the last read or write progress
 	lastRead   int64 // loop clock of the last read (or of resuming reads)
 }
@@ -28,7 +32,7 @@ func (c *Conn) SetIdleTimeout(d time.Duration) {
 	if c.flags&fClosed != 0 {
 		return
 	}
-	c.timer().idle = max(int64(d), 0)
+	c.timeouts().idle = max(int64(d), 0)
 	c.arm()
 }
 
@@ -40,9 +44,9 @@ func (c *Conn) SetReadTimeout(d time.Duration) {
 	if c.flags&fClosed != 0 {
 		return
 	}
-	tm := c.timer()
-	tm.read = max(int64(d), 0)
-	tm.lastRead = c.loop.nowNs
+	to := c.timeouts()
+	to.read = max(int64(d), 0)
+	to.lastRead = c.loop.nowNs
 	c.arm()
 }
 
@@ -54,17 +58,14 @@ func (c *Conn) SetReadTimeout(d time.Duration) {
 //
 // The deadline shares the connection's one timer with the idle and read timeouts, and is
 // meant to be set per request: moving it later (or cancelling it) is a store, moving it
-// earlier than the time the timer is queued for is one heap fix. Only the first call on a
-// connection allocates (the timer). Loop goroutine only; it does nothing once the connection
-// has closed.
+// earlier than the time the timer is queued for is one heap fix. It allocates nothing. Loop
+// goroutine only; it does nothing once the connection has closed.
 func (c *Conn) SetDeadline(t time.Time) {
 	if c.flags&fClosed != 0 {
 		return
 	}
 	if t.IsZero() {
-		if c.tm != nil {
-			c.tm.user = 0 // the queued timer finds nothing to do when it fires
-		}
+		c.dl = 0 // a queued entry finds nothing to do when it fires
 		return
 	}
 	l := c.loop
@@ -74,49 +75,63 @@ func (c *Conn) SetDeadline(t time.Time) {
 		// sets a past deadline from OnDeadline would otherwise run for ever).
 		when = l.nowNs + 1
 	}
-	c.timer().user = when
+	c.dl = when
 	c.armAt(when)
 }
 
-func (c *Conn) timer() *connTimer {
-	if c.tm == nil {
+// timeouts returns the connection's idle and read timeouts, making them on first use.
+func (c *Conn) timeouts() *connTimeouts {
+	x := c.extra()
+	if c.flags&fTimeouts == 0 {
 		now := c.loop.nowNs
-		c.tm = &connTimer{lastActive: now, lastRead: now}
-		c.tm.t.loop = c.loop
-		c.tm.t.conn = c
-		c.tm.t.item.Value = &c.tm.t
+		x.to = connTimeouts{lastActive: now, lastRead: now}
+		c.flags |= fTimeouts
 	}
-	return c.tm
+	return &x.to
+}
+
+// active and readNow stamp progress for the idle and read timeouts; they cost a flag test on
+// connections without them.
+func (c *Conn) active() {
+	if c.flags&fTimeouts != 0 {
+		c.x.to.lastActive = c.loop.nowNs
+	}
+}
+
+func (c *Conn) readNow() {
+	if c.flags&fTimeouts != 0 {
+		c.x.to.lastRead = c.loop.nowNs
+	}
 }
 
 // timeout returns the earliest of the idle and read timeout deadlines, and the error it
 // carries; 0 for none. Neither runs while the connection is busy (see unbusied).
 func (c *Conn) timeout() (int64, error) {
-	tm := c.tm
-	var when int64
-	var cause error
-	if c.busy() {
+	if c.flags&fTimeouts == 0 || c.busy() {
 		return 0, nil
 	}
-	if tm.idle > 0 {
-		when, cause = tm.lastActive+tm.idle, ErrIdleTimeout
+	to := &c.x.to
+	var when int64
+	var cause error
+	if to.idle > 0 {
+		when, cause = to.lastActive+to.idle, ErrIdleTimeout
 	}
-	if tm.read > 0 {
-		if r := tm.lastRead + tm.read; when == 0 || r < when {
+	if to.read > 0 {
+		if r := to.lastRead + to.read; when == 0 || r < when {
 			when, cause = r, ErrReadTimeout
 		}
 	}
 	return when, cause
 }
 
-// next returns the earliest of the timer's deadlines, 0 for none.
+// next returns the earliest of the connection's deadlines, 0 for none.
 func (c *Conn) next() int64 {
 	when, _ := c.timeout()
-	if u := c.tm.user; u != 0 && (when == 0 || u < when) {
+	if u := c.dl; u != 0 && (when == 0 || u < when) {
 		when = u
 	}
-	if k := c.tm.connect; k != 0 && (when == 0 || k < when) {
-		when = k
+	if ds := c.hs.dial; ds != nil && ds.connectAt != 0 && (when == 0 || ds.connectAt < when) {
+		when = ds.connectAt // a Dial in progress gives up then (dial.go)
 	}
 	return when
 }
@@ -128,33 +143,33 @@ func (c *Conn) arm() {
 	}
 }
 
-// armAt makes sure the timer fires no later than when. A timer queued for an earlier time is
+// armAt makes sure the timer fires no later than when. An entry queued for an earlier time is
 // left there (lazy re-arming: onTimeout moves it to the real deadline when it fires).
 func (c *Conn) armAt(when int64) {
-	it := &c.tm.t.item
-	if it.Queued() && it.When <= when {
+	h := &c.loop.timers
+	if queued, ok := h.When(int(c.tmi)); ok {
+		if queued > when {
+			h.Fix(int(c.tmi), when)
+		}
 		return
 	}
-	c.tm.t.schedule(when)
+	h.Push(when, timerRef{c: c})
 }
 
-// onTimeout runs when the timer fires. Activity since it was armed has moved the real
-// deadlines later; then it is simply re-armed.
+// onTimeout runs when the connection's heap entry fires (it has left the heap). Activity since
+// it was armed has moved the real deadlines later; then it is simply re-armed.
 func (c *Conn) onTimeout() {
 	if c.flags&fClosed != 0 {
 		return
 	}
-	tm := c.tm
 	now := c.loop.nowNs
-	if tm.connect != 0 && tm.connect <= now {
-		tm.connect = 0
-		if ds := c.hs.dial; ds != nil {
-			c.closeNow(ds.dialErr(ErrDialTimeout))
-			return
-		}
+	if ds := c.hs.dial; ds != nil && ds.connectAt != 0 && ds.connectAt <= now {
+		ds.connectAt = 0
+		c.closeNow(ds.dialErr(ErrDialTimeout))
+		return
 	}
-	if tm.user != 0 && tm.user <= now {
-		tm.user = 0
+	if u := c.dl; u != 0 && u <= now {
+		c.dl = 0
 		if c.flags&fHandshake != 0 {
 			// Before OnOpen the deadline is the TLS handshake's (startTLS).
 			c.closeNow(ErrTLSHandshakeTimeout)
@@ -169,16 +184,16 @@ func (c *Conn) onTimeout() {
 			return
 		}
 	}
-	if !c.reading() {
+	if c.flags&fTimeouts != 0 && !c.reading() {
 		// Read time does not run while reading is paused.
-		tm.lastRead = now
+		c.x.to.lastRead = now
 	}
 	if when, cause := c.timeout(); when != 0 && when <= now {
 		c.closeNow(cause)
 		return
 	}
 	if when := c.next(); when != 0 {
-		// OnDeadline may have queued the timer again already; armAt keeps the earlier time.
+		// OnDeadline may have queued the entry again already; armAt keeps the earlier time.
 		c.armAt(when)
 	}
 }

@@ -112,6 +112,7 @@ type dialState struct {
 	timeout          time.Duration
 	cancel           context.CancelFunc // of a name lookup in progress
 	lastErr          error
+	connectAt        int64 // loop-clock time the dial gives up, 0 = none (on the connection's timer entry)
 }
 
 // Dial opens a stream connection to address on this loop and serves it with h. network is
@@ -240,9 +241,8 @@ func (c *Conn) startDial() {
 	}
 	// The connect deadline rides on the connection's one timer, with the timeouts it may get
 	// later (conn_timer.go); it is dropped once the connection is established.
-	tm := c.timer()
-	tm.connect = l.nowNs + int64(ds.timeout)
-	c.armAt(tm.connect)
+	ds.connectAt = l.nowNs + int64(ds.timeout)
+	c.armAt(ds.connectAt)
 	if ds.host == "" {
 		c.connectNext()
 		return
@@ -379,15 +379,15 @@ func (c *Conn) onConnect(ev poller.Events) bool {
 		return false
 	}
 	l := c.loop
-	c.tm.connect = 0 // the timer, if queued for it, finds nothing to do
+	ds.connectAt = 0 // the timer entry, if queued for it, finds nothing to do
 	c.hs.dial = nil
 	c.flags &^= fConnecting
 	l.st.dialed++
 	if c.kind == sockopt.TCP {
 		l.srv.tuneConn(c.fd)
 	}
-	if c.tm != nil {
-		c.tm.lastActive, c.tm.lastRead = l.nowNs, l.nowNs
+	if c.flags&fTimeouts != 0 {
+		c.x.to.lastActive, c.x.to.lastRead = l.nowNs, l.nowNs
 	}
 	c.hs.h.OnOpen(c)
 	return c.flags&fClosed == 0

@@ -40,7 +40,7 @@ type Loop struct {
 	hsMax   int           // the loop's share of WithTLSHandshakeLimit
 	hsQueue []*tlsSession // complete ClientHellos waiting for a slot
 
-	timers timerheap.Heap[*Timer]
+	timers timerheap.Heap[timerRef]
 	base   time.Time // monotonic origin of the loop's nanosecond clock
 	now    time.Time
 	nowNs  int64
@@ -268,11 +268,11 @@ func (l *Loop) nextTimeout() time.Duration {
 	if len(l.redeliver) > 0 || len(l.dirty) > 0 || l.ring != nil && l.ring.hasWork() {
 		return 0
 	}
-	it := l.timers.Min()
-	if it == nil {
+	e, ok := l.timers.Min()
+	if !ok {
 		return -1
 	}
-	d := time.Duration(it.When - l.clock())
+	d := time.Duration(e.When - l.clock())
 	if d < 0 {
 		return 0
 	}

@@ -2,18 +2,32 @@ package reactor
 
 import (
 	"time"
-
-	"github.com/reactord/reactord/internal/timerheap"
 )
 
 // Timer is a function scheduled on a loop by AfterFunc or Every. All its methods must be
 // called on the loop goroutine; a nil *Timer is inert.
 type Timer struct {
-	item   timerheap.Item[*Timer]
 	loop   *Loop
 	f      func()
 	period int64 // nanoseconds between runs of an Every timer, 0 for a one-shot
-	conn   *Conn // set for a connection's timeout timer (f is nil then)
+	idx    int   // position in the loop's timer heap plus one; 0 when not queued
+}
+
+// timerRef is what the loop's timer heap holds for a deadline: a Timer, or a connection whose
+// one deadline (its timeouts and SetDeadline, conn_timer.go) is queued. A connection needs no
+// Timer of its own: the heap entry carries the time, the Conn only its position.
+type timerRef struct {
+	t *Timer
+	c *Conn
+}
+
+// SetHeapIndex records the entry's position in its owner (timerheap.Indexed).
+func (r timerRef) SetHeapIndex(i int) {
+	if r.c != nil {
+		r.c.tmi = int32(i)
+	} else {
+		r.t.idx = i
+	}
 }
 
 // AfterFunc runs f once on the loop after at least d (d <= 0 means in the next iteration).
@@ -24,7 +38,6 @@ func (l *Loop) AfterFunc(d time.Duration, f func()) *Timer {
 		return nil
 	}
 	t := &Timer{loop: l, f: f}
-	t.item.Value = t
 	t.Reset(d)
 	return t
 }
@@ -36,7 +49,6 @@ func (l *Loop) Every(d time.Duration, f func()) *Timer {
 		return nil
 	}
 	t := &Timer{loop: l, f: f, period: int64(d)}
-	t.item.Value = t
 	t.Reset(d)
 	return t
 }
@@ -47,7 +59,7 @@ func (t *Timer) Stop() bool {
 	if t == nil {
 		return false
 	}
-	return t.loop.timers.Remove(&t.item)
+	return t.loop.timers.Remove(t.idx)
 }
 
 // Reset (re)schedules the timer to run after d, whether or not it was pending. For an Every
@@ -64,26 +76,25 @@ func (t *Timer) Reset(d time.Duration) {
 
 func (t *Timer) schedule(when int64) {
 	h := &t.loop.timers
-	t.item.When = when
-	if !h.Fix(&t.item) {
-		h.Push(&t.item)
+	if !h.Fix(t.idx, when) {
+		h.Push(when, timerRef{t: t})
 	}
 }
 
 // runTimers runs every timer whose deadline has passed at the iteration's cached time.
 func (l *Loop) runTimers() {
 	for {
-		it := l.timers.Min()
-		if it == nil || it.When > l.nowNs {
+		e, ok := l.timers.Min()
+		if !ok || e.When > l.nowNs {
 			return
 		}
 		l.timers.PopMin()
-		t := it.Value
 		l.st.timersFired++
-		if t.conn != nil {
-			t.conn.onTimeout()
+		if c := e.Value.c; c != nil {
+			c.onTimeout()
 			continue
 		}
+		t := e.Value.t
 		if t.period > 0 {
 			// Re-queue before running f, so f may Stop or Reset its own timer.
 			t.schedule(l.nowNs + t.period)

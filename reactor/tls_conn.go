@@ -104,7 +104,7 @@ func (c *Conn) startTLS() {
 	hs.coro = l.opt.tlsOnLoop
 	ts.tc = tls.Server(ts, hs.ln.cfg)
 	when := l.nowNs + int64(l.opt.tlsTimeout)
-	c.timer().user = when // the handler owns the deadline only from OnOpen on
+	c.dl = when // the handler owns the deadline only from OnOpen on
 	c.armAt(when)
 }
 
@@ -203,15 +203,16 @@ func (c *Conn) handshakeDone(err error) {
 	ts.rin = rest
 	c.flags &^= fHandshake | fTLSFull
 	l.st.tlsDone++
-	if tm := c.tm; l.opt.idleTimeout > 0 {
-		tm.user = 0 // the handshake deadline; the queued timer finds nothing to do
-		tm.lastActive, tm.lastRead = l.nowNs, l.nowNs
+	c.dl = 0 // the handshake deadline
+	if l.opt.idleTimeout > 0 {
+		// The queued entry finds nothing due when it fires and moves to the idle deadline.
+		to := c.timeouts()
+		to.lastActive, to.lastRead = l.nowNs, l.nowNs
 		c.SetIdleTimeout(l.opt.idleTimeout)
-	} else {
-		// The handshake deadline was the timer's only use: an established connection keeps
+	} else if c.tmi != 0 {
+		// The handshake deadline was the entry's only use: an established connection keeps
 		// none until the handler sets a timeout or a deadline, as on plain TCP.
-		l.timers.Remove(&tm.t.item)
-		c.tm = nil
+		l.timers.Remove(int(c.tmi))
 	}
 	c.hs.h.OnOpen(c)
 	if c.flags&fClosed != 0 {
@@ -249,9 +250,8 @@ func (c *Conn) readTLS(pull int) {
 	ts.pull = 0
 	if ts.pulled > 0 {
 		l.st.bytesIn += uint64(ts.pulled)
-		if tm := c.tm; tm != nil {
-			tm.lastActive = l.nowNs
-			tm.lastRead = l.nowNs
+		if c.flags&fTimeouts != 0 {
+			c.x.to.lastActive, c.x.to.lastRead = l.nowNs, l.nowNs
 		}
 	}
 	if err == nil {

@@ -605,9 +605,7 @@ func (r *ringIO) flush(c *Conn) {
 	}
 	if after := c.Buffered(); after < before {
 		// A file went out on the way: the progress counts now, as in a readiness flush.
-		if c.tm != nil {
-			c.tm.lastActive = l.nowNs
-		}
+		c.active()
 		if before > l.opt.low {
 			c.flags |= fAboveLow
 		}

@@ -1,97 +1,108 @@
 // Package timerheap is the min-heap of deadlines behind the reactor's timers.
 //
-// Each Item remembers its own position in the heap, so Remove and Fix run in O(log n) without a
-// search: a connection's idle timer can be cancelled or moved cheaply even when thousands of
-// them are queued. The heap is not safe for concurrent use; the reactor touches it only from
-// its loop goroutine.
+// The heap holds its entries by value — a deadline and a small owner reference — rather than
+// pointers to items living elsewhere: a queued deadline costs its owner no separate allocation,
+// and sifting compares deadlines that sit next to each other in one slice instead of chasing a
+// pointer per comparison. Each owner is told its entry's position whenever it moves (through
+// Indexed), so Remove and Fix run in O(log n) without a search: a connection's deadline can be
+// cancelled or moved cheaply even when a hundred thousand of them are queued. The heap is not
+// safe for concurrent use; the reactor touches it only from its loop goroutine.
 package timerheap
 
-// Item is one deadline in a Heap. When is in the caller's clock units (the reactor uses
-// monotonic nanoseconds); Value is carried for the caller and never inspected. Change When only
-// while the item is outside a heap, or call Fix afterwards.
-type Item[T any] struct {
+// Indexed is the owner reference an entry carries. The heap calls SetHeapIndex with the
+// entry's position plus one whenever the entry is queued or moves, and with 0 when it leaves
+// the heap; the owner stores it and hands it back to Fix, Remove and When.
+type Indexed interface {
+	SetHeapIndex(i int)
+}
+
+// Entry is one queued deadline. When is in the caller's clock units (the reactor uses
+// monotonic nanoseconds).
+type Entry[T Indexed] struct {
 	When  int64
 	Value T
-	// index is the item's position in the heap plus one; 0 means "not queued", so the zero
-	// Item is ready to use.
-	index int
 }
 
-// Queued reports whether the item is in a heap.
-func (it *Item[T]) Queued() bool { return it.index != 0 }
-
-// Heap is a binary min-heap of *Item ordered by When. The zero Heap is empty and ready to use.
-type Heap[T any] struct {
-	items []*Item[T]
+// Heap is a binary min-heap of entries ordered by When. The zero Heap is empty and ready to
+// use.
+type Heap[T Indexed] struct {
+	es []Entry[T]
 }
 
-// Len returns the number of queued items.
-func (h *Heap[T]) Len() int { return len(h.items) }
+// Len returns the number of queued entries.
+func (h *Heap[T]) Len() int { return len(h.es) }
 
-// Min returns the item with the earliest deadline without removing it, or nil when empty.
-func (h *Heap[T]) Min() *Item[T] {
-	if len(h.items) == 0 {
-		return nil
+// Min returns the entry with the earliest deadline without removing it; ok is false when the
+// heap is empty.
+func (h *Heap[T]) Min() (e Entry[T], ok bool) {
+	if len(h.es) == 0 {
+		return e, false
 	}
-	return h.items[0]
+	return h.es[0], true
 }
 
-// Push queues it. It reports false, and does nothing, if it is nil or already queued (in this
-// or another heap).
-func (h *Heap[T]) Push(it *Item[T]) bool {
-	if it == nil || it.index != 0 {
-		return false
-	}
-	h.items = append(h.items, it)
-	it.index = len(h.items)
-	h.up(len(h.items) - 1)
-	return true
+// Push queues v at when and tells v its position.
+func (h *Heap[T]) Push(when int64, v T) {
+	h.es = append(h.es, Entry[T]{When: when, Value: v})
+	i := len(h.es) - 1
+	v.SetHeapIndex(i + 1)
+	h.up(i)
 }
 
-// PopMin removes and returns the earliest item, or nil when empty.
-func (h *Heap[T]) PopMin() *Item[T] {
-	if len(h.items) == 0 {
-		return nil
+// PopMin removes and returns the earliest entry; ok is false when the heap is empty.
+func (h *Heap[T]) PopMin() (e Entry[T], ok bool) {
+	if len(h.es) == 0 {
+		return e, false
 	}
-	it := h.items[0]
+	e = h.es[0]
 	h.removeAt(0)
-	return it
+	return e, true
 }
 
-// Remove takes it out of the heap. It reports false if it was not queued here.
-func (h *Heap[T]) Remove(it *Item[T]) bool {
-	if !h.owns(it) {
+// valid reports whether idx (a position plus one, as given to SetHeapIndex) names an entry.
+func (h *Heap[T]) valid(idx int) bool { return idx > 0 && idx <= len(h.es) }
+
+// When returns the deadline of the entry at idx, or 0 and false if idx names none.
+func (h *Heap[T]) When(idx int) (int64, bool) {
+	if !h.valid(idx) {
+		return 0, false
+	}
+	return h.es[idx-1].When, true
+}
+
+// Remove takes the entry at idx out of the heap. It reports false if idx names no entry.
+func (h *Heap[T]) Remove(idx int) bool {
+	if !h.valid(idx) {
 		return false
 	}
-	h.removeAt(it.index - 1)
+	h.removeAt(idx - 1)
 	return true
 }
 
-// Fix restores heap order after it.When changed. It reports false if it is not queued here.
-func (h *Heap[T]) Fix(it *Item[T]) bool {
-	if !h.owns(it) {
+// Fix moves the entry at idx to deadline when. It reports false if idx names no entry.
+func (h *Heap[T]) Fix(idx int, when int64) bool {
+	if !h.valid(idx) {
 		return false
 	}
-	i := it.index - 1
+	i := idx - 1
+	h.es[i].When = when
 	if !h.down(i) {
 		h.up(i)
 	}
 	return true
 }
 
-func (h *Heap[T]) owns(it *Item[T]) bool {
-	return it != nil && it.index > 0 && it.index <= len(h.items) && h.items[it.index-1] == it
-}
-
 func (h *Heap[T]) removeAt(i int) {
-	last := len(h.items) - 1
-	it := h.items[i]
+	last := len(h.es) - 1
+	gone := h.es[i].Value
 	if i != last {
-		h.swap(i, last)
+		h.es[i] = h.es[last]
+		h.es[i].Value.SetHeapIndex(i + 1)
 	}
-	h.items[last] = nil // let the GC have a removed item
-	h.items = h.items[:last]
-	it.index = 0
+	var zero Entry[T]
+	h.es[last] = zero // let the GC have the owner
+	h.es = h.es[:last]
+	gone.SetHeapIndex(0)
 	if i != last {
 		if !h.down(i) {
 			h.up(i)
@@ -99,48 +110,58 @@ func (h *Heap[T]) removeAt(i int) {
 	}
 	// Give memory back after a burst of timers (e.g. a flood of connections that all closed):
 	// a quarter-full slice above a small floor is shrunk by half.
-	if c := cap(h.items); c > 1024 && len(h.items) < c/4 {
-		shrunk := make([]*Item[T], len(h.items), c/2)
-		copy(shrunk, h.items)
-		h.items = shrunk
+	if c := cap(h.es); c > 1024 && len(h.es) < c/4 {
+		shrunk := make([]Entry[T], len(h.es), c/2)
+		copy(shrunk, h.es)
+		h.es = shrunk
 	}
 }
 
-func (h *Heap[T]) swap(i, j int) {
-	h.items[i], h.items[j] = h.items[j], h.items[i]
-	h.items[i].index = i + 1
-	h.items[j].index = j + 1
-}
-
+// up sifts entry i towards the root: the entry is held aside and parents move down into the
+// hole, so each level costs one copy and one index update.
 func (h *Heap[T]) up(i int) {
+	e := h.es[i]
+	start := i
 	for i > 0 {
 		p := (i - 1) / 2
-		if h.items[p].When <= h.items[i].When {
-			return
+		if h.es[p].When <= e.When {
+			break
 		}
-		h.swap(i, p)
+		h.es[i] = h.es[p]
+		h.es[i].Value.SetHeapIndex(i + 1)
 		i = p
+	}
+	if i != start {
+		h.es[i] = e
+		e.Value.SetHeapIndex(i + 1)
 	}
 }
 
-// down sifts item i towards the leaves and reports whether it moved.
+// down sifts entry i towards the leaves and reports whether it moved.
 func (h *Heap[T]) down(i int) bool {
+	e := h.es[i]
 	start := i
-	n := len(h.items)
+	n := len(h.es)
 	for {
 		l := 2*i + 1
 		if l >= n {
 			break
 		}
 		m := l
-		if r := l + 1; r < n && h.items[r].When < h.items[l].When {
+		if r := l + 1; r < n && h.es[r].When < h.es[l].When {
 			m = r
 		}
-		if h.items[i].When <= h.items[m].When {
+		if e.When <= h.es[m].When {
 			break
 		}
-		h.swap(i, m)
+		h.es[i] = h.es[m]
+		h.es[i].Value.SetHeapIndex(i + 1)
 		i = m
 	}
-	return i > start
+	if i != start {
+		h.es[i] = e
+		e.Value.SetHeapIndex(i + 1)
+		return true
+	}
+	return false
 }
