@@ -34,10 +34,7 @@ type Conn struct {
 	kind  sockopt.Kind
 	holds uint16 // Hold calls not yet Released (fits the padding after kind)
 
-	in   []byte    // unconsumed input tail, nil when none
-	out  []byte    // pending output is out[head:]; nil when none
-	head int       // bytes of out already written
-	q    *outQueue // output queued behind out (SendFile); nil normally
+	io *connIO // buffered input and output, borrowed from the loop while there is any (conn_buf.go)
 
 	ctx      any
 	remote   net.Addr
@@ -283,20 +280,19 @@ func (c *Conn) unbusied() {
 	}
 }
 
-// hasKept reports whether input is waiting for OnData without a read: a kept tail, or, on a
-// TLS connection, decrypted input crypto/tls still holds.
-func (c *Conn) hasKept() bool { return len(c.in) > 0 || c.flags&fTLSMore != 0 }
-
 // Buffered returns the number of output bytes not yet written to the socket, including bytes
 // of files queued by SendFile and, on a TLS connection, records sealed but not yet written.
 // Loop goroutine only.
 func (c *Conn) Buffered() int {
-	n := len(c.out) - c.head
-	if c.q != nil {
-		n += int(c.q.bytes)
+	n := 0
+	if b := c.io; b != nil {
+		n = len(b.out) - b.head
+		if b.q != nil {
+			n += int(b.q.bytes)
+		}
 	}
 	if c.flags&fSendBuf != 0 {
-		n += c.loop.ring.unsent(c.fd) // older than c.out: handed to a send, not yet all taken
+		n += c.loop.ring.unsent(c.fd) // older than io.out: handed to a send, not yet all taken
 	}
 	if ts := c.tls; ts != nil {
 		n += len(ts.cout) - ts.chead

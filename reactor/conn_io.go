@@ -81,25 +81,27 @@ func (c *Conn) read() {
 }
 
 // inputSpace returns where the next input goes: data, with the kept tail in data[:tail] and
-// room after it. inConn says whether data is the connection's own storage (c.in) rather than
-// the loop's shared buffer.
+// room after it. inConn says whether data is the connection's own storage (io.in) rather
+// than the loop's shared buffer.
 func (c *Conn) inputSpace() (data []byte, tail int, inConn bool) {
 	l := c.loop
 	buf := l.readBuf
-	tail = len(c.in)
+	kept := c.kept()
+	tail = len(kept)
 	switch {
 	case tail == 0:
 		return buf, 0, false
 	case tail <= len(buf)/2:
 		// A small tail is staged in front of the shared buffer and the read lands right
 		// after it: OnData sees one contiguous slice and the tail storage is reused.
-		copy(buf, c.in)
+		copy(buf, kept)
 		return buf, tail, false
 	default:
 		// A large tail (a big message arriving in pieces) grows in the connection's own
 		// storage, and the read lands there directly instead of being copied twice.
-		c.in = l.pool.Grow(c.in, len(buf)/2)
-		return c.in[:cap(c.in)], tail, true
+		b := c.io
+		b.in = l.pool.Grow(b.in, len(buf)/2)
+		return b.in[:cap(b.in)], tail, true
 	}
 }
 
@@ -118,7 +120,7 @@ func readFd(fd int, p []byte) (int, error) {
 }
 
 // deliver calls OnData and keeps what it did not consume. inConn says whether data lives in
-// c.in (rather than in the loop's shared buffer).
+// the connection's own input storage (io.in) rather than in the loop's shared buffer.
 func (c *Conn) deliver(data []byte, inConn bool) {
 	paused := c.flags & fPausedUser
 	c.flags |= fInData
@@ -146,28 +148,27 @@ func (c *Conn) deliver(data []byte, inConn bool) {
 	pool := &c.loop.pool
 	switch {
 	case len(rest) == 0:
-		if c.in != nil {
-			pool.Put(c.in)
-			c.in = nil
-		}
+		c.dropKept()
 	case inConn:
+		b := c.io
 		if consumed >= len(rest) {
 			// Slide the tail to the front of its own storage (memmove handles the overlap):
 			// it moves no more bytes than OnData took, so each byte moves O(1) times.
-			c.in = c.in[:copy(c.in[:cap(c.in)], rest)]
+			b.in = b.in[:copy(b.in[:cap(b.in)], rest)]
 		} else {
 			// A tail larger than what was taken (a big message arriving in pieces, or many
 			// small ones taken one per call) stays where it is, and the storage before it is
 			// left unused until the buffer grows or goes back: sliding it every time would
 			// be quadratic in its size.
-			c.in = rest
+			b.in = rest
 		}
 	default:
-		if cap(c.in) < len(rest) {
-			pool.Put(c.in)
-			c.in = pool.Get(len(rest))
+		b := c.bufs()
+		if cap(b.in) < len(rest) {
+			pool.Put(b.in)
+			b.in = pool.Get(len(rest))
 		}
-		c.in = append(c.in[:0], rest...)
+		b.in = append(b.in[:0], rest...)
 	}
 	if c.flags&fResumed != 0 {
 		c.flags &^= fResumed
@@ -228,10 +229,7 @@ func (c *Conn) eofProgress(consumed int) {
 func (c *Conn) settleEOF() {
 	c.flags |= fEOFSettled
 	c.flags &^= fTLSMore
-	if c.in != nil {
-		c.loop.pool.Put(c.in)
-		c.in = nil
-	}
+	c.dropKept()
 	if eh := c.hs.eh; eh != nil && eh.OnReadEOF(c) {
 		if c.flags&(fClosed|fClosing) == 0 {
 			// The handler still owes output and will Close when done. A later full hang-up
@@ -268,10 +266,7 @@ func (c *Conn) closeGracefully() {
 	}
 	c.flags |= fClosing
 	c.flags &^= fTLSMore
-	if c.in != nil {
-		c.loop.pool.Put(c.in)
-		c.in = nil
-	}
+	c.dropKept()
 	if c.Buffered() == 0 {
 		c.closeNow(nil)
 		return
@@ -298,10 +293,7 @@ func (c *Conn) closeNow(err error) {
 	if c.tmi != 0 {
 		l.timers.Remove(int(c.tmi))
 	}
-	if c.in != nil {
-		l.pool.Put(c.in)
-		c.in = nil
-	}
+	c.dropKept()
 	if c.tls != nil {
 		c.closeTLS(err) // before the output goes: close_notify follows a complete stream only
 	}
@@ -385,10 +377,11 @@ func (c *Conn) markDirty() {
 
 // appendOut copies p to the end of the pending output.
 func (c *Conn) appendOut(p []byte) {
-	if c.q != nil {
-		c.q.appendData(p, &c.loop.pool)
+	b := c.bufs()
+	if b.q != nil {
+		b.q.appendData(p, &c.loop.pool)
 	} else {
-		c.out = c.appendBuf(c.out, &c.head, p)
+		b.out = appendBuf(&c.loop.pool, b.out, &b.head, p)
 	}
 	c.markDirty()
 }
@@ -401,8 +394,7 @@ func (c *Conn) appendOut(p []byte) {
 // (moving the unsent bytes to the front) is done only when at least as many bytes were written
 // already as are unsent, and growing is geometric (bufpool.Size) and moves only the unsent
 // bytes.
-func (c *Conn) appendBuf(b []byte, head *int, p []byte) []byte {
-	pool := &c.loop.pool
+func appendBuf(pool *bufpool.Pool, b []byte, head *int, p []byte) []byte {
 	switch {
 	case b == nil:
 		b = pool.Get(len(p))
@@ -436,18 +428,18 @@ func (c *Conn) flush() {
 	}
 	l := c.loop
 	before := c.Buffered()
-	for {
-		if c.head < len(c.out) {
+	for b := c.io; b != nil; {
+		if b.head < len(b.out) {
 			// A raw write (rawWrite): the socket is non-blocking, so it cannot block.
-			n, err := rawWrite(c.fd, c.out[c.head:])
+			n, err := rawWrite(c.fd, b.out[b.head:])
 			if err == unix.EINTR {
 				continue
 			}
 			if n > 0 {
-				c.head += n
+				b.head += n
 				l.st.bytesOut += uint64(n)
 			}
-			if err == unix.EAGAIN || err == nil && c.head < len(c.out) {
+			if err == unix.EAGAIN || err == nil && b.head < len(b.out) {
 				c.flags |= fWantWrite
 				break
 			}
@@ -456,13 +448,14 @@ func (c *Conn) flush() {
 				return
 			}
 		}
-		if c.out != nil {
-			l.pool.Put(c.out)
-			c.out, c.head = nil, 0
+		if b.out != nil {
+			l.pool.Put(b.out)
+			b.out, b.head = nil, 0
 		}
-		if c.q == nil || len(c.q.segs) == 0 {
-			c.q = nil
+		if b.q == nil || len(b.q.segs) == 0 {
+			b.q = nil
 			c.flags &^= fWantWrite
+			c.settleIO()
 			break
 		}
 		if !c.flushQueue() {
@@ -471,6 +464,9 @@ func (c *Conn) flush() {
 			}
 			break
 		}
+	}
+	if c.io == nil {
+		c.flags &^= fWantWrite // nothing pending (it drained, or there was none)
 	}
 	c.flushed(before)
 }
@@ -532,12 +528,17 @@ func (c *Conn) afterFlush(pending int) {
 
 // releaseOutput drops pending output and queued files.
 func (c *Conn) releaseOutput() {
-	if c.out != nil {
-		c.loop.pool.Put(c.out)
-		c.out, c.head = nil, 0
+	b := c.io
+	if b == nil {
+		return
 	}
-	if c.q != nil {
-		c.q.release(&c.loop.pool)
-		c.q = nil
+	if b.out != nil {
+		c.loop.pool.Put(b.out)
+		b.out, b.head = nil, 0
 	}
+	if b.q != nil {
+		b.q.release(&c.loop.pool)
+		b.q = nil
+	}
+	c.settleIO()
 }

@@ -26,11 +26,11 @@ func (c *Conn) received(data []byte) {
 		// Paused, its receive being cancelled, or kept input waiting to be handed back: the
 		// bytes join the kept input, behind it, where a later read would have put them.
 		c.keep(data)
-	case len(c.in) == 0:
+	case len(c.kept()) == 0:
 		c.deliver(data, false)
 	default:
 		c.keep(data)
-		c.deliver(c.in, true)
+		c.deliver(c.io.in, true)
 	}
 }
 
@@ -44,14 +44,15 @@ func (c *Conn) gather(data []byte) {
 }
 
 func (c *Conn) gathered() {
-	if c.reading() && len(c.in) > 0 {
-		c.deliver(c.in, true)
+	if c.reading() && len(c.kept()) > 0 {
+		c.deliver(c.io.in, true)
 	}
 }
 
 // keep appends data to the connection's kept input.
 func (c *Conn) keep(data []byte) {
-	c.in = append(c.loop.pool.Grow(c.in, len(data)), data...)
+	b := c.bufs()
+	b.in = append(c.loop.pool.Grow(b.in, len(data)), data...)
 }
 
 // receivedBytes counts input and its activity, as read does.

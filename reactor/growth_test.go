@@ -3,6 +3,8 @@ package reactor
 import (
 	"testing"
 	"unsafe"
+
+	"github.com/reactord/reactord/internal/bufpool"
 )
 
 // TestOutputGrowthIsLinear appends 24 MiB of output in 4 KiB writes, as AsyncWrite does for a
@@ -24,27 +26,28 @@ func TestOutputGrowthIsLinear(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &Conn{loop: &Loop{}}
+			var pool bufpool.Pool
+			var b connIO
 			chunk := make([]byte, piece)
 			moved, rooms := 0, 0
 			for i := 1; i*piece <= total; i++ {
-				before, head := unsafe.SliceData(c.out), c.head
-				unsent := len(c.out) - c.head
-				c.out = c.appendBuf(c.out, &c.head, chunk)
-				if before != nil && (unsafe.SliceData(c.out) != before || c.head != head) {
+				before, head := unsafe.SliceData(b.out), b.head
+				unsent := len(b.out) - b.head
+				b.out = appendBuf(&pool, b.out, &b.head, chunk)
+				if before != nil && (unsafe.SliceData(b.out) != before || b.head != head) {
 					moved += unsent
 					rooms++
 				}
 				if tc.every > 0 && i%tc.every == 0 {
-					c.head = min(c.head+tc.drain, len(c.out))
+					b.head = min(b.head+tc.drain, len(b.out))
 				}
 			}
 			if moved > 3*total {
 				t.Errorf("%d MiB moved to make room for %d MiB written (%d times), want at most %d MiB",
 					moved>>20, total>>20, rooms, 3*total>>20)
 			}
-			if pending := len(c.out) - c.head; cap(c.out) > 2*pending+8<<20 {
-				t.Errorf("buffer capacity %d MiB for %d MiB pending", cap(c.out)>>20, pending>>20)
+			if pending := len(b.out) - b.head; cap(b.out) > 2*pending+8<<20 {
+				t.Errorf("buffer capacity %d MiB for %d MiB pending", cap(b.out)>>20, pending>>20)
 			}
 		})
 	}

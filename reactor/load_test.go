@@ -180,7 +180,7 @@ func TestSlowReaderBoundsOutput(t *testing.T) {
 		done := make(chan struct{})
 		l.Post(func() {
 			mu.Lock()
-			maxHeld = max(maxHeld, c.Buffered()+len(c.in))
+			maxHeld = max(maxHeld, c.Buffered()+len(c.kept()))
 			if c.flags&fPausedBP != 0 {
 				paused = true
 			}

@@ -39,6 +39,7 @@ type Loop struct {
 	hsLive  int           // TLS handshake coroutines of this loop (tls_coro.go)
 	hsMax   int           // the loop's share of WithTLSHandshakeLimit
 	hsQueue []*tlsSession // complete ClientHellos waiting for a slot
+	ioFree  []*connIO     // connIOs given back by connections, for reuse (conn_buf.go)
 
 	timers timerheap.Heap[timerRef]
 	base   time.Time // monotonic origin of the loop's nanosecond clock
@@ -316,7 +317,7 @@ func (l *Loop) redeliverTails() {
 			c.readTLS(0)
 		default:
 			c.flags &^= fPausedBP
-			c.deliver(c.in, true)
+			c.deliver(c.io.in, true)
 		}
 		if c.flags&fClosed == 0 {
 			c.syncInterest()

@@ -61,21 +61,23 @@ func (q *outQueue) release(pool *bufpool.Pool) {
 
 // appendFile queues a file range (fd is a duplicate the queue now owns).
 func (c *Conn) appendFile(fd int, off, n int64) {
-	if c.q == nil {
-		c.q = &outQueue{}
+	b := c.bufs()
+	if b.q == nil {
+		b.q = &outQueue{}
 	}
-	c.q.segs = append(c.q.segs, outSeg{fd: fd, off: off, n: n})
-	c.q.bytes += n
+	b.q.segs = append(b.q.segs, outSeg{fd: fd, off: off, n: n})
+	b.q.bytes += n
 	c.markDirty()
 }
 
 // flushQueue advances to the next queued segment: a data segment becomes Conn.out, a file
 // range is sent with sendfile(2). It reports whether flush should go round again.
 func (c *Conn) flushQueue() bool {
-	q := c.q
+	b := c.io
+	q := b.q
 	seg := &q.segs[0]
 	if seg.fd < 0 {
-		c.out, c.head = seg.data, 0
+		b.out, b.head = seg.data, 0
 		q.bytes -= int64(len(seg.data))
 		q.pop()
 		return true

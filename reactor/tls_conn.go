@@ -361,30 +361,36 @@ func (c *Conn) flushTLS() {
 func (c *Conn) sealNext(budget *int) (bool, error) {
 	l := c.loop
 	ts := c.tls
+	b := c.io
+	if b == nil {
+		return false, nil
+	}
 	for {
-		if c.head < len(c.out) {
-			end := min(len(c.out), c.head+sealChunk)
-			if _, err := ts.tc.Write(c.out[c.head:end]); err != nil {
+		if b.head < len(b.out) {
+			end := min(len(b.out), b.head+sealChunk)
+			if _, err := ts.tc.Write(b.out[b.head:end]); err != nil {
 				return false, err
 			}
-			c.head = end
-			if c.head == len(c.out) {
-				l.pool.Put(c.out)
-				c.out, c.head = nil, 0
+			b.head = end
+			if b.head == len(b.out) {
+				l.pool.Put(b.out)
+				b.out, b.head = nil, 0
+				c.settleIO()
 			}
 			return true, nil
 		}
-		q := c.q
+		q := b.q
 		if q == nil || len(q.segs) == 0 {
-			c.q = nil
+			b.q = nil
+			c.settleIO()
 			return false, nil
 		}
 		seg := &q.segs[0]
 		if seg.fd < 0 {
-			if c.out != nil {
-				l.pool.Put(c.out)
+			if b.out != nil {
+				l.pool.Put(b.out)
 			}
-			c.out, c.head = seg.data, 0
+			b.out, b.head = seg.data, 0
 			q.bytes -= int64(len(seg.data))
 			q.pop()
 			continue
@@ -583,7 +589,7 @@ func (ts *tlsSession) Read(p []byte) (int, error) {
 func (ts *tlsSession) Write(p []byte) (int, error) {
 	c := ts.c
 	if ts.onLoop {
-		ts.cout = c.appendBuf(ts.cout, &ts.chead, p)
+		ts.cout = appendBuf(&c.loop.pool, ts.cout, &ts.chead, p)
 		return len(p), nil
 	}
 	if ts.hs.coro {
@@ -604,7 +610,7 @@ func (c *Conn) appendSealed(p []byte) {
 		return
 	}
 	ts := c.tls
-	ts.cout = c.appendBuf(ts.cout, &ts.chead, p)
+	ts.cout = appendBuf(&c.loop.pool, ts.cout, &ts.chead, p)
 	c.markDirty()
 }
 

@@ -566,21 +566,27 @@ func (r *ringIO) flush(c *Conn) {
 	l := r.l
 	before := c.Buffered()
 	if s.sbuf == nil {
-		for {
-			if c.head < len(c.out) {
+		for b := c.io; ; {
+			if b == nil {
+				c.flushed(before)
+				return
+			}
+			if b.head < len(b.out) {
 				// The buffer moves to the slot, where nothing appends to it (appending could
 				// grow it away under the kernel); new output starts a buffer of its own.
-				s.sbuf, s.shead = c.out, c.head
-				c.out, c.head = nil, 0
+				s.sbuf, s.shead = b.out, b.head
+				b.out, b.head = nil, 0
 				c.flags |= fSendBuf
+				c.settleIO()
 				break
 			}
-			if c.out != nil {
-				l.pool.Put(c.out)
-				c.out, c.head = nil, 0
+			if b.out != nil {
+				l.pool.Put(b.out)
+				b.out, b.head = nil, 0
 			}
-			if c.q == nil || len(c.q.segs) == 0 {
-				c.q = nil
+			if b.q == nil || len(b.q.segs) == 0 {
+				b.q = nil
+				c.settleIO()
 				c.flushed(before)
 				return
 			}
