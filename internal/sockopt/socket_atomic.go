@@ -19,9 +19,14 @@ func newSocket(family, typ int) (int, error) {
 // backlog is empty, ECONNABORTED/EPROTO for a connection reset while it waited, EMFILE/ENFILE
 // when out of descriptors, EBADF for a negative fd. Any goroutine.
 func Accept(fd int) (int, error) {
-	if fd < 0 {
-		return -1, unix.EBADF
-	}
-	nfd, _, err := unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+	nfd, _, err := accept(fd)
 	return nfd, err
+}
+
+// accept is Accept returning the peer's address too, in the allocating portable form.
+func accept(fd int) (int, unix.Sockaddr, error) {
+	if fd < 0 {
+		return -1, nil, unix.EBADF
+	}
+	return unix.Accept4(fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 }

@@ -49,15 +49,21 @@ func newSocket(family, typ int) (int, error) {
 // EMFILE/ENFILE when out of descriptors, EBADF for a negative fd. A failing fcntl (the new
 // descriptor is closed then) is wrapped in *os.SyscallError. Any goroutine.
 func Accept(fd int) (int, error) {
+	nfd, _, err := accept(fd)
+	return nfd, err
+}
+
+// accept is Accept returning the peer's address too.
+func accept(fd int) (int, unix.Sockaddr, error) {
 	if fd < 0 {
-		return -1, unix.EBADF
+		return -1, nil, unix.EBADF
 	}
-	nfd, _, err := unix.Accept(fd)
+	nfd, sa, err := unix.Accept(fd)
 	if err != nil {
-		return -1, err
+		return -1, nil, err
 	}
 	if err := setFlags(nfd); err != nil {
-		return -1, err
+		return -1, nil, err
 	}
-	return nfd, nil
+	return nfd, sa, nil
 }

@@ -1,0 +1,58 @@
+package sockopt
+
+import (
+	"net/netip"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// AcceptPeer is Accept that also returns the peer's address, decoded from the sockaddr
+// accept4(2) fills in — which unix.Accept4 would allocate twice for (the raw buffer escapes,
+// and the decoded Sockaddr is boxed). Here the buffer lives on the stack and the call is a raw
+// system call (no scheduler hand-off), so accepting allocates nothing. fd must be a
+// non-blocking listening socket (every socket the reactor listens on is): the raw call must
+// not block. Errors are bare unix.Errno values, as for Accept. Any goroutine.
+func AcceptPeer(fd int) (int, Peer, error) {
+	if fd < 0 {
+		return -1, Peer{}, unix.EBADF
+	}
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)),
+		uintptr(unsafe.Pointer(&n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, Peer{}, e
+	}
+	return int(r), decodePeer(&rsa, n), nil
+}
+
+// decodePeer reads an AF_INET or AF_INET6 sockaddr of n bytes; anything else is no Peer.
+func decodePeer(rsa *unix.RawSockaddrAny, n uint32) Peer {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		if n < unix.SizeofSockaddrInet4 {
+			return Peer{}
+		}
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return Peer{Addr: netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port))}
+	case unix.AF_INET6:
+		if n < unix.SizeofSockaddrInet6 {
+			return Peer{}
+		}
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		a := netip.AddrFrom16(sa.Addr)
+		if a.Is4In6() {
+			// A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d.
+			a = a.Unmap()
+		}
+		return Peer{Addr: netip.AddrPortFrom(a, ntohs(sa.Port)), Scope: sa.Scope_id}
+	}
+	return Peer{}
+}
+
+// ntohs converts a port from network byte order as stored in a sockaddr.
+func ntohs(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
