@@ -3,13 +3,13 @@ package reactor
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/internal/sockopt"
-	"github.com/reactord/reactord/poller"
 )
 
 // Conn is one stream connection (TCP or Unix): accepted by a listener, opened by Dial, or
@@ -24,41 +24,59 @@ import (
 //
 // Conn is an io.Writer (Write copies into the output buffer, flushed at the end of the loop
 // iteration), so fmt.Fprintf(c, ...) works on the loop goroutine.
+//
+// Its layout is kept small on purpose (one idle connection is this struct, a timer heap entry
+// and a slot in two fd-indexed tables): what few connections need lives in connExtra, buffered
+// I/O in a connIO borrowed only while there is any, and the fields are ordered so that
+// nothing is padding. Adding a field? Prefer connExtra; check the size with TestConnSize.
 type Conn struct {
-	loop  *Loop
-	hs    *handlerSet // the loop's for accepted connections; the caller's for dialed ones
-	fd    int
+	loop *Loop
+	hs   *handlerSet               // the loop's for accepted connections; the caller's for dialed ones
+	io   *connIO                   // buffered input and output, borrowed from the loop while there is any (conn_buf.go)
+	ctx  any                       // SetContext
+	x    atomic.Pointer[connExtra] // rarely needed state, made on first use; nil for most connections
+	dl   int64                     // SetDeadline deadline, loop clock; 0 = none (conn_timer.go)
+	tls  *tlsSession               // nil without TLS (tls_conn.go)
+
+	fd    int32
 	flags connFlags     // loop-goroutine state
-	reg   poller.Events // interest currently registered with the poller
 	state atomic.Uint32 // connOpen, connClosing or connClosed: what other goroutines see
+	tmi   int32         // position of the connection's entry in the loop's timer heap + 1; 0 = none
+	holds uint16        // Hold calls not yet Released
+	port  uint16        // the peer's port, with peer (fPeer)
+	reg   uint8         // poller.Events registered with the poller (Readable|Writable)
 	kind  sockopt.Kind
-	holds uint16 // Hold calls not yet Released (fits the padding after kind)
-
-	io *connIO // buffered input and output, borrowed from the loop while there is any (conn_buf.go)
-
-	ctx      any
-	remote   net.Addr
-	x        *connExtra            // rarely needed state, made on first use; nil for most connections
-	dl       int64                 // SetDeadline deadline, loop clock; 0 = none (conn_timer.go)
-	tmi      int32                 // position of the connection's entry in the loop's timer heap + 1; 0 = none
-	closeErr error                 // cause to report once a graceful close has flushed
-	pace     atomic.Pointer[pacer] // set by the first AsyncWriteContext (any goroutine)
-	tls      *tlsSession           // nil without TLS
+	peer  [16]byte // the peer's IP address as accept reported it, IPv4 mapped (fPeer)
 }
 
 // connExtra is the per-connection state few connections need, kept out of Conn so that an
 // idle connection stays small: it is made by the first call that needs it (extra) and lives
-// as long as the connection. Loop goroutine only.
+// as long as the connection. The pointer to it is atomic because AsyncWriteContext, on any
+// goroutine, may be the one that makes it (for pace); every other field is the loop
+// goroutine's.
 type connExtra struct {
-	to connTimeouts // valid when fTimeouts is set
+	pace   atomic.Pointer[pacer] // set by the first AsyncWriteContext (any goroutine)
+	to     connTimeouts          // valid when fTimeouts is set
+	remote net.Addr              // RemoteAddr's result, once asked for (or a link-local peer's, with its zone)
 }
 
 // extra returns the connection's rarely needed state, making it on first use.
+// Any goroutine.
 func (c *Conn) extra() *connExtra {
-	if c.x == nil {
-		c.x = new(connExtra)
+	if x := c.x.Load(); x != nil {
+		return x
 	}
-	return c.x
+	c.x.CompareAndSwap(nil, new(connExtra))
+	return c.x.Load()
+}
+
+// pacerIfAny returns the connection's pacer, nil before the first AsyncWriteContext. Any
+// goroutine.
+func (c *Conn) pacerIfAny() *pacer {
+	if x := c.x.Load(); x != nil {
+		return x.pace.Load()
+	}
+	return nil
 }
 
 type connFlags uint32
@@ -84,6 +102,8 @@ const (
 	fTLSFull                          // handshake input at its cap: reading waits for the worker
 	fTLSMore                          // crypto/tls holds input not yet handed to OnData
 	fTimeouts                         // an idle or read timeout was set: x.to holds them
+	fPeer                             // peer and port hold the peer's address (from accept)
+	fCloseEOF                         // a graceful close after the peer's EOF: OnClose gets io.EOF
 )
 
 // State values of Conn.state.
@@ -93,8 +113,18 @@ const (
 	connClosed
 )
 
-func newConn(l *Loop, fd int, kind sockopt.Kind) *Conn {
-	return &Conn{loop: l, hs: &l.hs, fd: fd, kind: kind}
+// newConn makes the Conn of an accepted socket; peer is what accept reported.
+func newConn(l *Loop, fd int, kind sockopt.Kind, peer sockopt.Peer) *Conn {
+	c := &Conn{loop: l, hs: &l.hs, fd: int32(fd), kind: kind}
+	if ap := peer.Addr; ap.IsValid() {
+		c.peer, c.port = ap.Addr().As16(), ap.Port()
+		c.flags |= fPeer
+		if peer.Scope != 0 {
+			// A link-local IPv6 peer: its zone names the interface, looked up once here.
+			c.extra().remote = sockopt.ToAddr(kind, &unix.SockaddrInet6{Port: int(ap.Port()), ZoneId: peer.Scope, Addr: c.peer})
+		}
+	}
+	return c
 }
 
 // Write appends a copy of p to the connection's output and returns len(p). Nothing is
@@ -126,7 +156,7 @@ func (c *Conn) AsyncWrite(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	return c.asyncWrite(p, c.pace.Load())
+	return c.asyncWrite(p, c.pacerIfAny())
 }
 
 // Close closes the connection after its pending output (including AsyncWrites that were
@@ -137,7 +167,7 @@ func (c *Conn) Close() error {
 	if !c.state.CompareAndSwap(connOpen, connClosing) {
 		return nil
 	}
-	if pc := c.pace.Load(); pc != nil {
+	if pc := c.pacerIfAny(); pc != nil {
 		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
 	}
 	return c.loop.post(task{op: opClose, c: c})
@@ -272,7 +302,7 @@ func (c *Conn) unbusied() {
 		return
 	}
 	if c.flags&fTimeouts != 0 {
-		c.x.to.lastActive, c.x.to.lastRead = c.loop.nowNs, c.loop.nowNs
+		c.x.Load().to.lastActive, c.x.Load().to.lastRead = c.loop.nowNs, c.loop.nowNs
 		c.arm()
 	}
 	if c.flags&fEOFSettled != 0 && c.flags&fInData == 0 {
@@ -292,7 +322,7 @@ func (c *Conn) Buffered() int {
 		}
 	}
 	if c.flags&fSendBuf != 0 {
-		n += c.loop.ring.unsent(c.fd) // older than io.out: handed to a send, not yet all taken
+		n += c.loop.ring.unsent(int(c.fd)) // older than io.out: handed to a send, not yet all taken
 	}
 	if ts := c.tls; ts != nil {
 		n += len(ts.cout) - ts.chead
@@ -308,29 +338,61 @@ func (c *Conn) OutputFull() bool { return c.Buffered() >= c.loop.opt.high }
 // Fd returns the connection's file descriptor. The number belongs to the reactor: do not close
 // it, and do not use it after OnClose, when it may already name another file. On a TLS
 // connection the socket carries records: reading or writing it directly corrupts the stream.
-func (c *Conn) Fd() int { return c.fd }
+func (c *Conn) Fd() int { return int(int(c.fd)) }
 
 // LocalAddr returns the local address (getsockname), or nil if it cannot be read. It is not
 // cached (an idle connection stays small) and allocates. Loop goroutine only.
 func (c *Conn) LocalAddr() net.Addr {
-	sa, err := unix.Getsockname(c.fd)
+	sa, err := unix.Getsockname(int(int(c.fd)))
 	if err != nil {
 		return nil
 	}
 	return sockopt.ToAddr(c.kind, sa)
 }
 
-// RemoteAddr returns the peer's address (getpeername), read once and cached, or nil if the
-// peer is already gone before the first call. Loop goroutine only.
+// RemoteAddr returns the peer's address: a *net.TCPAddr for TCP, a *net.UnixAddr for a Unix
+// socket. For an accepted TCP connection it is the address accept reported; otherwise it is
+// read with getpeername, and nil if the peer is already gone before the first call. The first
+// call makes the value (it allocates), later calls return the same one. RemoteAddrPort gives
+// the same address without allocating. Loop goroutine only.
 func (c *Conn) RemoteAddr() net.Addr {
-	if c.remote == nil && c.flags&fClosed == 0 {
-		sa, err := unix.Getpeername(c.fd)
+	if x := c.x.Load(); x != nil && x.remote != nil {
+		return x.remote
+	}
+	var a net.Addr
+	switch {
+	case c.flags&fPeer != 0:
+		ap := c.RemoteAddrPort()
+		a = &net.TCPAddr{IP: ap.Addr().AsSlice(), Port: int(ap.Port())}
+	case c.flags&fClosed == 0:
+		sa, err := unix.Getpeername(int(int(c.fd)))
 		if err != nil {
 			return nil
 		}
-		c.remote = sockopt.ToAddr(c.kind, sa)
+		a = sockopt.ToAddr(c.kind, sa)
+	default:
+		return nil
 	}
-	return c.remote
+	c.extra().remote = a
+	return a
+}
+
+// RemoteAddrPort returns the peer's IP address (IPv4 in its 4-byte form) and port, without
+// allocating once known: for an accepted TCP connection from what accept reported, otherwise
+// from RemoteAddr. It is the zero AddrPort (IsValid false) for a Unix socket, or when the peer
+// is gone before the address could be read. The zone of a link-local IPv6 peer is left out
+// (RemoteAddr has it). Loop goroutine only.
+func (c *Conn) RemoteAddrPort() netip.AddrPort {
+	if c.flags&fPeer != 0 {
+		return netip.AddrPortFrom(netip.AddrFrom16(c.peer).Unmap(), c.port)
+	}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok && ta != nil {
+		ap := ta.AddrPort()
+		c.peer, c.port = ap.Addr().As16(), ap.Port()
+		c.flags |= fPeer
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
 }
 
 // Context returns the value set by SetContext. Loop goroutine only.

@@ -59,7 +59,7 @@ func (c *Conn) read() {
 	}
 	l := c.loop
 	data, tail, inConn := c.inputSpace()
-	n, err := readFd(c.fd, data[tail:])
+	n, err := readFd(int(c.fd), data[tail:])
 	if err != nil {
 		if err == unix.EAGAIN {
 			// Spurious readiness (another thread of the kernel took the data, or a stale
@@ -75,7 +75,7 @@ func (c *Conn) read() {
 	}
 	l.st.bytesIn += uint64(n)
 	if c.flags&fTimeouts != 0 {
-		c.x.to.lastActive, c.x.to.lastRead = l.nowNs, l.nowNs
+		c.x.Load().to.lastActive, c.x.Load().to.lastRead = l.nowNs, l.nowNs
 	}
 	c.deliver(data[:tail+n], inConn)
 }
@@ -251,8 +251,7 @@ func (c *Conn) closeAfterEOF() {
 		c.closeNow(io.EOF)
 		return
 	}
-	c.flags |= fClosing
-	c.closeErr = io.EOF
+	c.flags |= fClosing | fCloseEOF
 	c.markDirty()
 }
 
@@ -260,7 +259,7 @@ func (c *Conn) closeAfterEOF() {
 func (c *Conn) closeGracefully() {
 	if c.flags&(fClosed|fClosing) != 0 {
 		if c.flags&fClosing != 0 {
-			c.closeErr = nil // a local Close was asked for: report it as such
+			c.flags &^= fCloseEOF // a local Close was asked for: report it as such
 		}
 		return
 	}
@@ -298,7 +297,7 @@ func (c *Conn) closeNow(err error) {
 		c.closeTLS(err) // before the output goes: close_notify follows a complete stream only
 	}
 	c.releaseOutput()
-	if pc := c.pace.Load(); pc != nil {
+	if pc := c.pacerIfAny(); pc != nil {
 		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
 	}
 	if c.flags&fHandshake != 0 {
@@ -328,7 +327,7 @@ func (c *Conn) idle() bool {
 // place; it is a system call per connection, but Shutdown is rare. A peer that sent only a FIN
 // (zero bytes) or an error counts as no input.
 func (c *Conn) inputWaiting() bool {
-	n, _, err := unix.Recvfrom(c.fd, c.loop.readBuf[:1], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	n, _, err := unix.Recvfrom(int(c.fd), c.loop.readBuf[:1], unix.MSG_PEEK|unix.MSG_DONTWAIT)
 	return err == nil && n > 0
 }
 
@@ -355,14 +354,14 @@ func (c *Conn) syncInterest() {
 	if c.flags&fWantWrite != 0 {
 		want |= poller.Writable
 	}
-	if want == c.reg || c.flags&fClosed != 0 || c.fd < 0 {
+	if want == poller.Events(c.reg) || c.flags&fClosed != 0 || c.fd < 0 {
 		return
 	}
-	if err := c.loop.poll.Modify(c.fd, want); err != nil {
+	if err := c.loop.poll.Modify(int(c.fd), want); err != nil {
 		c.closeNow(err)
 		return
 	}
-	c.reg = want
+	c.reg = uint8(want)
 }
 
 // markDirty queues the connection for the end-of-iteration flush. A connection waiting for
@@ -431,7 +430,7 @@ func (c *Conn) flush() {
 	for b := c.io; b != nil; {
 		if b.head < len(b.out) {
 			// A raw write (rawWrite): the socket is non-blocking, so it cannot block.
-			n, err := rawWrite(c.fd, b.out[b.head:])
+			n, err := rawWrite(int(c.fd), b.out[b.head:])
 			if err == unix.EINTR {
 				continue
 			}
@@ -490,11 +489,15 @@ func (c *Conn) flushed(before int) {
 // afterFlush applies backpressure and completes a graceful close.
 func (c *Conn) afterFlush(pending int) {
 	opt := c.loop.opt
-	if pc := c.pace.Load(); pc != nil {
+	if pc := c.pacerIfAny(); pc != nil {
 		pc.publish(pending, opt.low)
 	}
 	if pending == 0 && c.flags&fClosing != 0 {
-		c.closeNow(c.closeErr)
+		var cause error
+		if c.flags&fCloseEOF != 0 {
+			cause = io.EOF
+		}
+		c.closeNow(cause)
 		return
 	}
 	switch {

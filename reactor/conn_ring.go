@@ -60,7 +60,7 @@ func (c *Conn) receivedBytes(n int) {
 	l := c.loop
 	l.st.bytesIn += uint64(n)
 	if c.flags&fTimeouts != 0 {
-		c.x.to.lastActive, c.x.to.lastRead = l.nowNs, l.nowNs
+		c.x.Load().to.lastActive, c.x.Load().to.lastRead = l.nowNs, l.nowNs
 	}
 }
 
@@ -71,7 +71,7 @@ func (c *Conn) receivedBytes(n int) {
 // cause to report.
 func (c *Conn) hangup(ev poller.Events) {
 	if ev&poller.Error != 0 {
-		if err := sockopt.SocketError(c.fd); err != nil {
+		if err := sockopt.SocketError(int(c.fd)); err != nil {
 			c.closeNow(os.NewSyscallError("socket", err))
 			return
 		}

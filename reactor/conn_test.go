@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/reactord/reactord/internal/sockopt"
 	"github.com/reactord/reactord/internal/testsupport"
 )
 
@@ -592,6 +594,83 @@ func TestAddrs(t *testing.T) {
 	}
 	if a := s.Addrs(); len(a) != 1 || a[0].String() != addr {
 		t.Fatalf("Addrs = %v", a)
+	}
+}
+
+// TestRemoteAddrPort: the peer's address as accept reported it, over IPv4, IPv6 and a Unix
+// socket, matches RemoteAddr and the client's own local address, and costs no allocation.
+func TestRemoteAddrPort(t *testing.T) {
+	tests := []struct {
+		name, network, listen string
+		needV6, unix          bool
+	}{
+		{"ipv4", "tcp", "127.0.0.1:0", false, false},
+		{"ipv6", "tcp6", "[::1]:0", true, false},
+		{"unix", "unix", "", false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.needV6 && !sockopt.HaveIPv6() {
+				t.Skip("no IPv6")
+			}
+			type seen struct {
+				ap     netip.AddrPort
+				addr   net.Addr
+				allocs float64
+			}
+			got := make(chan seen, 1)
+			h := HandlerFuncs{Open: func(c *Conn) {
+				var s seen
+				s.allocs = testing.AllocsPerRun(10, func() { s.ap = c.RemoteAddrPort() })
+				s.addr = c.RemoteAddr()
+				got <- s
+			}}
+			s, err := NewServer(h, WithLoops(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			listen := tc.listen
+			if tc.unix {
+				listen = filepath.Join(t.TempDir(), "s")
+			}
+			a, err := s.Listen(tc.network, listen)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			network := tc.network
+			if network == "tcp6" {
+				network = "tcp"
+			}
+			cl, err := net.Dial(network, a.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			r := <-got
+			if tc.unix {
+				if r.ap.IsValid() {
+					t.Errorf("RemoteAddrPort of a Unix socket = %v, want none", r.ap)
+				}
+				if _, ok := r.addr.(*net.UnixAddr); !ok {
+					t.Errorf("RemoteAddr of a Unix socket = %T %v", r.addr, r.addr)
+				}
+				return
+			}
+			want := cl.LocalAddr().(*net.TCPAddr).AddrPort()
+			if r.ap != want {
+				t.Errorf("RemoteAddrPort %v, want %v", r.ap, want)
+			}
+			if r.addr.String() != cl.LocalAddr().String() {
+				t.Errorf("RemoteAddr %v, want %v", r.addr, cl.LocalAddr())
+			}
+			if r.allocs != 0 {
+				t.Errorf("RemoteAddrPort allocates %.1f times", r.allocs)
+			}
+		})
 	}
 }
 

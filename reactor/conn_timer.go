@@ -94,13 +94,13 @@ func (c *Conn) timeouts() *connTimeouts {
 // connections without them.
 func (c *Conn) active() {
 	if c.flags&fTimeouts != 0 {
-		c.x.to.lastActive = c.loop.nowNs
+		c.x.Load().to.lastActive = c.loop.nowNs
 	}
 }
 
 func (c *Conn) readNow() {
 	if c.flags&fTimeouts != 0 {
-		c.x.to.lastRead = c.loop.nowNs
+		c.x.Load().to.lastRead = c.loop.nowNs
 	}
 }
 
@@ -110,7 +110,7 @@ func (c *Conn) timeout() (int64, error) {
 	if c.flags&fTimeouts == 0 || c.busy() {
 		return 0, nil
 	}
-	to := &c.x.to
+	to := &c.x.Load().to
 	var when int64
 	var cause error
 	if to.idle > 0 {
@@ -186,7 +186,7 @@ func (c *Conn) onTimeout() {
 	}
 	if c.flags&fTimeouts != 0 && !c.reading() {
 		// Read time does not run while reading is paused.
-		c.x.to.lastRead = now
+		c.x.Load().to.lastRead = now
 	}
 	if when, cause := c.timeout(); when != 0 && when <= now {
 		c.closeNow(cause)

@@ -331,11 +331,11 @@ func (c *Conn) connectNext() {
 			// The previous candidate failed: move the connection to the new socket. The old
 			// one closes at the end of the iteration (closeFd), so its number cannot be
 			// reused before the events of this iteration that may still name it are gone.
-			old := c.fd
+			old := int(c.fd)
 			l.poll.Remove(old)
 			l.conns[old] = nil
 			l.closeFd(old)
-			c.fd = fd
+			c.fd = int32(fd)
 			if err := l.track(c, poller.Readable|poller.Writable); err != nil {
 				unix.Close(fd)
 				c.fd = -1
@@ -346,7 +346,7 @@ func (c *Conn) connectNext() {
 			}
 			return
 		}
-		c.fd = fd
+		c.fd = int32(fd)
 		if err := l.track(c, poller.Readable|poller.Writable); err != nil {
 			unix.Close(fd)
 			c.fd = -1
@@ -372,7 +372,7 @@ func (c *Conn) onConnect(ev poller.Events) bool {
 		return false
 	}
 	ds := c.hs.dial
-	if err := sockopt.SocketError(c.fd); err != nil {
+	if err := sockopt.SocketError(int(c.fd)); err != nil {
 		// Refused, unreachable, reset: try the next address, if any.
 		ds.lastErr = os.NewSyscallError("connect", err)
 		c.connectNext()
@@ -384,10 +384,11 @@ func (c *Conn) onConnect(ev poller.Events) bool {
 	c.flags &^= fConnecting
 	l.st.dialed++
 	if c.kind == sockopt.TCP {
-		l.srv.tuneConn(c.fd)
+		l.srv.tuneConn(int(c.fd))
 	}
 	if c.flags&fTimeouts != 0 {
-		c.x.to.lastActive, c.x.to.lastRead = l.nowNs, l.nowNs
+		to := &c.x.Load().to
+		to.lastActive, to.lastRead = l.nowNs, l.nowNs
 	}
 	c.hs.h.OnOpen(c)
 	return c.flags&fClosed == 0
@@ -413,10 +414,10 @@ func (l *Loop) abortDials() {
 
 // track puts c's descriptor in the fd table and registers it with the poller for interest.
 func (l *Loop) track(c *Conn, interest poller.Events) error {
-	if err := l.poll.Add(c.fd, interest); err != nil {
+	if err := l.poll.Add(int(c.fd), interest); err != nil {
 		return err
 	}
-	c.reg = interest
+	c.reg = uint8(interest)
 	l.place(c)
 	return nil
 }
@@ -424,16 +425,17 @@ func (l *Loop) track(c *Conn, interest poller.Events) error {
 // place puts c's descriptor in the fd table, growing it to hold the number. The io_uring
 // completion mode places the connections it drives without a poller registration.
 func (l *Loop) place(c *Conn) {
-	if c.fd >= len(l.conns) {
+	fd := int(c.fd)
+	if fd >= len(l.conns) {
 		n := 2 * len(l.conns)
-		if n <= c.fd {
-			n = c.fd + 64
+		if n <= fd {
+			n = fd + 64
 		}
 		grown := make([]*Conn, n)
 		copy(grown, l.conns)
 		l.conns = grown
 	}
-	l.conns[c.fd] = c
+	l.conns[fd] = c
 }
 
 // Adopt moves an established stream connection — a *net.TCPConn, a *net.UnixConn, or any
@@ -502,7 +504,7 @@ func (l *Loop) adoptConn(fd int, h Handler, opts []DialOption) (*Conn, error) {
 		return nil, os.NewSyscallError("fcntl O_NONBLOCK", err)
 	}
 	unix.CloseOnExec(fd)
-	c := &Conn{loop: l, fd: fd, kind: kind, ctx: cfg.ctx}
+	c := &Conn{loop: l, fd: int32(fd), kind: kind, ctx: cfg.ctx}
 	hs := newHandlerSet(h)
 	c.hs = &hs
 	if err := l.post(task{op: opFunc, f: c.attachAdopted}); err != nil {
@@ -516,7 +518,7 @@ func (c *Conn) attachAdopted() {
 	l := c.loop
 	if c.state.Load() != connOpen || l.stopping.Load() {
 		// Closed before it was registered, or the loop is stopping: it never opens.
-		unix.Close(c.fd)
+		unix.Close(int(c.fd))
 		c.fd = -1
 		err := ErrServerClosed
 		if c.state.Load() != connOpen {
@@ -526,7 +528,7 @@ func (c *Conn) attachAdopted() {
 		return
 	}
 	if err := l.track(c, poller.Readable); err != nil {
-		unix.Close(c.fd)
+		unix.Close(int(c.fd))
 		c.fd = -1
 		c.closeNow(err)
 		return

@@ -57,8 +57,9 @@ func (ln *listener) onEvent(poller.Events) {
 			ln.pause(ErrTooManyConns)
 			return
 		}
-		// accept4 on Linux and FreeBSD; accept plus fcntl on macOS, which has no accept4.
-		fd, err := sockopt.Accept(ln.fd)
+		// accept4 on Linux and FreeBSD (raw and allocation-free on Linux, the peer's address
+		// decoded from the sockaddr it fills in); accept plus fcntl on macOS.
+		fd, peer, err := sockopt.AcceptPeer(ln.fd)
 		switch {
 		case err == unix.EAGAIN:
 			return
@@ -67,7 +68,7 @@ func (ln *listener) onEvent(poller.Events) {
 				return
 			}
 		default:
-			ln.serve(fd)
+			ln.serve(fd, peer)
 		}
 	}
 }
@@ -82,7 +83,9 @@ func (ln *listener) acceptDone(fd int, err error, ended bool) {
 		ln.parked = append(ln.parked, fd)
 		ln.pause(ErrTooManyConns)
 	case err == nil:
-		ln.serve(fd)
+		// The multishot accept reports no address (one sockaddr buffer cannot serve a
+		// stream of completions): RemoteAddr reads it with getpeername when asked.
+		ln.serve(fd, sockopt.Peer{})
 		if ln.atCap() {
 			ln.pause(ErrTooManyConns) // stop the kernel accepting more for now
 		}
@@ -123,8 +126,8 @@ func (ln *listener) acceptFailed(err error) bool {
 	}
 }
 
-// serve hands an accepted connection to its loop.
-func (ln *listener) serve(fd int) {
+// serve hands an accepted connection to its loop; peer is what accept reported, if anything.
+func (ln *listener) serve(fd int, peer sockopt.Peer) {
 	s := ln.srv
 	if ln.backoff != 0 {
 		ln.backoff = 0
@@ -134,7 +137,7 @@ func (ln *listener) serve(fd int) {
 		s.tuneConn(fd)
 	}
 	s.open.Add(1)
-	c := newConn(ln.pick(), fd, ln.kind)
+	c := newConn(ln.pick(), fd, ln.kind, peer)
 	if ln.tls != nil {
 		c.tls = &tlsSession{c: c, hs: &tlsHandshake{ln: ln.tls}}
 	}
@@ -215,7 +218,7 @@ func (ln *listener) resume() {
 			}
 			fd := ln.parked[0]
 			ln.parked = ln.parked[1:]
-			ln.serve(fd)
+			ln.serve(fd, sockopt.Peer{})
 		}
 		ln.parked = nil
 		r.armAccept(ln)

@@ -361,8 +361,9 @@ func (l *Loop) closeDeferred() {
 
 // addConn registers a connection handed to this loop and calls OnOpen.
 func (l *Loop) addConn(c *Conn) {
+	fd := int(c.fd)
 	if l.stopping.Load() || l.draining {
-		unix.Close(c.fd)
+		unix.Close(fd)
 		l.srv.open.Add(-1)
 		return
 	}
@@ -372,7 +373,7 @@ func (l *Loop) addConn(c *Conn) {
 		c.flags |= fRing
 	} else if err := l.track(c, poller.Readable); err != nil {
 		l.log.Warn("register connection", zap.Error(err))
-		unix.Close(c.fd)
+		unix.Close(fd)
 		l.srv.open.Add(-1)
 		return
 	}
@@ -408,17 +409,18 @@ func (l *Loop) removeConn(c *Conn) {
 	// when a dup of it is open, and poll would report POLLNVAL for it. In the completion
 	// mode the ring's requests hold the socket: they are cancelled, and the kernel releases
 	// it (the FIN goes out) once they are gone, at the next enter.
+	fd := int(c.fd)
 	if c.flags&fRing != 0 {
 		l.ring.forget(c)
 	} else {
-		l.poll.Remove(c.fd)
+		l.poll.Remove(fd)
 	}
-	l.conns[c.fd] = nil
+	l.conns[fd] = nil
 	l.nconns--
 	l.openConns.Add(-1)
 	l.st.closed++
 	l.srv.open.Add(-1)
-	l.closeFd(c.fd)
+	l.closeFd(fd)
 	if l.draining && l.nconns == 0 {
 		l.signalDrained()
 	}

@@ -83,7 +83,7 @@ func (c *Conn) flushQueue() bool {
 		return true
 	}
 	for {
-		n, err := sendFile(c.fd, seg.fd, &seg.off, int(min(seg.n, sendfileChunk)))
+		n, err := sendFile(int(c.fd), seg.fd, &seg.off, int(min(seg.n, sendfileChunk)))
 		if err == unix.EINTR {
 			continue
 		}

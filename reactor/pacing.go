@@ -62,11 +62,12 @@ func (pc *pacer) publish(buffered, low int) {
 
 // pacer returns the connection's pacer, making it on first use. Any goroutine.
 func (c *Conn) pacer() *pacer {
-	if pc := c.pace.Load(); pc != nil {
+	if pc := c.pacerIfAny(); pc != nil {
 		return pc
 	}
-	c.pace.CompareAndSwap(nil, &pacer{})
-	return c.pace.Load()
+	x := c.extra()
+	x.pace.CompareAndSwap(nil, &pacer{})
+	return x.pace.Load()
 }
 
 // AsyncWriteContext is AsyncWrite for a goroutine that must be paced by the connection's
@@ -148,7 +149,7 @@ func (c *Conn) asyncWrite(p []byte, pc *pacer) error {
 // asyncAppended runs on the loop once a counted AsyncWrite's n bytes were appended (or dropped,
 // the connection having closed): they move from queued to shown.
 func (c *Conn) asyncAppended(n int) {
-	pc := c.pace.Load()
+	pc := c.pacerIfAny()
 	pc.shown.Store(int64(c.Buffered()))
 	pc.queued.Add(-int64(n))
 	if c.flags&fClosed != 0 {

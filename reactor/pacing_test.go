@@ -37,12 +37,12 @@ func TestAsyncWriteContextPacesWriter(t *testing.T) {
 
 	// The client reads nothing: the writer must end up waiting, with a bounded backlog.
 	testsupport.Eventually(t, 0, "writer waiting for the output to drain", func() bool {
-		pc := c.pace.Load()
+		pc := c.pacerIfAny()
 		return pc != nil && pc.waiters.Load() > 0
 	})
 	var buffered int
 	var queued int64
-	onConnLoop(t, c, func() { buffered, queued = c.Buffered(), c.pace.Load().queued.Load() })
+	onConnLoop(t, c, func() { buffered, queued = c.Buffered(), c.pacerIfAny().queued.Load() })
 	if backlog := int64(buffered) + queued; backlog > high+chunk {
 		t.Fatalf("backlog %d bytes (pending %d, queued %d) with a stalled client, want at most high+chunk = %d",
 			backlog, buffered, queued, high+chunk)
@@ -78,7 +78,7 @@ func TestAsyncWriteContextErrors(t *testing.T) {
 		if err := c.AsyncWriteContext(context.Background(), make([]byte, 4*high)); err != nil {
 			t.Fatalf("first write: %v", err)
 		}
-		testsupport.Eventually(t, 0, "backlog above the mark", func() bool { return c.pace.Load().backlog() >= high })
+		testsupport.Eventually(t, 0, "backlog above the mark", func() bool { return c.pacerIfAny().backlog() >= high })
 	}
 	setup := func(t *testing.T) (*Conn, net.Conn) {
 		conns := make(chan *Conn, 1)
@@ -100,14 +100,14 @@ func TestAsyncWriteContextErrors(t *testing.T) {
 		fill(t, c)
 		ctx, cancel := context.WithTimeout(context.Background(), testsupport.Scale(30*time.Millisecond))
 		defer cancel()
-		before := c.pace.Load().backlog()
+		before := c.pacerIfAny().backlog()
 		if err := c.AsyncWriteContext(ctx, make([]byte, 100)); !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("AsyncWriteContext = %v, want DeadlineExceeded", err)
 		}
-		if after := c.pace.Load().backlog(); after > before {
+		if after := c.pacerIfAny().backlog(); after > before {
 			t.Fatalf("backlog grew from %d to %d: the refused bytes were queued", before, after)
 		}
-		if n := c.pace.Load().waiters.Load(); n != 0 {
+		if n := c.pacerIfAny().waiters.Load(); n != 0 {
 			t.Fatalf("%d waiters left registered", n)
 		}
 	})
@@ -118,7 +118,7 @@ func TestAsyncWriteContextErrors(t *testing.T) {
 				fill(t, c)
 				res := make(chan error, 1)
 				go func() { res <- c.AsyncWriteContext(context.Background(), []byte("late")) }()
-				testsupport.Eventually(t, 0, "writer waiting", func() bool { return c.pace.Load().waiters.Load() > 0 })
+				testsupport.Eventually(t, 0, "writer waiting", func() bool { return c.pacerIfAny().waiters.Load() > 0 })
 				if how == "Close" {
 					c.Close()
 				} else {

@@ -42,7 +42,7 @@ func TestShutdownServesInputWaitingInTheKernel(t *testing.T) {
 					t.Errorf("write: %v", err)
 				}
 				if err := testsupport.Wait(0, func() bool {
-					n, err := unix.IoctlGetInt(c.fd, unix.SIOCINQ)
+					n, err := unix.IoctlGetInt(int(c.fd), unix.SIOCINQ)
 					return err == nil && n > 0
 				}); err != nil {
 					t.Errorf("%v for the request to reach the server's socket", err)

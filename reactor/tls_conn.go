@@ -114,7 +114,7 @@ func (c *Conn) startTLS() {
 func (c *Conn) readHandshake() {
 	l := c.loop
 	ts := c.tls
-	n, err := readFd(c.fd, l.readBuf)
+	n, err := readFd(int(c.fd), l.readBuf)
 	switch {
 	case err == unix.EAGAIN:
 		return
@@ -145,7 +145,7 @@ func (c *Conn) readHandshake() {
 	switch {
 	case herr != nil:
 		if plain && hs.ln.plain != nil {
-			rawWrite(c.fd, hs.ln.plain) // best effort, like the close below
+			rawWrite(int(c.fd), hs.ln.plain) // best effort, like the close below
 		}
 		c.closeNow(herr)
 		return
@@ -234,7 +234,7 @@ func (c *Conn) handshakeDone(err error) {
 func (c *Conn) tlsAbort(err error) {
 	ts := c.tls
 	if ts.chead < len(ts.cout) {
-		rawWrite(c.fd, ts.cout[ts.chead:])
+		rawWrite(int(c.fd), ts.cout[ts.chead:])
 	}
 	c.closeNow(err)
 }
@@ -251,7 +251,7 @@ func (c *Conn) readTLS(pull int) {
 	if ts.pulled > 0 {
 		l.st.bytesIn += uint64(ts.pulled)
 		if c.flags&fTimeouts != 0 {
-			c.x.to.lastActive, c.x.to.lastRead = l.nowNs, l.nowNs
+			c.x.Load().to.lastActive, c.x.Load().to.lastRead = l.nowNs, l.nowNs
 		}
 	}
 	if err == nil {
@@ -311,7 +311,7 @@ func (c *Conn) flushTLS() {
 	budget := tlsFileBudget
 	for {
 		if ts.chead < len(ts.cout) {
-			n, err := rawWrite(c.fd, ts.cout[ts.chead:])
+			n, err := rawWrite(int(c.fd), ts.cout[ts.chead:])
 			if err == unix.EINTR {
 				continue
 			}
@@ -463,7 +463,7 @@ func (c *Conn) closeTLS(err error) {
 	} else if ts.onLoop && !ts.notified && c.Buffered() == 0 && politeClose(err) {
 		ts.notified = true
 		if ts.tc.CloseWrite() == nil && len(ts.cout) > 0 {
-			rawWrite(c.fd, ts.cout)
+			rawWrite(int(c.fd), ts.cout)
 		}
 	}
 	if ts.cout != nil {
@@ -570,7 +570,7 @@ func (ts *tlsSession) Read(p []byte) (int, error) {
 		return 0, errWouldBlock
 	}
 	ts.pull--
-	n, err := readFd(ts.c.fd, p)
+	n, err := readFd(int(ts.c.fd), p)
 	switch {
 	case err == unix.EAGAIN:
 		return 0, errWouldBlock
@@ -639,7 +639,7 @@ func (ts *tlsSession) sockAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
 			return nil
 		}
 	}
-	sa, err := get(ts.c.fd)
+	sa, err := get(int(ts.c.fd))
 	if err != nil {
 		return nil
 	}

@@ -474,7 +474,7 @@ func (r *ringIO) syncRecv(c *Conn) {
 	if c.flags&fClosed != 0 || r.stop {
 		return
 	}
-	s := r.slot(c.fd)
+	s := r.slot(int(c.fd))
 	// Kept input waiting to be handed back (fRedeliver) does not stop the receive: what
 	// arrives meanwhile joins it, behind it, so the order holds without a cancel-and-rearm
 	// every time backpressure lets go.
@@ -492,14 +492,14 @@ func (r *ringIO) syncRecv(c *Conn) {
 		watch = false
 	case recv && s.st&sRecv == 0:
 		q := r.sqe()
-		q.PrepRecvMultishot(c.fd, ringGroup)
+		q.PrepRecvMultishot(int(c.fd), ringGroup)
 		q.LimitRecvMultishot(r.recvCap)
-		q.UserData = rud(kRecv, s.gen, c.fd)
+		q.UserData = rud(kRecv, s.gen, int(c.fd))
 		r.named(s)
 		s.st |= sRecv
 		r.live++
 	case !recv && s.st&(sRecv|sRecvCancel) == sRecv:
-		r.cancel(rud(kRecv, s.gen, c.fd))
+		r.cancel(rud(kRecv, s.gen, int(c.fd)))
 		s.st |= sRecvCancel
 	}
 	switch {
@@ -507,13 +507,13 @@ func (r *ringIO) syncRecv(c *Conn) {
 		// Multishot, mask 0: the kernel adds POLLERR, POLLHUP and POLLRDHUP, and posts on
 		// wake-ups only, so a half-closed peer (RDHUP, not acted on here) cannot make it spin.
 		q := r.sqe()
-		q.PrepPollAdd(c.fd, 0, true)
-		q.UserData = rud(kWatch, s.gen, c.fd)
+		q.PrepPollAdd(int(c.fd), 0, true)
+		q.UserData = rud(kWatch, s.gen, int(c.fd))
 		r.named(s)
 		s.st |= sWatch
 		r.live++
 	case !watch && s.st&(sWatch|sWatchCancel) == sWatch:
-		r.cancel(rud(kWatch, s.gen, c.fd))
+		r.cancel(rud(kWatch, s.gen, int(c.fd)))
 		s.st |= sWatchCancel
 	}
 }
@@ -559,7 +559,7 @@ func (r *ringIO) onWatch(fd int, gen uint32, res int32, flags uint32) {
 // for a file queued by SendFile, sendfile(2) now. Output is never sent twice at once: with a
 // send in flight the completion continues.
 func (r *ringIO) flush(c *Conn) {
-	s := r.slot(c.fd)
+	s := r.slot(int(c.fd))
 	if s.st&(sSend|sRoom) != 0 {
 		return
 	}
@@ -598,8 +598,8 @@ func (r *ringIO) flush(c *Conn) {
 					// The socket took part of a file: the ring says when it has room.
 					c.flags &^= fWantWrite
 					q := r.sqe()
-					q.PrepPollAdd(c.fd, unix.POLLOUT, false)
-					q.UserData = rud(kRoom, s.gen, c.fd)
+					q.PrepPollAdd(int(c.fd), unix.POLLOUT, false)
+					q.UserData = rud(kRoom, s.gen, int(c.fd))
 					r.named(s)
 					s.st |= sRoom
 					r.live++
@@ -617,8 +617,8 @@ func (r *ringIO) flush(c *Conn) {
 		}
 	}
 	q := r.sqe()
-	q.PrepSend(c.fd, s.sbuf[s.shead:], unix.MSG_NOSIGNAL)
-	q.UserData = rud(kSend, s.gen, c.fd)
+	q.PrepSend(int(c.fd), s.sbuf[s.shead:], unix.MSG_NOSIGNAL)
+	q.UserData = rud(kSend, s.gen, int(c.fd))
 	r.named(s)
 	s.st |= sSend
 	r.live++
@@ -688,21 +688,21 @@ func (r *ringIO) onRoom(fd int, gen uint32) {
 // as stale. A send in flight keeps its buffer until its completion says the kernel is done
 // with it.
 func (r *ringIO) forget(c *Conn) {
-	s := r.slot(c.fd)
+	s := r.slot(int(c.fd))
 	if s.epoch == r.epoch && r.r.Pending() != 0 {
 		r.closePending = true // see beforeClose
 	}
 	if s.st&(sRecv|sRecvCancel) == sRecv {
-		r.cancel(rud(kRecv, s.gen, c.fd))
+		r.cancel(rud(kRecv, s.gen, int(c.fd)))
 	}
 	if s.st&(sWatch|sWatchCancel) == sWatch {
-		r.cancel(rud(kWatch, s.gen, c.fd))
+		r.cancel(rud(kWatch, s.gen, int(c.fd)))
 	}
 	if s.st&sRoom != 0 {
-		r.cancel(rud(kRoom, s.gen, c.fd))
+		r.cancel(rud(kRoom, s.gen, int(c.fd)))
 	}
 	if s.st&sSend != 0 {
-		ud := rud(kSend, s.gen, c.fd)
+		ud := rud(kSend, s.gen, int(c.fd))
 		r.cancel(ud)
 		if r.orphans == nil {
 			r.orphans = make(map[uint64][]byte)
