@@ -42,6 +42,8 @@ type Conn struct {
 	flags connFlags     // loop-goroutine state
 	state atomic.Uint32 // connOpen, connClosing or connClosed: what other goroutines see
 	tmi   int32         // position of the connection's entry in the loop's timer heap + 1; 0 = none
+	born  uint32        // when it was added, in ms of the loop clock (wrapping): its age, for shedding
+	seq   uint16        // the loop's addSeq when it was added: orders those born in the same ms
 	holds uint16        // Hold calls not yet Released
 	port  uint16        // the peer's port, with peer (fPeer)
 	reg   uint8         // poller.Events registered with the poller (Readable|Writable)
@@ -104,6 +106,7 @@ const (
 	fTimeouts                         // an idle or read timeout was set: x.to holds them
 	fPeer                             // peer and port hold the peer's address (from accept)
 	fCloseEOF                         // a graceful close after the peer's EOF: OnClose gets io.EOF
+	fProgress                         // OnData has consumed input at least once (shedding ranks by it)
 )
 
 // State values of Conn.state.

@@ -133,6 +133,9 @@ func (c *Conn) deliver(data []byte, inConn bool) {
 		c.closeNow(fmt.Errorf("%w: %d of %d bytes", ErrBadConsumed, consumed, len(data)))
 		return
 	}
+	if consumed > 0 {
+		c.flags |= fProgress
+	}
 	sync := c.flags&fPausedUser != paused || c.flags&fResumed != 0
 	if c.Buffered() >= c.loop.opt.high {
 		// Output-bound: read nothing more until it drains. Whatever input is kept is handed

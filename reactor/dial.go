@@ -436,6 +436,8 @@ func (l *Loop) place(c *Conn) {
 		l.conns = grown
 	}
 	l.conns[fd] = c
+	c.born, c.seq = l.clockMs(), l.addSeq // its age, for shedding (shed.go)
+	l.addSeq++
 }
 
 // Adopt moves an established stream connection — a *net.TCPConn, a *net.UnixConn, or any

@@ -3,6 +3,7 @@ package reactor
 import (
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -38,6 +39,13 @@ type listener struct {
 	// was at WithMaxConns: the kernel accepts ahead of the loop, and these wait here, unserved,
 	// as they would have waited in the backlog, until the count drops (resume).
 	parked []int
+	// Shedding (shed.go): a burst's count and times, the timer that ends it, and shedding
+	// asked of the other loops (their counts arrive in shedRemote).
+	shedCount           uint64
+	shedStart, shedLast time.Time
+	shedTimer           *Timer
+	shedPosted          atomic.Bool
+	shedRemote          atomic.Uint64
 }
 
 // acceptBudget bounds accepts per readiness report, so a connection storm cannot starve the
@@ -54,7 +62,15 @@ const (
 func (ln *listener) onEvent(poller.Events) {
 	for i := 0; i < acceptBudget; i++ {
 		if ln.atCap() {
-			ln.pause(ErrTooManyConns)
+			switch {
+			case !ln.srv.opt.shed:
+				ln.pause(ErrTooManyConns)
+			case i > 0:
+				// At the cap after accepting: nothing says another client waits. If one
+				// does, the listener is still readable and the next iteration sheds.
+			default:
+				ln.shed(ErrTooManyConns)
+			}
 			return
 		}
 		// accept4 on Linux and FreeBSD (raw and allocation-free on Linux, the peer's address
@@ -78,6 +94,14 @@ func (ln *listener) onEvent(poller.Events) {
 // armed again unless accepting is paused or the listener closed.
 func (ln *listener) acceptDone(fd int, err error, ended bool) {
 	switch {
+	case err == nil && ln.atCap() && ln.srv.opt.shed:
+		// The kernel accepted ahead of the count. The descriptor is held either way, so it
+		// is served, and the connections with the least progress make room (after this
+		// iteration's dispatch, as in readiness mode); with nothing to shed, runShed pauses
+		// the accept. The overshoot is bounded by one iteration's completions, out of the
+		// descriptor reserve.
+		ln.serve(fd, sockopt.Peer{})
+		ln.shed(ErrTooManyConns)
 	case err == nil && ln.atCap():
 		// The kernel accepted ahead of the count: keep it unserved until there is room.
 		ln.parked = append(ln.parked, fd)
@@ -86,8 +110,8 @@ func (ln *listener) acceptDone(fd int, err error, ended bool) {
 		// The multishot accept reports no address (one sockaddr buffer cannot serve a
 		// stream of completions): RemoteAddr reads it with getpeername when asked.
 		ln.serve(fd, sockopt.Peer{})
-		if ln.atCap() {
-			ln.pause(ErrTooManyConns) // stop the kernel accepting more for now
+		if ln.atCap() && !ln.srv.opt.shed {
+			ln.pause(ErrTooManyConns) // stop the kernel accepting more for now (shedding: the next one sheds)
 		}
 	case err == unix.ECANCELED:
 		// Ours: a pause (resume arms it again) or the listener closing.
@@ -99,10 +123,11 @@ func (ln *listener) acceptDone(fd int, err error, ended bool) {
 	}
 }
 
-// atCap reports whether the server is at WithMaxConns.
+// atCap reports whether the server is at its connection cap: WithMaxConns, or with
+// shedding the descriptor limit less a reserve (options.connCap).
 func (ln *listener) atCap() bool {
-	max := ln.srv.opt.maxConns
-	return max > 0 && ln.srv.open.Load() >= int64(max)
+	max := ln.srv.connCap
+	return max > 0 && ln.srv.open.Load() >= max
 }
 
 // acceptFailed handles a failed accept and reports whether accepting paused.
@@ -111,7 +136,18 @@ func (ln *listener) acceptFailed(err error) bool {
 	case unix.EINTR, unix.ECONNABORTED, unix.EPROTO:
 		// Interrupted, or a connection reset while it sat in the backlog: skip it.
 		return false
-	case unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM:
+	case unix.EMFILE, unix.ENFILE:
+		// Out of descriptors. With shedding, close the connections that made the least
+		// progress (after this iteration's dispatch); their descriptors are free at its end,
+		// and the listener, still readable (or its accept armed again), brings the loop back
+		// to accept. Otherwise pause, as below; runShed pauses too if nothing could be shed.
+		if ln.srv.opt.shed {
+			ln.shed(err)
+		} else {
+			ln.pause(err)
+		}
+		return true
+	case unix.ENOBUFS, unix.ENOMEM:
 		// Out of descriptors or memory. The connection stays in the backlog, so the
 		// listener stays readable: retrying at once would spin the loop at 100% CPU,
 		// and giving up (as some engines do) would kill the server. Stop watching the
@@ -250,6 +286,8 @@ func (ln *listener) shut() {
 	}
 	ln.retry.Stop()
 	ln.retry = nil
+	ln.shedTimer.Stop()
+	ln.shedTimer = nil
 	if ln.registered {
 		if r := ln.loop.ring; r != nil {
 			r.dropListener(ln)

@@ -54,6 +54,18 @@ type Loop struct {
 	// afterClose, when set (by tests, from the loop goroutine), runs right after the
 	// iteration's descriptors are closed: the moment a closed number is free for reuse.
 	afterClose func(closed []int)
+	// closedConns counts the connections among toClose, for the server's open count.
+	closedConns int
+
+	shedCands []shedCand // scratch for shed
+	addSeq    uint16     // connections added so far (wrapping): Conn.seq
+	iterSeq   uint16     // addSeq when this iteration began: later ones are too new to shed
+	// shedLowest is the lowest shedding group among this loop's connections at its last
+	// shed (3: none), read by the server's other loops (see Loop.shed).
+	shedLowest atomic.Uint32
+	shedWant   int       // connections a listener of this loop wants shed after dispatch
+	shedBy     *listener // that listener
+	shedCause  error     // and why
 
 	// Posted tasks, the only state shared with other goroutines.
 	mu        sync.Mutex
@@ -147,6 +159,7 @@ func (l *Loop) iterate() error {
 	}
 	l.tick()
 	l.st.iterations++
+	l.iterSeq = l.addSeq
 
 	// 2. Dispatch ready fds, then connections whose kept input must be handed back. In the
 	// completion mode the ring's completions come first (accepts, received bytes, sends
@@ -170,6 +183,12 @@ func (l *Loop) iterate() error {
 		// Otherwise the fd was closed earlier in this iteration: a stale event, dropped.
 	}
 	l.redeliverTails()
+	if l.shedWant > 0 {
+		// A listener asked for room (shed.go): decided now that this iteration's input has
+		// been read, so a connection admitted in the last iteration whose request has just
+		// arrived counts as having made progress.
+		l.runShed()
+	}
 
 	// 3. Expired timers.
 	l.runTimers()
@@ -356,6 +375,13 @@ func (l *Loop) closeDeferred() {
 	if l.afterClose != nil {
 		l.afterClose(l.toClose)
 	}
+	if n := l.closedConns; n > 0 {
+		// Counted down only now, so that the connection cap (and shedding's descriptor
+		// reserve) counts descriptors still held: a shed on another loop must not let the
+		// acceptor take more than the process has.
+		l.srv.open.Add(-int64(n))
+		l.closedConns = 0
+	}
 	l.toClose = l.toClose[:0]
 }
 
@@ -419,8 +445,8 @@ func (l *Loop) removeConn(c *Conn) {
 	l.nconns--
 	l.openConns.Add(-1)
 	l.st.closed++
-	l.srv.open.Add(-1)
 	l.closeFd(fd)
+	l.closedConns++ // the server's open count drops when the descriptor is closed
 	if l.draining && l.nconns == 0 {
 		l.signalDrained()
 	}

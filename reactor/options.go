@@ -56,6 +56,7 @@ type options struct {
 	readBufSize int
 	high, low   int
 	maxConns    int
+	shed        bool
 	logger      *zap.Logger
 	balancing   LoadBalancing
 	broadcast   bool

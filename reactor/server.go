@@ -37,6 +37,8 @@ type Server struct {
 	open         atomic.Int64
 	acceptPaused atomic.Uint64
 	tlsPool      *handshakePool // TLS handshakes of every TLS listener; no goroutine until used
+	connsShed    atomic.Uint64
+	connCap      int64 // open connections at which accepting pauses or sheds (options.connCap); 0 = none
 }
 
 type serverState uint8
@@ -265,6 +267,7 @@ func (s *Server) Start() error {
 		}
 	}
 	s.pending = nil
+	s.connCap = s.opt.connCap()
 	s.loops = loops
 	s.loopsPtr.Store(&loops)
 	s.state = stateRunning
@@ -425,6 +428,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		ConnsOpen:           s.open.Load(),
 		AcceptPaused:        s.acceptPaused.Load(),
+		ConnsShed:           s.connsShed.Load(),
 		TLSHandshakesActive: s.tlsPool.active.Load(),
 		TLSHandshakesQueued: s.tlsPool.queued.Load(),
 		TLSHandshakeWorkers: s.tlsPool.live.Load(),

@@ -15,6 +15,7 @@ type Stats struct {
 	ConnsDialed   uint64 // connections established by Dial
 	ConnsAdopted  uint64 // connections registered by Adopt or AdoptFd
 	DialsFailed   uint64 // dials that ended before being established (error, timeout, Close)
+	ConnsShed     uint64 // connections closed to admit new ones (WithShedding)
 
 	// TLS listeners (WithTLS). Handshake outcomes are counters (connections, since Start);
 	// the pool's state is a gauge.
