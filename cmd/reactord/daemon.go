@@ -366,6 +366,7 @@ func (d *daemon) snapshot() metrics.Snapshot {
 func addStats(s *metrics.Snapshot, st reactor.Stats, rejected uint64) {
 	s.AcceptedConns += st.ConnsAccepted
 	s.ClosedConns += st.ConnsClosed
+	s.ShedConns += st.ConnsShed
 	s.BytesIn += st.BytesIn
 	s.BytesOut += st.BytesOut
 	s.Rejected += rejected

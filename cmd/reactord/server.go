@@ -32,7 +32,10 @@ func newServer(cfg config.Config, s *responder, log *zap.Logger, admin bool) (*c
 	case admin:
 		ropts = append(ropts, reactor.WithLoops(adminLoops), reactor.WithMaxConns(adminMaxConns))
 	default:
-		ropts = append(ropts, reactor.WithLoops(cfg.Loops), reactor.WithMaxConns(cfg.MaxConns))
+		// Shedding: at the descriptor limit (less a reserve for the files it sends) or
+		// -max-conns, close the connections that made the least progress (slow or silent
+		// clients inside their first request head) rather than stop accepting everyone.
+		ropts = append(ropts, reactor.WithLoops(cfg.Loops), reactor.WithMaxConns(cfg.MaxConns), reactor.WithShedding(true))
 		if cfg.ReusePort {
 			// One listening socket per loop with SO_REUSEPORT: the kernel spreads connections
 			// over the loops (no hand-off between loops), and other reactord processes

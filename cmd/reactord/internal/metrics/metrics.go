@@ -48,6 +48,7 @@ type Snapshot struct {
 	BytesIn       uint64
 	BytesOut      uint64
 	Rejected      uint64 // requests the HTTP codec answered itself (parse errors, timeouts)
+	ShedConns     uint64 // connections closed to admit new ones at the descriptor or connection limit
 	// TLS handshakes on the HTTPS listeners, by outcome: completed, refused (not TLS, or
 	// crypto/tls failed it), timed out, abandoned by the client (or the server stopping).
 	TLSHandshakes, TLSHandshakeErrors, TLSHandshakeTimeouts, TLSHandshakesAborted uint64
@@ -258,9 +259,9 @@ func (m *Metrics) Handler() http.Handler {
 type serverCollector struct {
 	src Source
 
-	poller, open, accepted, closed, in, out, rejected *prometheus.Desc
-	tlsDone, tlsActive                                *prometheus.Desc
-	iter, wake, waits, events, perWait                *prometheus.Desc
+	poller, open, accepted, closed, shed, in, out, rejected *prometheus.Desc
+	tlsDone, tlsActive                                      *prometheus.Desc
+	iter, wake, waits, events, perWait                      *prometheus.Desc
 }
 
 func newServerCollector(src Source) *serverCollector {
@@ -273,6 +274,7 @@ func newServerCollector(src Source) *serverCollector {
 		open:      d("connections_open", "Connections open now."),
 		accepted:  d("connections_accepted_total", "Connections accepted since start."),
 		closed:    d("connections_closed_total", "Connections closed since start."),
+		shed:      d("connections_shed_total", "Connections closed to admit new ones at the descriptor or connection limit: those with the least progress (inside their first request head, or silent), oldest first."),
 		in:        d("received_bytes_total", "Bytes read from client connections."),
 		out:       d("sent_bytes_total", "Bytes written to client connections, sendfile included."),
 		rejected:  d("http_rejected_total", "Requests answered by the HTTP codec itself: malformed (4xx/5xx) or timed out (408)."),
@@ -287,7 +289,7 @@ func newServerCollector(src Source) *serverCollector {
 }
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.poller, c.open, c.accepted, c.closed, c.in, c.out, c.rejected, c.tlsDone, c.tlsActive, c.iter, c.wake, c.waits, c.events, c.perWait} {
+	for _, d := range []*prometheus.Desc{c.poller, c.open, c.accepted, c.closed, c.shed, c.in, c.out, c.rejected, c.tlsDone, c.tlsActive, c.iter, c.wake, c.waits, c.events, c.perWait} {
 		ch <- d
 	}
 }
@@ -300,6 +302,7 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.OpenConns))
 	ch <- prometheus.MustNewConstMetric(c.accepted, prometheus.CounterValue, float64(s.AcceptedConns))
 	ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(s.ClosedConns))
+	ch <- prometheus.MustNewConstMetric(c.shed, prometheus.CounterValue, float64(s.ShedConns))
 	ch <- prometheus.MustNewConstMetric(c.in, prometheus.CounterValue, float64(s.BytesIn))
 	ch <- prometheus.MustNewConstMetric(c.out, prometheus.CounterValue, float64(s.BytesOut))
 	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(s.Rejected))

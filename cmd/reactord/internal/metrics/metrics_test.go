@@ -108,7 +108,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	m.Observe(nil, 408, time.Microsecond) // rejected before the request-line was read
 	srv.mu.Lock()
 	srv.s.OpenConns, srv.s.AcceptedConns, srv.s.ClosedConns = 3, 10, 7
-	srv.s.BytesIn, srv.s.BytesOut, srv.s.Rejected = 1000, 50000, 2
+	srv.s.BytesIn, srv.s.BytesOut, srv.s.Rejected, srv.s.ShedConns = 1000, 50000, 2, 5
 	srv.s.Loops[1] = LoopStats{Iterations: 40, Wakeups: 5, Waits: 20, Events: 50}
 	srv.mu.Unlock()
 
@@ -129,6 +129,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		{"reactord_received_bytes_total", nil, 1000},
 		{"reactord_sent_bytes_total", nil, 50000},
 		{"reactord_http_rejected_total", nil, 2},
+		{"reactord_connections_shed_total", nil, 5},
 		{"reactord_loop_iterations_total", map[string]string{"loop": "1"}, 40},
 		{"reactord_loop_iterations_total", map[string]string{"loop": "0"}, 0},
 		{"reactord_loop_wakeups_total", map[string]string{"loop": "1"}, 5},
