@@ -38,7 +38,8 @@ type listener struct {
 	// parked holds connections the completion mode's multishot accept took while the server
 	// was at WithMaxConns: the kernel accepts ahead of the loop, and these wait here, unserved,
 	// as they would have waited in the backlog, until the count drops (resume).
-	parked []int
+	parked  []int
+	unparkT *Timer // serves parked connections after a shed made room (unparkLater)
 	// Shedding (shed.go): a burst's count and times, the timer that ends it, and shedding
 	// asked of the other loops (their counts arrive in shedRemote).
 	shedCount           uint64
@@ -95,12 +96,11 @@ func (ln *listener) onEvent(poller.Events) {
 func (ln *listener) acceptDone(fd int, err error, ended bool) {
 	switch {
 	case err == nil && ln.atCap() && ln.srv.opt.shed:
-		// The kernel accepted ahead of the count. The descriptor is held either way, so it
-		// is served, and the connections with the least progress make room (after this
-		// iteration's dispatch, as in readiness mode); with nothing to shed, runShed pauses
-		// the accept. The overshoot is bounded by one iteration's completions, out of the
-		// descriptor reserve.
-		ln.serve(fd, sockopt.Peer{})
+		// The kernel accepted ahead of the count: the connection waits parked, as it would
+		// have waited in the backlog, while the connections with the least progress make
+		// room (after this iteration's dispatch, as in readiness mode); runShed then serves
+		// it once their descriptors are closed (unparkLater), or pauses the accept.
+		ln.parked = append(ln.parked, fd)
 		ln.shed(ErrTooManyConns)
 	case err == nil && ln.atCap():
 		// The kernel accepted ahead of the count: keep it unserved until there is room.
@@ -247,22 +247,53 @@ func (ln *listener) resume() {
 	}
 	ln.paused = false
 	if r := ln.loop.ring; r != nil {
-		for len(ln.parked) > 0 {
-			if ln.atCap() {
+		if !ln.unpark() {
+			if !ln.srv.opt.shed {
 				ln.pause(ErrTooManyConns)
 				return
 			}
-			fd := ln.parked[0]
-			ln.parked = ln.parked[1:]
-			ln.serve(fd, sockopt.Peer{})
+			// Still at the cap with connections parked: shed for them (runShed pauses
+			// again if nothing can go), accepting meanwhile as readiness mode would.
+			ln.shed(ErrTooManyConns)
 		}
-		ln.parked = nil
 		r.armAccept(ln)
 		return
 	}
 	if err := ln.loop.poll.Modify(ln.fd, poller.Readable); err != nil {
 		ln.loop.log.Error("resume accepting", zap.Error(err))
 	}
+}
+
+// unpark serves the connections the completion mode parked at the cap, in accept order,
+// while there is room; it reports false if the cap left some parked.
+func (ln *listener) unpark() bool {
+	for len(ln.parked) > 0 {
+		if ln.atCap() {
+			return false
+		}
+		fd := ln.parked[0]
+		ln.parked = ln.parked[1:]
+		ln.serve(fd, sockopt.Peer{})
+	}
+	ln.parked = nil
+	return true
+}
+
+// unparkLater serves the parked connections in a later iteration, once the descriptors of
+// those shed for them are closed (at the end of this one) and the open count has dropped.
+func (ln *listener) unparkLater() {
+	if ln.unparkT != nil {
+		return
+	}
+	ln.unparkT = ln.loop.AfterFunc(time.Millisecond, func() {
+		ln.unparkT = nil
+		if ln.fd < 0 || ln.paused {
+			return // closed, or paused: resume serves them
+		}
+		if !ln.unpark() {
+			ln.shed(ErrTooManyConns)
+		}
+	})
 }
 
 func (ln *listener) bind(l *Loop) { ln.loop = l }
@@ -288,6 +319,8 @@ func (ln *listener) shut() {
 	ln.retry = nil
 	ln.shedTimer.Stop()
 	ln.shedTimer = nil
+	ln.unparkT.Stop()
+	ln.unparkT = nil
 	if ln.registered {
 		if r := ln.loop.ring; r != nil {
 			r.dropListener(ln)

@@ -288,6 +288,11 @@ func (l *Loop) nextTimeout() time.Duration {
 	if len(l.redeliver) > 0 || len(l.dirty) > 0 || l.ring != nil && l.ring.hasWork() {
 		return 0
 	}
+	if l.shedWant > 0 {
+		// A shed asked for outside dispatch (a timer, in the completion mode: no readable
+		// listener brings the loop back) runs after the next dispatch.
+		return 0
+	}
 	e, ok := l.timers.Min()
 	if !ok {
 		return -1

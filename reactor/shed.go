@@ -182,6 +182,11 @@ func (l *Loop) shed(n int) (closed int, wait time.Duration) {
 		cands = cands[:n]
 	}
 	for _, sc := range cands {
+		if sc.c.flags&fPeer == 0 {
+			// The completion mode's accept reports no address: read it now (getpeername),
+			// so that OnClose and its logs can still say whom shedding closed.
+			sc.c.RemoteAddrPort()
+		}
 		sc.c.closeNow(ErrShed)
 	}
 	clear(cands) // drop the references until the next shed
@@ -243,6 +248,9 @@ func (l *Loop) runShed() {
 	ln.noteShed(cause, n)
 	switch {
 	case n > 0:
+		if len(ln.parked) > 0 {
+			ln.unparkLater() // the completion mode accepted them already (acceptDone)
+		}
 	case wait > 0:
 		ln.pauseFor(wait)
 	default:
