@@ -59,6 +59,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envLatencyAddr) != "" {
 		os.Exit(latencyClients())
 	}
+	if os.Getenv(envShedAddr) != "" {
+		os.Exit(shedClient())
+	}
 	// Daemons started by an upgrade outlive the process that started them: as a subreaper,
 	// the test process becomes their parent then and can wait for them (see followPid).
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
