@@ -341,12 +341,12 @@ func (c *Conn) OutputFull() bool { return c.Buffered() >= c.loop.opt.high }
 // Fd returns the connection's file descriptor. The number belongs to the reactor: do not close
 // it, and do not use it after OnClose, when it may already name another file. On a TLS
 // connection the socket carries records: reading or writing it directly corrupts the stream.
-func (c *Conn) Fd() int { return int(int(c.fd)) }
+func (c *Conn) Fd() int { return int(c.fd) }
 
 // LocalAddr returns the local address (getsockname), or nil if it cannot be read. It is not
 // cached (an idle connection stays small) and allocates. Loop goroutine only.
 func (c *Conn) LocalAddr() net.Addr {
-	sa, err := unix.Getsockname(int(int(c.fd)))
+	sa, err := unix.Getsockname(int(c.fd))
 	if err != nil {
 		return nil
 	}
@@ -368,7 +368,7 @@ func (c *Conn) RemoteAddr() net.Addr {
 		ap := c.RemoteAddrPort()
 		a = &net.TCPAddr{IP: ap.Addr().AsSlice(), Port: int(ap.Port())}
 	case c.flags&fClosed == 0:
-		sa, err := unix.Getpeername(int(int(c.fd)))
+		sa, err := unix.Getpeername(int(c.fd))
 		if err != nil {
 			return nil
 		}
