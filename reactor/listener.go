@@ -310,6 +310,36 @@ func (ln *listener) register() error {
 	return nil
 }
 
+// drainAndShut is shut for a graceful shutdown: it serves the connections already in the
+// kernel's accept queue before it closes the socket, where shut would have them reset.
+// Their handshakes completed before the shutdown and their clients may have sent requests:
+// served, they get answers (or a clean close once idle) like the connections accepted before.
+// On Linux the queue is first held (sockopt.HoldBacklog), so that no connection joins it while
+// it is emptied; elsewhere a connection that arrives between the last accept and the close is
+// still reset. Connections past WithMaxConns stay queued and are reset, as at Close. Owner only.
+func (ln *listener) drainAndShut() {
+	if ln.fd < 0 {
+		return
+	}
+	held := ln.kind == sockopt.TCP && sockopt.HoldBacklog(ln.fd) == nil
+	for !ln.atCap() {
+		fd, err := sockopt.Accept(ln.fd)
+		if err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO {
+			continue // interrupted, or a connection reset while it sat in the backlog
+		}
+		if err != nil {
+			break // EAGAIN: empty; anything else (EMFILE, ...): what is left is reset
+		}
+		ln.serve(fd)
+	}
+	if held {
+		if err := sockopt.ReleaseBacklog(ln.fd); err != nil {
+			ln.loop.log.Warn("listener filter removal", zap.Error(err), zap.Stringer("addr", ln.addr))
+		}
+	}
+	ln.shut()
+}
+
 // shut stops accepting and closes the socket, once. Its owner only (see socket).
 func (ln *listener) shut() {
 	if ln.fd < 0 {

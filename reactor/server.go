@@ -341,11 +341,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	loops := s.loops
 	s.state = stateDraining
 	s.mu.Unlock()
+	// First every loop stops accepting, and only then does any loop close idle connections.
+	// The listeners of a PerLoopListeners group close one by one: a client whose idle
+	// connection one loop closed would reconnect through a listener of a loop that has not
+	// stopped yet and meet the close a second time. Each listener serves what is already
+	// queued on it before closing (drainAndShut), since closing resets queued connections.
+	stopped := make([]chan struct{}, len(loops))
+	for i, l := range loops {
+		stopped[i] = make(chan struct{})
+		if err := l.Post(func() {
+			for _, h := range l.others {
+				if ln, ok := h.(*listener); ok {
+					ln.drainAndShut()
+				} else {
+					h.shut()
+				}
+			}
+			close(stopped[i])
+		}); err != nil {
+			close(stopped[i]) // the loop has stopped: its teardown closed its sockets
+		}
+	}
+	for i, l := range loops {
+		select {
+		case <-stopped[i]:
+		case <-l.done:
+		case <-ctx.Done():
+			s.Close()
+			return ctx.Err()
+		}
+	}
 	for _, l := range loops {
 		l.Post(func() {
-			for _, h := range l.others {
-				h.shut()
-			}
 			l.draining = true
 			l.drainIdle()
 		})

@@ -1,6 +1,10 @@
 package sockopt
 
-import "golang.org/x/sys/unix"
+import (
+	"errors"
+
+	"golang.org/x/sys/unix"
+)
 
 // macOS option numbers and limits that differ between the kernels the reactor supports.
 
@@ -29,3 +33,11 @@ const (
 	keepIdleOpt  = unix.TCP_KEEPALIVE
 	keepIdleName = "TCP_KEEPALIVE"
 )
+
+// HoldBacklog would stop the listening socket fd from queueing new connections (see the
+// Linux version); this kernel has no socket filter that runs on a listener's handshakes, so
+// it returns ErrUnsupported and the caller empties the queue and closes as quickly as it can.
+func HoldBacklog(fd int) error { return errors.ErrUnsupported }
+
+// ReleaseBacklog undoes HoldBacklog: nothing to undo here.
+func ReleaseBacklog(fd int) error { return nil }

@@ -28,3 +28,31 @@ const (
 	keepIdleOpt  = unix.TCP_KEEPIDLE
 	keepIdleName = "TCP_KEEPIDLE"
 )
+
+// dropAll is a classic BPF program of one instruction, "return 0": a socket filter that keeps
+// nothing of any packet.
+var dropAll = []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: 0}}
+
+// HoldBacklog makes the TCP listening socket fd refuse to queue new connections while the
+// caller empties its accept queue before closing it. Closing a listener resets (RST) every
+// connection still in its queue although each one's handshake completed and its client may
+// have sent a request; a listener cannot stop listening without closing, and accepting until
+// EAGAIN and then closing leaves a window in which new connections queue and are reset.
+// Attached to a listener, a socket filter is run on the SYN of a new connection and on the
+// ACK that would complete a half-open one (tcp_v4_rcv, tcp_v6_rcv), so with a drop-all
+// filter nothing joins the queue: a new client's SYN goes unanswered and is retransmitted,
+// and by then the socket is closed and the client gets a clean refusal. Connections already
+// queued are separate sockets, which the filter does not touch. ReleaseBacklog undoes it.
+// The socket must not carry a filter of its own (the reactor's sockets never do): it is
+// replaced, and ReleaseBacklog removes it.
+func HoldBacklog(fd int) error {
+	prog := unix.SockFprog{Len: uint16(len(dropAll)), Filter: &dropAll[0]}
+	return unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog)
+}
+
+// ReleaseBacklog removes the filter HoldBacklog attached. A listening socket may be shared
+// (systemd socket activation, a duplicate held by another process): the next owner must get
+// it as it was, so the filter comes off before the caller closes its descriptor.
+func ReleaseBacklog(fd int) error {
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+}

@@ -106,3 +106,26 @@ func Wait(timeout time.Duration, cond func() bool) error {
 func Deadline(d time.Duration) time.Time {
 	return time.Now().Add(Scale(d))
 }
+
+// Recv waits for a value from ch, or fails the test once timeout (scaled with Scale; 0 means
+// DefaultWait) has passed, naming what was awaited. A bare `<-ch` in a test waits for ever when
+// the code under test never sends, which leaves the whole binary to go test's -timeout and
+// its panic; Recv turns that into this test's failure, with a message. Recv returns the value
+// received (the zero value when ch was closed).
+func Recv[T any](t TB, ch <-chan T, timeout time.Duration, what string) T {
+	t.Helper()
+	if timeout <= 0 {
+		timeout = DefaultWait
+	}
+	timeout = Scale(timeout)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		var zero T
+		return zero
+	}
+}

@@ -61,3 +61,15 @@ func TestDeadline(t *testing.T) {
 		t.Fatalf("Deadline(1m) = %v, want between %v and %v", got, lo, hi)
 	}
 }
+
+func TestRecv(t *testing.T) {
+	ch := make(chan int, 1)
+	ch <- 7
+	f := &fakeTB{}
+	if got := Recv(f, ch, time.Second, "the value"); got != 7 || f.msg != "" {
+		t.Fatalf("Recv = %d (failure %q), want 7 and no failure", got, f.msg)
+	}
+	if Recv(f, ch, 20*time.Millisecond, "a value never sent"); !strings.Contains(f.msg, "waiting for a value never sent") {
+		t.Fatalf("failure message %q does not name what was awaited", f.msg)
+	}
+}
