@@ -70,48 +70,92 @@ func waitLoopTime(t *testing.T, c *Conn, d time.Duration) {
 // while a worker produces the answer is busy. Its idle or read timeout must not close it however
 // long the work takes; once the work is done the timeout counts again and closes it.
 func TestBusyConnectionOutlivesTimeouts(t *testing.T) {
-	d := testsupport.Scale(30 * time.Millisecond)
 	tests := []struct {
 		name        string
 		pause, hold bool
-		opts        []Option
-		set         func(c *Conn)
+		opts        func(d time.Duration) []Option
+		set         func(d time.Duration) func(c *Conn)
 		want        error
 	}{
-		{"paused, idle timeout", true, false, []Option{WithIdleTimeout(d)}, nil, ErrIdleTimeout},
-		{"held, idle timeout", false, true, []Option{WithIdleTimeout(d)}, nil, ErrIdleTimeout},
-		{"paused and held, idle timeout", true, true, []Option{WithIdleTimeout(d)}, nil, ErrIdleTimeout},
-		{"held, read timeout", false, true, nil, func(c *Conn) { c.SetReadTimeout(d) }, ErrReadTimeout},
+		{"paused, idle timeout", true, false, idleOpt, nil, ErrIdleTimeout},
+		{"held, idle timeout", false, true, idleOpt, nil, ErrIdleTimeout},
+		{"paused and held, idle timeout", true, true, idleOpt, nil, ErrIdleTimeout},
+		{"held, read timeout", false, true, nil, func(d time.Duration) func(c *Conn) {
+			return func(c *Conn) { c.SetReadTimeout(d) }
+		}, ErrReadTimeout},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newOffloadHandler(tc.pause, tc.hold)
-			var hh Handler = h
-			if tc.set != nil {
-				hh = &openHook{offloadHandler: h, open: tc.set}
-			}
-			_, addr := startServer(t, hh, append([]Option{WithLoops(1)}, tc.opts...)...)
-			cl := dial(t, "tcp", addr)
-			cl.Write([]byte("q"))
-			c := <-h.started
-			// Several timeouts' worth of work on the worker.
-			waitLoopTime(t, c, 5*d)
-			select {
-			case err := <-h.closed:
-				t.Fatalf("busy connection closed while its work ran: %v", err)
-			default:
-			}
-			close(h.release)
-			got := make([]byte, len("answer to q"))
-			if _, err := io.ReadFull(cl, got); err != nil || string(got) != "answer to q" {
-				t.Fatalf("answer %q, %v", got, err)
-			}
-			// Work done: the connection is waiting on the peer again, and the timeout applies.
-			if err := waitClose(t, h.closed); !errors.Is(err, tc.want) {
-				t.Fatalf("OnClose err = %v, want %v", err, tc.want)
+			// The timeout runs from the accept (OnOpen), before the client's byte arrives. On a
+			// busy machine the byte can come later than the timeout, which then closes the
+			// connection before it was ever busy: such an attempt proves nothing either way,
+			// and is repeated with the timeout doubled.
+			for d := testsupport.Scale(30 * time.Millisecond); ; d *= 2 {
+				if busyOutlivesTimeout(t, tc.pause, tc.hold, d, tc.opts, tc.set, tc.want) {
+					return
+				}
+				if d > testsupport.Scale(2*time.Second) {
+					t.Fatalf("the client's byte never arrived within a %v timeout of the accept", d)
+				}
+				t.Logf("the %v timeout ran out before the client's byte arrived; again with %v", d, 2*d)
 			}
 		})
 	}
+}
+
+func idleOpt(d time.Duration) []Option { return []Option{WithIdleTimeout(d)} }
+
+// busyOutlivesTimeout runs one attempt of TestBusyConnectionOutlivesTimeouts with timeout d. It
+// returns false, having checked nothing, when the timeout closed the connection before its
+// first input arrived.
+func busyOutlivesTimeout(t *testing.T, pause, hold bool, d time.Duration,
+	opts func(time.Duration) []Option, set func(time.Duration) func(*Conn), want error) bool {
+	t.Helper()
+	h := newOffloadHandler(pause, hold)
+	var hh Handler = h
+	if set != nil {
+		hh = &openHook{offloadHandler: h, open: set(d)}
+	}
+	o := []Option{WithLoops(1)}
+	if opts != nil {
+		o = append(o, opts(d)...)
+	}
+	s, addr := startServer(t, hh, o...)
+	defer s.Close()
+	cl := dial(t, "tcp", addr)
+	defer cl.Close()
+	if _, err := cl.Write([]byte("q")); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	var c *Conn
+	select {
+	case c = <-h.started:
+	case err := <-h.closed:
+		if errors.Is(err, want) {
+			return false // timed out before the byte came: not busy yet
+		}
+		t.Fatalf("closed before its input was handled: %v", err)
+	case <-time.After(testsupport.Scale(10 * time.Second)):
+		t.Fatal("timed out after 10s waiting for the request to reach the worker")
+	}
+	// Several timeouts' worth of work on the worker.
+	waitLoopTime(t, c, 5*d)
+	select {
+	case err := <-h.closed:
+		t.Fatalf("busy connection closed while its work ran: %v", err)
+	default:
+	}
+	close(h.release)
+	got := make([]byte, len("answer to q"))
+	_ = cl.SetReadDeadline(testsupport.Deadline(10 * time.Second))
+	if _, err := io.ReadFull(cl, got); err != nil || string(got) != "answer to q" {
+		t.Fatalf("answer %q, %v", got, err)
+	}
+	// Work done: the connection is waiting on the peer again, and the timeout applies.
+	if err := waitClose(t, h.closed); !errors.Is(err, want) {
+		t.Fatalf("OnClose err = %v, want %v", err, want)
+	}
+	return true
 }
 
 // openHook adds an OnOpen to offloadHandler.
@@ -130,7 +174,7 @@ func TestShutdownWaitsForHeld(t *testing.T) {
 	busy := dial(t, "tcp", addr)
 	idle := dial(t, "tcp", addr)
 	busy.Write([]byte("work"))
-	<-h.started
+	testsupport.Recv(t, h.started, 0, "the request to reach the worker")
 	testsupport.Eventually(t, 0, "both accepted", func() bool { return s.Stats().ConnsOpen == 2 })
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(context.Background()) }()
@@ -166,7 +210,7 @@ func TestHalfCloseWaitsForRelease(t *testing.T) {
 			cl := dial(t, "tcp", addr)
 			cl.Write([]byte("q"))
 			cl.(*net.TCPConn).CloseWrite()
-			c := <-h.started
+			c := testsupport.Recv(t, h.started, 0, "the request to reach the worker")
 			// Let the loop read the EOF while the worker is still busy.
 			waitLoopTime(t, c, testsupport.Scale(20*time.Millisecond))
 			close(h.release)
