@@ -313,7 +313,9 @@ func (s *Server) loopFailed(err error) {
 	}
 }
 
-// Shutdown stops accepting, lets connections finish what is in flight (busy connections: held,
+// Shutdown stops accepting (each listener first accepts and serves the connections already
+// in its accept queue, which closing it would reset; on Linux a socket filter keeps new ones
+// out meanwhile, see sockopt.HoldBacklog), lets connections finish what is in flight (busy connections: held,
 // paused or kept open after EOF, see the package doc; kept input; pending output; input that
 // reached the socket but was not read yet), closes each connection as soon as it is idle, and
 // returns once all are closed, or when ctx is done (then

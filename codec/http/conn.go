@@ -35,9 +35,11 @@ func (h connHandler) OnOpen(c *reactor.Conn) {
 	cs.opened, cs.lastActive = now, now
 	c.SetContext(cs)
 	cs.startDeadlines()
-	if h.s.draining.Load() {
-		c.Close()
-	}
+	// Opened while the server drains: the reactor's Shutdown accepts what was queued on the
+	// listeners before closing them (closing would reset it). The connection is served like
+	// the others: its first request, if already sent, gets a response marked as the last
+	// (draining sets Connection: close); if it has sent nothing, Shutdown closes it as idle.
+	// Closing it here instead would drop a request that is already in its socket, with a reset.
 }
 
 func (h connHandler) OnData(c *reactor.Conn, in []byte) int {
