@@ -323,14 +323,14 @@ func (ln *listener) drainAndShut() {
 	}
 	held := ln.kind == sockopt.TCP && sockopt.HoldBacklog(ln.fd) == nil
 	for !ln.atCap() {
-		fd, err := sockopt.Accept(ln.fd)
+		fd, peer, err := sockopt.AcceptPeer(ln.fd)
 		if err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO {
 			continue // interrupted, or a connection reset while it sat in the backlog
 		}
 		if err != nil {
 			break // EAGAIN: empty; anything else (EMFILE, ...): what is left is reset
 		}
-		ln.serve(fd)
+		ln.serve(fd, peer)
 	}
 	if held {
 		if err := sockopt.ReleaseBacklog(ln.fd); err != nil {
