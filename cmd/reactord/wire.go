@@ -171,11 +171,11 @@ func (s *responder) observe(info *codec.RequestInfo) {
 		return
 	}
 	if e, ok := info.Tag.(*proxy.Exchange); ok {
-		s.access.LogUpstream(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr(),
+		s.access.LogUpstream(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddrPort(),
 			accesslog.Upstream{Addr: e.Upstream(), Status: e.UpstreamStatus(), Duration: e.UpstreamTime()})
 		return
 	}
-	s.access.Log(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddr())
+	s.access.Log(info.Method, info.Path, info.Status, info.BytesOut, info.Duration, info.RemoteAddrPort())
 }
 
 var movedBody = []byte("301 Moved Permanently: use https\n")

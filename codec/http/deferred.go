@@ -3,6 +3,7 @@ package http
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -442,6 +443,10 @@ func (d *Deferred) Conn() *reactor.Conn { return d.cs.c }
 
 // RemoteAddr returns the client's address (read from the kernel once per connection).
 func (d *Deferred) RemoteAddr() net.Addr { return d.cs.c.RemoteAddr() }
+
+// RemoteAddrPort returns the client's IP address and port without allocating; the zero
+// AddrPort for a Unix-socket client (see RequestInfo.RemoteAddrPort). Loop goroutine only.
+func (d *Deferred) RemoteAddrPort() netip.AddrPort { return d.cs.c.RemoteAddrPort() }
 
 // advance writes every finished response at the head of the queue, in order, then the
 // buffered output of the first unfinished one; it completes an upgrade and lets the

@@ -10,7 +10,6 @@ package accesslog
 import (
 	"errors"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"sync"
@@ -88,9 +87,9 @@ func (l *Logger) Enabled() bool { return l != nil }
 
 // Log writes one line: method and path as given (they are encoded before Log returns, so
 // they may alias buffers the caller reuses afterwards, like the codec's request views), the
-// status, the bytes sent, the duration and the client's address (nil is logged as "").
-// It allocates nothing in the steady state for TCP and Unix peers.
-func (l *Logger) Log(method, path []byte, status int, bytes int64, dur time.Duration, remote net.Addr) {
+// status, the bytes sent, the duration and the client's address and port (the zero AddrPort,
+// a Unix-socket client's, is logged as ""). It allocates nothing in the steady state.
+func (l *Logger) Log(method, path []byte, status int, bytes int64, dur time.Duration, remote netip.AddrPort) {
 	if l == nil {
 		return
 	}
@@ -120,7 +119,7 @@ type Upstream struct {
 
 // LogUpstream is Log for a request the reverse proxy forwarded: the line also carries the
 // upstream's address, status and time ("upstream", "upstream_status", "upstream_duration").
-func (l *Logger) LogUpstream(method, path []byte, status int, bytes int64, dur time.Duration, remote net.Addr, up Upstream) {
+func (l *Logger) LogUpstream(method, path []byte, status int, bytes int64, dur time.Duration, remote netip.AddrPort, up Upstream) {
 	if l == nil {
 		return
 	}
@@ -166,24 +165,12 @@ func (e *line) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// appendAddr formats a peer address without allocating for TCP (netip) and Unix peers.
-func appendAddr(dst []byte, a net.Addr) []byte {
-	switch v := a.(type) {
-	case nil:
+// appendAddr formats a peer's address and port ("" for the zero AddrPort).
+func appendAddr(dst []byte, a netip.AddrPort) []byte {
+	if !a.IsValid() {
 		return dst
-	case *net.TCPAddr:
-		if v == nil {
-			return dst
-		}
-		ap := v.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).AppendTo(dst)
-	case *net.UnixAddr:
-		if v == nil {
-			return dst
-		}
-		return append(dst, v.Name...)
 	}
-	return append(dst, a.String()...)
+	return a.AppendTo(dst)
 }
 
 // Flush writes buffered lines to the destination now.

@@ -3,7 +3,7 @@ package accesslog
 import (
 	"encoding/json"
 	"errors"
-	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +45,7 @@ func TestLoggerLine(t *testing.T) {
 	if !l.Enabled() {
 		t.Fatal("file logger disabled")
 	}
-	l.Log([]byte("GET"), []byte("/a%20b?x=\"y\""), 206, 1234, 1500*time.Microsecond, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5555})
+	l.Log([]byte("GET"), []byte("/a%20b?x=\"y\""), 206, 1234, 1500*time.Microsecond, netip.MustParseAddrPort("127.0.0.1:5555"))
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestOffAndErrors(t *testing.T) {
 		t.Fatalf("off: %v %v", l, err)
 	}
 	// A nil logger is usable.
-	l.Log([]byte("GET"), []byte("/"), 200, 1, time.Millisecond, nil)
+	l.Log([]byte("GET"), []byte("/"), 200, 1, time.Millisecond, netip.AddrPort{})
 	if l.Enabled() || l.Flush() != nil || l.Reopen() != nil || l.Close() != nil {
 		t.Fatal("nil logger misbehaves")
 	}
@@ -112,16 +112,16 @@ func TestReopenRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	l.Log([]byte("GET"), []byte("/before"), 200, 1, time.Millisecond, nil)
+	l.Log([]byte("GET"), []byte("/before"), 200, 1, time.Millisecond, netip.AddrPort{})
 	if err := os.Rename(p, p+".1"); err != nil {
 		t.Fatal(err)
 	}
 	// Before Reopen, lines still go to the renamed file (same descriptor).
-	l.Log([]byte("GET"), []byte("/between"), 200, 1, time.Millisecond, nil)
+	l.Log([]byte("GET"), []byte("/between"), 200, 1, time.Millisecond, netip.AddrPort{})
 	if err := l.Reopen(); err != nil {
 		t.Fatal(err)
 	}
-	l.Log([]byte("GET"), []byte("/after"), 200, 1, time.Millisecond, nil)
+	l.Log([]byte("GET"), []byte("/after"), 200, 1, time.Millisecond, netip.AddrPort{})
 	if err := l.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestConcurrentLogAndReopen(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < per; i++ {
-				l.Log([]byte("GET"), []byte("/x"), 200, int64(i), time.Microsecond, nil)
+				l.Log([]byte("GET"), []byte("/x"), 200, int64(i), time.Microsecond, netip.AddrPort{})
 			}
 		}()
 	}
@@ -227,7 +227,7 @@ func BenchmarkLog(b *testing.B) {
 	}
 	defer l.Close()
 	method, path := []byte("GET"), []byte("/static/app.js")
-	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 51234}
+	remote := netip.MustParseAddrPort("127.0.0.1:51234")
 	b.ReportAllocs()
 	for b.Loop() {
 		l.Log(method, path, 200, 48213, 183*time.Microsecond, remote)
@@ -236,15 +236,13 @@ func BenchmarkLog(b *testing.B) {
 
 func TestAppendAddr(t *testing.T) {
 	cases := []struct {
-		a    net.Addr
+		a    netip.AddrPort
 		want string
 	}{
-		{nil, ""},
-		{(*net.TCPAddr)(nil), ""},
-		{&net.TCPAddr{IP: net.IPv4(10, 1, 2, 3), Port: 80}, "10.1.2.3:80"},
-		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 8080}, "[::1]:8080"},
-		{&net.UnixAddr{Name: "/run/r.sock", Net: "unix"}, "/run/r.sock"},
-		{&net.UDPAddr{IP: net.IPv4(1, 2, 3, 4), Port: 5}, "1.2.3.4:5"},
+		{netip.AddrPort{}, ""}, // a Unix-socket client
+		{netip.MustParseAddrPort("10.1.2.3:80"), "10.1.2.3:80"},
+		{netip.MustParseAddrPort("[::1]:8080"), "[::1]:8080"},
+		{netip.MustParseAddrPort("[2001:db8::1]:443"), "[2001:db8::1]:443"},
 	}
 	for _, c := range cases {
 		if got := string(appendAddr(nil, c.a)); got != c.want {

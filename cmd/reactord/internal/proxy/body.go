@@ -59,7 +59,7 @@ func (e *Exchange) Handle(w *codec.ResponseWriter, r *codec.Request) {
 		return
 	}
 	d.SetTag(e)
-	e.ip = appendIP(e.ip[:0], d.RemoteAddr())
+	e.ip = appendIP(e.ip[:0], d.RemoteAddrPort())
 	e.bodyChunked = r.Chunked()
 	e.p.start(e, d, r, e.g)
 }

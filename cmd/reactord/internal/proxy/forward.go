@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -141,16 +140,16 @@ func (p *Proxy) Handle(w *codec.ResponseWriter, r *codec.Request, g *Group) {
 		return
 	}
 	d.SetTag(e)
-	e.ip = appendIP(e.ip[:0], d.RemoteAddr())
+	e.ip = appendIP(e.ip[:0], d.RemoteAddrPort())
 	p.start(e, d, r, g)
 }
 
 // appendIP appends the address of a TCP peer without allocating; other peers add nothing.
-func appendIP(dst []byte, a net.Addr) []byte {
-	if t, ok := a.(*net.TCPAddr); ok && t != nil {
-		return netip.AddrPortFrom(t.AddrPort().Addr().Unmap(), 0).Addr().AppendTo(dst)
+func appendIP(dst []byte, a netip.AddrPort) []byte {
+	if !a.IsValid() {
+		return dst // a Unix-socket client: no address to forward
 	}
-	return dst
+	return a.Addr().Unmap().AppendTo(dst)
 }
 
 // Serve is Handle for any Responder (the tests' fakes): it forwards r to an upstream of g and
