@@ -107,6 +107,7 @@ const (
 	fPeer                             // peer and port hold the peer's address (from accept)
 	fCloseEOF                         // a graceful close after the peer's EOF: OnClose gets io.EOF
 	fProgress                         // OnData has consumed input at least once (shedding ranks by it)
+	fDropped                          // a graceful close discarded input the handler had not consumed
 )
 
 // State values of Conn.state.
@@ -164,7 +165,10 @@ func (c *Conn) AsyncWrite(p []byte) error {
 
 // Close closes the connection after its pending output (including AsyncWrites that were
 // called before it) has been written. Input arriving meanwhile is discarded. OnClose then
-// runs with a nil error. It is safe from any goroutine and idempotent: later calls, and calls
+// runs with a nil error. A TCP peer still sending at that point (a request body the handler
+// refused) gets a lingering close: the writing side is shut, so the peer sees the end of the
+// output, and what it still sends is read and dropped for up to 2 s before the descriptor
+// closes, so the close cannot turn into a reset that destroys the end of the output. It is safe from any goroutine and idempotent: later calls, and calls
 // after the connection closed, return nil. It returns ErrLoopClosed if the loop has stopped.
 func (c *Conn) Close() error {
 	if !c.state.CompareAndSwap(connOpen, connClosing) {

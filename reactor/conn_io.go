@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/internal/bufpool"
+	"github.com/reactord/reactord/internal/sockopt"
 	"github.com/reactord/reactord/poller"
 )
 
@@ -268,6 +269,9 @@ func (c *Conn) closeGracefully() {
 	}
 	c.flags |= fClosing
 	c.flags &^= fTLSMore
+	if c.hasKept() {
+		c.flags |= fDropped // its peer may still be sending: see lingers
+	}
 	c.dropKept()
 	if c.Buffered() == 0 {
 		c.closeNow(nil)
@@ -289,8 +293,10 @@ func (c *Conn) closeNow(err error) {
 	if c.hs.dial != nil {
 		c.endDial() // a dial that never got established
 	}
-	if c.fd >= 0 { // a dialed connection has no descriptor before its name lookup
-		l.removeConn(c)
+	fd := int(c.fd)
+	linger := fd >= 0 && err == nil && c.lingers()
+	if fd >= 0 { // a dialed connection has no descriptor before its name lookup
+		l.removeConn(c, linger)
 	}
 	if c.tmi != 0 {
 		l.timers.Remove(int(c.tmi))
@@ -300,6 +306,10 @@ func (c *Conn) closeNow(err error) {
 		c.closeTLS(err) // before the output goes: close_notify follows a complete stream only
 	}
 	c.releaseOutput()
+	if linger && !l.linger(fd) { // after closeTLS: its close_notify goes before the FIN
+		l.closeFd(fd)
+		l.closedConns++
+	}
 	if pc := c.pacerIfAny(); pc != nil {
 		pc.wake() // AsyncWriteContext waiters return ErrConnClosed
 	}
@@ -307,6 +317,16 @@ func (c *Conn) closeNow(err error) {
 		return // the Handler never had it (no OnOpen)
 	}
 	c.hs.h.OnClose(c, err)
+}
+
+// lingers reports whether a graceful local close (Close, its output drained) should keep the
+// descriptor to read what the peer still sends (lingerer): a TCP connection whose peer has
+// not ended its stream, and that had input discarded by the close or has input waiting in the
+// socket — the signs that the peer is still sending, whose unread bytes would turn the close
+// into a reset.
+func (c *Conn) lingers() bool {
+	return c.kind == sockopt.TCP && c.flags&(fClosing|fEOF|fCloseEOF) == fClosing &&
+		(c.flags&fDropped != 0 || c.inputWaiting())
 }
 
 // busy reports whether the connection's handler owes it work (see the package doc): it holds

@@ -434,8 +434,10 @@ func (l *Loop) addConn(c *Conn) {
 // go through read(2)/write(2) as in the readiness modes (tls_conn.go).
 func (l *Loop) ringDrives(c *Conn) bool { return l.ring != nil && c.tls == nil }
 
-// removeConn takes a closing connection off the poller and the fd table.
-func (l *Loop) removeConn(c *Conn) {
+// removeConn takes a closing connection off the poller and the fd table. Its descriptor is
+// closed at the end of the iteration, unless keepFd (a lingering close: closeNow hands it to
+// a lingerer, which closes it later).
+func (l *Loop) removeConn(c *Conn, keepFd bool) {
 	// Remove before close: an fd closed while registered may linger in epoll's interest list
 	// when a dup of it is open, and poll would report POLLNVAL for it. In the completion
 	// mode the ring's requests hold the socket: they are cancelled, and the kernel releases
@@ -450,8 +452,10 @@ func (l *Loop) removeConn(c *Conn) {
 	l.nconns--
 	l.openConns.Add(-1)
 	l.st.closed++
-	l.closeFd(fd)
-	l.closedConns++ // the server's open count drops when the descriptor is closed
+	if !keepFd {
+		l.closeFd(fd)
+		l.closedConns++ // the server's open count drops when the descriptor is closed
+	}
 	if l.draining && l.nconns == 0 {
 		l.signalDrained()
 	}
