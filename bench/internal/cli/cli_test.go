@@ -237,10 +237,10 @@ func TestHTTPCountsSyscalls(t *testing.T) {
 		io[s.Label] = s.IO
 	}
 	if io["floor"] < 2 {
-		t.Fatalf("floor counted %.2f I/O calls per request; a read and a write each at least", io["floor"])
+		t.Fatalf("floor counted %.2f I/O calls per request; a read and a write each at least:\n%s\n%s\n%s", io["floor"], out, errs, b)
 	}
 	if v, ok := io["floor-uring"]; ok && v >= io["floor"] {
-		t.Fatalf("floor-uring %.2f I/O calls per request, floor %.2f", v, io["floor"])
+		t.Fatalf("floor-uring %.2f I/O calls per request, floor %.2f:\n%s\n%s", v, io["floor"], out, b)
 	}
 }
 

@@ -137,7 +137,7 @@ func Run(ctx context.Context, cfg Config) ([]report.Run, error) {
 	if cfg.CountSyscalls {
 		for _, p := range cfg.Pipelines {
 			for _, t := range targets {
-				r, err := runOne(ctx, cfg, t, p, 0, modeCounted)
+				r, err := countedRun(ctx, cfg, t, p)
 				if err != nil {
 					return runs, fmt.Errorf("count %s P=%d: %w", t.Label, p, err)
 				}
@@ -171,6 +171,28 @@ func Run(ctx context.Context, cfg Config) ([]report.Run, error) {
 		}
 	}
 	return runs, nil
+}
+
+// countedTries bounds the counted runs made for one server and pipeline depth.
+const countedTries = 3
+
+// countedRun makes a counted run (modeCounted), again when its window held no answered
+// request: a stalled machine can leave a short window empty, and a count divided by no
+// requests is no figure (it was reported as 0.00 calls per request). It fails after
+// countedTries empty windows rather than report one.
+func countedRun(ctx context.Context, cfg Config, t Target, pipeline int) (report.Run, error) {
+	for try := 1; ; try++ {
+		r, err := runOne(ctx, cfg, t, pipeline, 0, modeCounted)
+		if err != nil || r.Requests > 0 {
+			return r, err
+		}
+		if try == countedTries {
+			return r, fmt.Errorf("no request answered in %d counted windows of %v", countedTries, cfg.Duration)
+		}
+		if cfg.Log != nil {
+			fmt.Fprintf(cfg.Log, "count   P=%-3d %-22s no request answered in the window; again\n", pipeline, t.Label)
+		}
+	}
 }
 
 // runMode is what one run is for.
@@ -242,7 +264,12 @@ func runOne(ctx context.Context, cfg Config, t Target, pipeline, round int, mode
 		if counter != nil {
 			var err error
 			if *all, *io, err = counter.Read(); err != nil {
+				// Reported, not dropped: a run whose counter failed has no count, and
+				// leaving its columns at zero would read as "no system calls".
 				counter = nil
+				if sampleErr == nil {
+					sampleErr = err
+				}
 			}
 		}
 	}
