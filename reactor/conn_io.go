@@ -295,8 +295,8 @@ func (c *Conn) closeNow(err error) {
 	}
 	fd := int(c.fd)
 	linger := fd >= 0 && err == nil && c.lingers()
-	if fd >= 0 { // a dialed connection has no descriptor before its name lookup
-		l.removeConn(c, linger)
+	if fd >= 0 && l.removeConn(c, linger) { // a dialed connection has no descriptor before its name lookup
+		linger = false // the ring's splice still names it, and the ring closes it after
 	}
 	if c.tmi != 0 {
 		l.timers.Remove(int(c.tmi))

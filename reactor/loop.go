@@ -436,15 +436,17 @@ func (l *Loop) ringDrives(c *Conn) bool { return l.ring != nil && c.tls == nil }
 
 // removeConn takes a closing connection off the poller and the fd table. Its descriptor is
 // closed at the end of the iteration, unless keepFd (a lingering close: closeNow hands it to
-// a lingerer, which closes it later).
-func (l *Loop) removeConn(c *Conn, keepFd bool) {
+// a lingerer, which closes it later) or the ring keeps it: it reports true when a request of
+// the completion mode that looks the descriptor up late (a splice) is still in flight, and the
+// ring closes it once that request is done.
+func (l *Loop) removeConn(c *Conn, keepFd bool) (ringHeld bool) {
 	// Remove before close: an fd closed while registered may linger in epoll's interest list
 	// when a dup of it is open, and poll would report POLLNVAL for it. In the completion
 	// mode the ring's requests hold the socket: they are cancelled, and the kernel releases
 	// it (the FIN goes out) once they are gone, at the next enter.
 	fd := int(c.fd)
 	if c.flags&fRing != 0 {
-		l.ring.forget(c)
+		ringHeld = l.ring.forget(c)
 	} else {
 		l.poll.Remove(fd)
 	}
@@ -452,13 +454,14 @@ func (l *Loop) removeConn(c *Conn, keepFd bool) {
 	l.nconns--
 	l.openConns.Add(-1)
 	l.st.closed++
-	if !keepFd {
+	if !keepFd && !ringHeld {
 		l.closeFd(fd)
 		l.closedConns++ // the server's open count drops when the descriptor is closed
 	}
 	if l.draining && l.nconns == 0 {
 		l.signalDrained()
 	}
+	return ringHeld
 }
 
 // drainIdle closes connections that have nothing in flight, during Shutdown.

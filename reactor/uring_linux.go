@@ -33,7 +33,8 @@ import (
 //     bytes in flight move to the connection's slot here, where nothing appends to them, and
 //     its completion advances the output, settles backpressure and graceful closes, and calls
 //     OnWritable, where the readiness path does after a write(2);
-//   - files (SendFile) go out with sendfile(2) on the loop as before; when the socket is full,
+//   - files (SendFile) go out through a pipe with two linked SPLICEs per round, file → pipe →
+//     socket, queued by the flush like a SEND (uring_splice_linux.go); when the socket is full,
 //     a one-shot poll on the ring says when it has room again.
 //
 // Descriptors the ring does not drive (UDP sockets, and the wake-up eventfd behind Post and
@@ -72,6 +73,15 @@ type ringIO struct {
 	// closePending: a descriptor that is about to be closed has one (see beforeClose).
 	epoch        uint16
 	closePending bool
+	// Files through the ring (uring_splice_linux.go): splice says the kernel has SPLICE,
+	// pipes is the pool of idle pipes, files the transfers of connections that hold a pipe
+	// (sPiped), fileOrphans what closed connections' splices still name; rounds counts the
+	// file → pipe → socket chains queued (tests read it).
+	splice      bool
+	rounds      uint64
+	pipes       []ringPipe
+	files       map[int]*ringFile
+	fileOrphans map[uint64]ringFileOrphan
 }
 
 // ringEOF is an EOF held back while its connection was paused (see sEOF).
@@ -97,6 +107,9 @@ const (
 	sWatchCancel                     // its cancellation is queued
 	sSend                            // a send of sbuf[shead:]
 	sRoom                            // a one-shot poll for room in the socket (files)
+	sSpliceIn                        // a splice of the file into the connection's pipe
+	sSpliceOut                       // a splice of the pipe into the socket
+	sPiped                           // the connection holds a pipe (ringIO.files)
 	sEOF                             // a receive ended at EOF while paused: act on it on resuming
 	sEOFQueued                       // in ringIO.eofs
 	sAccept                          // multishot accept (listeners)
@@ -110,9 +123,11 @@ const (
 	kSend
 	kRoom
 	kAccept
-	kPoll   // the loop's epoll poller
-	kCancel // ASYNC_CANCEL: only failures post (CQE_SKIP_SUCCESS), and they need nothing
-	genMask = 1<<24 - 1
+	kPoll      // the loop's epoll poller
+	kCancel    // ASYNC_CANCEL: only failures post (CQE_SKIP_SUCCESS), and they need nothing
+	kSpliceIn  // a file into a connection's pipe
+	kSpliceOut // a connection's pipe into its socket
+	genMask    = 1<<24 - 1
 )
 
 func rud(kind uint64, gen uint32, fd int) uint64 {
@@ -191,7 +206,8 @@ func (l *Loop) openRing() error {
 		r.Close()
 		return ringUnavailable(err)
 	}
-	l.ring = &ringIO{l: l, r: r, br: br, pfd: pfd, recvCap: uint32(l.opt.readBufSize)}
+	l.ring = &ringIO{l: l, r: r, br: br, pfd: pfd, recvCap: uint32(l.opt.readBufSize),
+		splice: r.Supports(uring.OpSplice)}
 	l.ring.armPoll()
 	return nil
 }
@@ -212,6 +228,7 @@ func (r *ringIO) start() error {
 func (r *ringIO) close() {
 	r.br.Close()
 	r.r.Close()
+	r.closeFiles()
 }
 
 // slot returns fd's slot, growing the table to hold it.
@@ -340,6 +357,10 @@ func (r *ringIO) dispatch() (int, error) {
 			r.onWatch(fd, gen, res, flags)
 		case kRoom:
 			r.onRoom(fd, gen)
+		case kSpliceIn:
+			r.onSpliceIn(fd, gen, res)
+		case kSpliceOut:
+			r.onSpliceOut(ud, fd, gen, res)
 		case kAccept:
 			r.onAccept(fd, gen, res, flags)
 		case kPoll:
@@ -556,11 +577,12 @@ func (r *ringIO) onWatch(fd int, gen uint32, res int32, flags uint32) {
 }
 
 // flush starts sending the connection's pending output: one SEND of the bytes buffered, or,
-// for a file queued by SendFile, sendfile(2) now. Output is never sent twice at once: with a
-// send in flight the completion continues.
+// for a file queued by SendFile, a round of splices (or sendfile(2) now, for a small file).
+// Output is never sent twice at once: with a send or splice in flight the completion
+// continues.
 func (r *ringIO) flush(c *Conn) {
 	s := r.slot(int(c.fd))
-	if s.st&(sSend|sRoom) != 0 {
+	if s.st&(sSend|sRoom|sSpliceIn|sSpliceOut) != 0 || r.flushPiped(c, s) {
 		return
 	}
 	l := r.l
@@ -587,6 +609,10 @@ func (r *ringIO) flush(c *Conn) {
 			if b.q == nil || len(b.q.segs) == 0 {
 				b.q = nil
 				c.settleIO()
+				c.flushed(before)
+				return
+			}
+			if seg := &b.q.segs[0]; seg.fd >= 0 && r.spliceFile(c, s, seg) {
 				c.flushed(before)
 				return
 			}
@@ -632,10 +658,15 @@ func (r *ringIO) flush(c *Conn) {
 // so the wait must not block.
 func (r *ringIO) hasWork() bool { return len(r.eofs) > 0 }
 
-// unsent returns the bytes of fd's send buffer not yet sent (Buffered counts them).
+// unsent returns the bytes of fd's send buffer not yet sent, and of its pipe (Buffered counts
+// them).
 func (r *ringIO) unsent(fd int) int {
 	s := &r.slots[fd]
-	return len(s.sbuf) - s.shead
+	n := len(s.sbuf) - s.shead
+	if s.st&sPiped != 0 {
+		n += r.files[fd].inPipe
+	}
+	return n
 }
 
 // onSend handles a send's completion: the output advances by what the kernel took, and the
@@ -664,7 +695,9 @@ func (r *ringIO) onSend(ud uint64, fd int, gen uint32, res int32) {
 	if s.shead >= len(s.sbuf) {
 		l.pool.Put(s.sbuf)
 		s.sbuf, s.shead = nil, 0
-		c.flags &^= fSendBuf
+		if s.st&sPiped == 0 {
+			c.flags &^= fSendBuf
+		}
 	}
 	c.flushed(before)
 	if c.flags&fClosed == 0 && c.Buffered() > 0 {
@@ -680,14 +713,16 @@ func (r *ringIO) onRoom(fd int, gen uint32) {
 		return
 	}
 	r.slots[fd].st &^= sRoom
-	c.markDirty() // sendfile(2) goes on, or reports the socket's error
+	c.markDirty() // sendfile(2) or the pipe's splice goes on, or reports the socket's error
 }
 
 // forget cancels a closing connection's requests and starts a new generation for its slot,
 // so that their last completions, and whatever the old requests still post, are recognised
 // as stale. A send in flight keeps its buffer until its completion says the kernel is done
-// with it.
-func (r *ringIO) forget(c *Conn) {
+// with it. It reports true when a splice in flight still names the socket (io-wq looks the
+// descriptor up late, see uring_splice_linux.go): the ring closes it once the splice is done,
+// and the caller must not.
+func (r *ringIO) forget(c *Conn) (held bool) {
 	s := r.slot(int(c.fd))
 	if s.epoch == r.epoch && r.r.Pending() != 0 {
 		r.closePending = true // see beforeClose
@@ -711,9 +746,13 @@ func (r *ringIO) forget(c *Conn) {
 	} else if s.sbuf != nil {
 		r.l.pool.Put(s.sbuf)
 	}
+	if s.st&sPiped != 0 {
+		held = r.forgetFile(c, s)
+	}
 	s.sbuf, s.shead, s.st = nil, 0, 0
 	s.gen = (s.gen + 1) & genMask
 	c.flags &^= fSendBuf
+	return held
 }
 
 // armAccept queues a listener's multishot accept.

@@ -26,7 +26,7 @@ func (r *ringIO) hasWork() bool            { return false }
 func (r *ringIO) syncRecv(*Conn)           {}
 func (r *ringIO) flush(*Conn)              {}
 func (r *ringIO) unsent(int) int           { return 0 }
-func (r *ringIO) forget(*Conn)             {}
+func (r *ringIO) forget(*Conn) bool        { return false }
 func (r *ringIO) armAccept(*listener)      {}
 func (r *ringIO) stopAccept(*listener)     {}
 func (r *ringIO) dropListener(*listener)   {}
