@@ -18,11 +18,14 @@ type outQueue struct {
 }
 
 // outSeg is either bytes (fd < 0) or a range of a file, by a descriptor the queue owns.
+// ring: the completion mode has started sending the file through its pipe (splices), and
+// sends the rest that way too.
 type outSeg struct {
 	data []byte
 	fd   int
 	off  int64
 	n    int64
+	ring bool
 }
 
 // errShortFile is the cause reported when a file queued by SendFile ends early.

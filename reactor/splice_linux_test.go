@@ -59,7 +59,7 @@ func needRing(t *testing.T) {
 }
 
 // randomFile writes n random bytes to a new file and returns its path and content.
-func randomFile(t *testing.T, name string, n int) (string, []byte) {
+func randomFile(t testing.TB, name string, n int) (string, []byte) {
 	t.Helper()
 	content := make([]byte, n)
 	rand.New(rand.NewSource(int64(n))).Read(content)
@@ -114,10 +114,11 @@ func TestRingSendFileLarge(t *testing.T) {
 	}
 }
 
-// TestSendFileOrder: files between written bytes, sizes above and below any threshold the
-// completion mode uses, arrive in the order they were queued, on every backend.
+// TestSendFileOrder: files between written bytes, sizes above and below the threshold from
+// which the completion mode splices (ringSpliceMin), arrive in the order they were queued, on
+// every backend.
 func TestSendFileOrder(t *testing.T) {
-	pathA, a := randomFile(t, "a", 300<<10+7)
+	pathA, a := randomFile(t, "a", ringSpliceMin+300<<10+7)
 	pathB, b := randomFile(t, "b", 70<<10)
 	h := HandlerFuncs{Data: func(c *Conn, in []byte) int {
 		fa, err := os.Open(pathA)
@@ -150,7 +151,7 @@ func TestSendFileOrder(t *testing.T) {
 	want = append(want, '|', b[0], '>')
 	for _, be := range backends(t) {
 		t.Run(be.Name, func(t *testing.T) {
-			_, addr := startServer(t, h, WithPoller(be.Name), WithLoops(1))
+			s, addr := startServer(t, h, WithPoller(be.Name), WithLoops(1))
 			c := dial(t, "tcp", addr)
 			c.Write([]byte("get"))
 			got, err := io.ReadAll(c)
@@ -159,6 +160,11 @@ func TestSendFileOrder(t *testing.T) {
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("got %d bytes, want %d, or out of order", len(got), len(want))
+			}
+			if be.Name == uringMode {
+				if st := ringFiles(t, s.loops[0]); st.rounds == 0 {
+					t.Fatal("the large file did not go through the ring's splices")
+				}
 			}
 		})
 	}

@@ -59,18 +59,24 @@ type ringFileOrphan struct {
 }
 
 const (
-	// ringPipeSize is what a pool pipe is grown to (F_SETPIPE_SZ): one round moves up to
-	// that much. A pipe's pages are the file's page-cache pages, not copies, so the size costs
-	// the kernel only the pipe's slot array, but it counts against the user's
-	// fs.pipe-user-pages-soft; when the kernel refuses it, the pipe keeps its default size.
-	ringPipeSize = 256 << 10
-	// ringPipesKept bounds the idle pipes a loop keeps for the next file.
-	ringPipesKept = 16
+	// ringPipeSize is what a pipe is grown to (F_SETPIPE_SZ; 1 MiB is fs.pipe-max-size's
+	// default, the most an unprivileged process may ask): one round moves up to that much,
+	// and fewer rounds mean fewer io-wq hand-offs and loop wake-ups (measured against 256 KiB
+	// in docs/IO_URING.md). A pipe's pages are the file's page-cache pages, not copies, but
+	// its size counts against the user's fs.pipe-user-pages-soft (64 MiB by default); past
+	// it the kernel refuses to grow pipes of unprivileged users.
+	ringPipeSize = 1 << 20
+	// ringPipeMin is the least a pipe must hold to be used: a smaller one (the kernel refused
+	// to grow it) would mean many small rounds, so the file goes out with sendfile(2) instead.
+	ringPipeMin = 64 << 10
+	// ringPipesKept bounds the idle pipes a loop keeps for the next file (their size counts
+	// against the user's pipe budget while idle too).
+	ringPipesKept = 4
+	// ringSpliceMin is the smallest file segment sent through the ring; a shorter one goes
+	// out with sendfile(2) on the loop, which costs less CPU in all up to 256 KiB (two io-wq
+	// hand-offs per round cost more than the copy saved on the loop; docs/IO_URING.md).
+	ringSpliceMin = 512 << 10
 )
-
-// ringSpliceMin is the smallest file segment sent through the ring; shorter ones go out with
-// sendfile(2) on the loop (see docs/IO_URING.md for the measurement behind it).
-var ringSpliceMin int64 = 0
 
 var pageSize = int64(os.Getpagesize())
 
@@ -92,7 +98,7 @@ func (r *ringIO) takePipe() (ringPipe, bool) {
 		// Refused (EPERM above the user's pipe page budget): the pipe has what the kernel gave.
 		size, err = unix.FcntlInt(uintptr(p.w), unix.F_GETPIPE_SZ, 0)
 	}
-	if err != nil || int64(size) < pageSize {
+	if err != nil || size < ringPipeMin {
 		p.close()
 		return ringPipe{}, false
 	}
@@ -133,7 +139,7 @@ func (r *ringIO) flushPiped(c *Conn, s *ringSlot) bool {
 // false when the segment is not for the ring (small, or no pipe to be had): the caller sends
 // it with sendfile(2).
 func (r *ringIO) spliceFile(c *Conn, s *ringSlot, seg *outSeg) bool {
-	if !r.splice || seg.n < ringSpliceMin {
+	if !r.splice || !seg.ring && seg.n < ringSpliceMin {
 		return false
 	}
 	fd := int(c.fd)
@@ -152,6 +158,7 @@ func (r *ringIO) spliceFile(c *Conn, s *ringSlot, seg *outSeg) bool {
 	}
 	n := min(seg.n, int64(f.pipe.size)-seg.off%pageSize)
 	f.fd = seg.fd
+	seg.ring = true // its rest goes through the ring too, however small
 	q := r.sqe()
 	q.PrepSplice(seg.fd, uint64(seg.off), f.pipe.w, ^uint64(0), uint32(n), 0)
 	q.Flags |= uring.SQEIOLink
