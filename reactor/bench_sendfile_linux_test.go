@@ -15,23 +15,35 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// BenchmarkSendFile measures files sent with SendFile per backend and size: clients (4
+// BenchmarkSendFile measures files sent with SendFile per mode and size: clients (4
 // connections) ask, the handler answers each request with the whole file, the client reads
 // it. Besides ns/op it reports, per request: the process's CPU (clients included: they are
 // the same code for every backend, so differences are the server's), the loop thread's CPU,
 // the CPU of io_uring's io-wq workers (where the completion mode's splices run), and the
 // system calls the loop thread made (a raw_syscalls:sys_enter tracepoint counter; -1 where
-// perf events are not allowed).
+// perf events are not allowed). Modes: epoll (sendfile(2)), uring as shipped (splices from
+// ringSpliceMin), and uring-splice-all (every file spliced through the ring).
 //
 //	go test ./reactor -run '^$' -bench SendFile -benchtime 3000x -count 3
 func BenchmarkSendFile(b *testing.B) {
-	for _, be := range backends(b) {
-		if be.Name != "epoll" && be.Name != uringMode {
-			continue
-		}
+	modes := []struct {
+		name, poller string
+		spliceMin    int64
+	}{
+		{"epoll", "epoll", ringSpliceMin},
+		{"uring", uringMode, ringSpliceMin}, // as shipped: sendfile(2) below ringSpliceMin
+		{"uring-splice-all", uringMode, 0},  // every file through the ring
+	}
+	if _, err := CheckPoller(uringMode); err != nil {
+		b.Logf("io_uring completion mode unavailable here, only epoll measured: %v", err)
+		modes = modes[:1]
+	}
+	for _, m := range modes {
 		for _, size := range []int{4 << 10, 64 << 10, 256 << 10, 512 << 10, 1 << 20, 4 << 20} {
-			b.Run(fmt.Sprintf("%s/%dKiB", be.Name, size>>10), func(b *testing.B) {
-				benchSendFile(b, be.Name, size)
+			b.Run(fmt.Sprintf("%s/%dKiB", m.name, size>>10), func(b *testing.B) {
+				defer func(v int64) { ringSpliceMin = v }(ringSpliceMin)
+				ringSpliceMin = m.spliceMin
+				benchSendFile(b, m.poller, size)
 			})
 		}
 	}

@@ -118,7 +118,7 @@ func TestRingSendFileLarge(t *testing.T) {
 // which the completion mode splices (ringSpliceMin), arrive in the order they were queued, on
 // every backend.
 func TestSendFileOrder(t *testing.T) {
-	pathA, a := randomFile(t, "a", ringSpliceMin+300<<10+7)
+	pathA, a := randomFile(t, "a", int(ringSpliceMin)+300<<10+7)
 	pathB, b := randomFile(t, "b", 70<<10)
 	h := HandlerFuncs{Data: func(c *Conn, in []byte) int {
 		fa, err := os.Open(pathA)
