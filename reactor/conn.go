@@ -188,7 +188,9 @@ func (c *Conn) CloseNow() error {
 }
 
 // SendFile queues n bytes of f starting at offset off, to be sent with sendfile(2) after the
-// output already buffered, without copying them through user space. The reactor duplicates
+// output already buffered, without copying them through user space (in the io_uring completion
+// mode a file from 512 KiB goes through a pipe with the ring's splices instead, run by the
+// kernel's io-wq workers rather than on the loop; see docs/IO_URING.md). The reactor duplicates
 // the descriptor, so the caller may close f as soon as SendFile returns. Queued file bytes
 // count in Buffered and OutputFull like written bytes, so reading pauses while a large file is
 // being sent. Loop goroutine only. Errors: ErrInvalidArgument for a nil f, negative off or n

@@ -33,9 +33,10 @@ import (
 //     bytes in flight move to the connection's slot here, where nothing appends to them, and
 //     its completion advances the output, settles backpressure and graceful closes, and calls
 //     OnWritable, where the readiness path does after a write(2);
-//   - files (SendFile) go out through a pipe with two linked SPLICEs per round, file → pipe →
-//     socket, queued by the flush like a SEND (uring_splice_linux.go); when the socket is full,
-//     a one-shot poll on the ring says when it has room again.
+//   - files (SendFile) from ringSpliceMin go out through a pipe with two linked SPLICEs per
+//     round, file → pipe → socket, queued by the flush like a SEND (uring_splice_linux.go);
+//     smaller ones with sendfile(2) on the loop. When the socket is full, a one-shot poll on
+//     the ring says when it has room again.
 //
 // Descriptors the ring does not drive (UDP sockets, and the wake-up eventfd behind Post and
 // Close) stay on the loop's epoll poller, and the ring watches that poller's descriptor with a

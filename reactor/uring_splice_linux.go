@@ -10,9 +10,12 @@ import (
 	"github.com/reactord/reactord/internal/uring"
 )
 
-// Files through the ring: in the completion mode a file queued by SendFile goes out as two
-// linked splices per round, file → pipe → socket (IORING_OP_SPLICE), queued by the flush and
-// submitted with the iteration's enter like a SEND, instead of sendfile(2) on the loop.
+// Files through the ring: in the completion mode a file segment queued by SendFile, from
+// ringSpliceMin bytes, goes out as two linked splices per round, file → pipe → socket
+// (IORING_OP_SPLICE), queued by the flush and submitted with the iteration's enter like a
+// SEND, instead of sendfile(2) on the loop. The copy (and the disk read of a file not in the
+// page cache, which sendfile(2) would do on the loop, stalling every connection of it) runs
+// in the kernel's io-wq workers.
 //
 // Kernel facts this rests on (internal/uring's TestSpliceFileThroughPipe checks each):
 //   - io_uring runs every splice in an io-wq worker (REQ_F_FORCE_ASYNC), and looks up the
