@@ -208,7 +208,7 @@ func TestRingSendFileSlowReader(t *testing.T) {
 func TestRingSendFileCloseMidFile(t *testing.T) {
 	needRing(t)
 	const size = 32 << 20
-	path, _ := randomFile(t, "mid", size)
+	path, content := randomFile(t, "mid", size)
 	before := countFDs()
 	if before < 0 {
 		t.Skip("no /proc/self/fd")
@@ -230,8 +230,10 @@ func TestRingSendFileCloseMidFile(t *testing.T) {
 	for i := range rounds {
 		c := dial(t, "tcp", addr)
 		c.Write([]byte("get"))
-		if _, err := io.ReadFull(c, buf[:(i+1)*20000]); err != nil {
-			t.Fatal(err)
+		// Each transfer starts with the file's first bytes: a pipe given back to the pool with
+		// bytes of an earlier one in it would put those first.
+		if _, err := io.ReadFull(c, buf[:(i+1)*20000]); err != nil || !bytes.Equal(buf[:(i+1)*20000], content[:(i+1)*20000]) {
+			t.Fatalf("connection %d: the file's start did not arrive intact (%v)", i, err)
 		}
 		if i%2 == 0 {
 			// The server closes while the file streams to a reader that keeps reading
@@ -250,6 +252,17 @@ func TestRingSendFileCloseMidFile(t *testing.T) {
 		})
 		c.Close()
 	}
+	// A whole transfer after all that arrives intact too.
+	c := dial(t, "tcp", addr)
+	c.Write([]byte("get"))
+	whole := make([]byte, size)
+	if _, err := io.ReadFull(c, whole); err != nil || !bytes.Equal(whole, content) {
+		t.Fatalf("a transfer after the closes did not arrive intact (%v)", err)
+	}
+	c.Close()
+	testsupport.Eventually(t, 10*time.Second, "the last connection closed", func() bool {
+		return closed.Load() == rounds+1
+	})
 	testsupport.Eventually(t, 10*time.Second, "the ring released every file descriptor", func() bool {
 		st := ringFiles(t, l)
 		return st.files == 0 && st.orphans == 0 && countFDs() == base+2*st.pipes
