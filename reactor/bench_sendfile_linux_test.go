@@ -41,7 +41,9 @@ func BenchmarkSendFile(b *testing.B) {
 	for _, m := range modes {
 		for _, size := range []int{4 << 10, 64 << 10, 256 << 10, 512 << 10, 1 << 20, 4 << 20} {
 			b.Run(fmt.Sprintf("%s/%dKiB", m.name, size>>10), func(b *testing.B) {
-				defer func(v int64) { ringSpliceMin = v }(ringSpliceMin)
+				// Restored by a cleanup registered before the server's, so after it has stopped.
+				old := ringSpliceMin
+				b.Cleanup(func() { ringSpliceMin = old })
 				ringSpliceMin = m.spliceMin
 				benchSendFile(b, m.poller, size)
 			})
