@@ -34,7 +34,7 @@ func ringFiles(t *testing.T, l *Loop) ringFileState {
 			if r.slots[fd].st&sRoom != 0 {
 				st.roomWaits++
 			}
-			if r.slots[fd].st&(sSpliceIn|sSpliceOut) != 0 {
+			if f.in || f.out {
 				st.spliceLive++
 			}
 		}

@@ -108,13 +108,11 @@ const (
 	sWatchCancel                     // its cancellation is queued
 	sSend                            // a send of sbuf[shead:]
 	sRoom                            // a one-shot poll for room in the socket (files)
-	sSpliceIn                        // a splice of the file into the connection's pipe
-	sSpliceOut                       // a splice of the pipe into the socket
-	sPiped                           // the connection holds a pipe (ringIO.files)
 	sEOF                             // a receive ended at EOF while paused: act on it on resuming
 	sEOFQueued                       // in ringIO.eofs
 	sAccept                          // multishot accept (listeners)
 	sAcceptCancel                    // its cancellation is queued
+	sPiped                           // a file goes through a pipe: ringIO.files has its state
 )
 
 // User data: kind in the top 8 bits, slot generation in the next 24, fd in the low 32.
@@ -583,7 +581,7 @@ func (r *ringIO) onWatch(fd int, gen uint32, res int32, flags uint32) {
 // continues.
 func (r *ringIO) flush(c *Conn) {
 	s := r.slot(int(c.fd))
-	if s.st&(sSend|sRoom|sSpliceIn|sSpliceOut) != 0 || r.flushPiped(c, s) {
+	if s.st&(sSend|sRoom) != 0 || s.st&sPiped != 0 && r.flushPiped(c) {
 		return
 	}
 	l := r.l

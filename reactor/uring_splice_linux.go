@@ -36,11 +36,12 @@ import (
 // wait in it; an empty pipe goes back to the pool, one that may hold bytes (the connection
 // closed) is closed.
 
-// ringFile is a connection's file transfer through a pipe.
+// ringFile is a connection's file transfer through a pipe (its slot has sPiped).
 type ringFile struct {
-	pipe   ringPipe
-	inPipe int // bytes in the pipe, not yet in the socket
-	fd     int // the file the splice in flight reads (sSpliceIn), to hand over at close
+	pipe    ringPipe
+	inPipe  int  // bytes in the pipe, not yet in the socket
+	fd      int  // the file the splice in flight reads (in), to hand over at close
+	in, out bool // in flight: the splice file → pipe, the splice pipe → socket
 }
 
 // ringPipe is one pipe: r is the read end, w the write end, size its capacity in bytes.
@@ -121,21 +122,25 @@ func (r *ringIO) putPipe(p ringPipe) {
 	p.close()
 }
 
-// flushPiped sends the bytes waiting in the connection's pipe, if any, and reports whether it
-// did (they go before anything else pending: they came from the head of the queue).
-func (r *ringIO) flushPiped(c *Conn, s *ringSlot) bool {
-	if s.st&sPiped == 0 {
-		return false
+// flushPiped runs first in the flush of a connection that holds a pipe, and reports whether
+// the flush ends there: a round is in flight (its completion continues), or the bytes waiting
+// in the pipe were just queued for the socket (they go before anything else pending: they
+// came from the head of the queue).
+func (r *ringIO) flushPiped(c *Conn) bool {
+	fd := int(c.fd)
+	f := r.files[fd]
+	if f.in || f.out {
+		return true
 	}
-	f := r.files[int(c.fd)]
 	if f.inPipe == 0 {
 		return false
 	}
+	s := &r.slots[fd]
 	q := r.sqe()
-	q.PrepSplice(f.pipe.r, ^uint64(0), int(c.fd), ^uint64(0), uint32(f.inPipe), 0)
-	q.UserData = rud(kSpliceOut, s.gen, int(c.fd))
+	q.PrepSplice(f.pipe.r, ^uint64(0), fd, ^uint64(0), uint32(f.inPipe), 0)
+	q.UserData = rud(kSpliceOut, s.gen, fd)
 	r.named(s)
-	s.st |= sSpliceOut
+	f.out = true
 	r.live++
 	return true
 }
@@ -173,7 +178,7 @@ func (r *ringIO) spliceFile(c *Conn, s *ringSlot, seg *outSeg) bool {
 	q.PrepSplice(f.pipe.r, ^uint64(0), fd, ^uint64(0), uint32(n), 0)
 	q.UserData = rud(kSpliceOut, s.gen, fd)
 	r.named(s)
-	s.st |= sSpliceIn | sSpliceOut
+	f.in, f.out = true, true
 	r.live += 2
 	r.rounds++
 	return true
@@ -187,9 +192,8 @@ func (r *ringIO) onSpliceIn(fd int, gen uint32, res int32) {
 	if c == nil {
 		return // the socket splice's completion, always the chain's last, releases all
 	}
-	s := &r.slots[fd]
-	s.st &^= sSpliceIn
 	f := r.files[fd]
+	f.in = false
 	switch {
 	case res > 0:
 		q := c.io.q
@@ -232,8 +236,8 @@ func (r *ringIO) onSpliceOut(ud uint64, fd int, gen uint32, res int32) {
 		return
 	}
 	s := &r.slots[fd]
-	s.st &^= sSpliceOut
 	f := r.files[fd]
+	f.out = false
 	before := c.Buffered()
 	switch {
 	case res > 0:
@@ -254,7 +258,7 @@ func (r *ringIO) onSpliceOut(ud uint64, fd int, gen uint32, res int32) {
 		c.closeNow(os.NewSyscallError("splice", unix.Errno(-res)))
 		return
 	}
-	if f.inPipe == 0 && s.st&sSpliceIn == 0 {
+	if f.inPipe == 0 && !f.in {
 		delete(r.files, fd)
 		s.st &^= sPiped
 		r.putPipe(f.pipe)
@@ -275,12 +279,12 @@ func (r *ringIO) forgetFile(c *Conn, s *ringSlot) bool {
 	fd := int(c.fd)
 	f := r.files[fd]
 	delete(r.files, fd)
-	if s.st&(sSpliceIn|sSpliceOut) == 0 {
+	if !f.in && !f.out {
 		f.pipe.close() // it may hold bytes: never reused
 		return false
 	}
 	o := ringFileOrphan{sock: fd, file: -1, pipe: f.pipe}
-	if s.st&sSpliceIn != 0 {
+	if f.in {
 		r.cancel(rud(kSpliceIn, s.gen, fd))
 		if q := c.io.q; q != nil && len(q.segs) > 0 && q.segs[0].fd == f.fd {
 			// The worker may not have looked the file up yet: it stays open, out of the queue.
