@@ -104,3 +104,58 @@ func TestSpliceFileThroughPipe(t *testing.T) {
 		t.Fatalf("chain to a full socket: in %d, out %d, want 8192, -EAGAIN", in, out)
 	}
 }
+
+// TestSpliceLinkedLooksUpLate: a splice linked behind another request names its output
+// descriptor by number, and the kernel looks the number up only when the splice runs, not
+// when it is submitted. Here the number is made to name another socket in between (dup3),
+// and the bytes go there. This is why the reactor keeps a closing connection's socket (and
+// file and pipe) open until its splices are done: closed earlier, the number could be reused
+// by a new connection, which would get the old one's file.
+func TestSpliceLinkedLooksUpLate(t *testing.T) {
+	r := newRing(t, Config{Entries: 8, Features: FeatNoDrop | FeatExtArg, Ops: []uint8{OpSplice, OpPollAdd}})
+	var trig, data [2]int
+	for _, p := range []*[2]int{&trig, &data} {
+		if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	}
+	if _, err := unix.Write(data[1], []byte("late")); err != nil {
+		t.Fatal(err)
+	}
+	a, aPeer := socketpair(t)
+	b, bPeer := socketpair(t)
+
+	s := r.NextSQE()
+	s.PrepPollAdd(trig[0], unix.POLLIN, false)
+	s.Flags |= SQEIOLink
+	s.UserData = 1
+	s = r.NextSQE()
+	s.PrepSplice(data[0], ^uint64(0), a, ^uint64(0), 4, 0)
+	s.UserData = 2
+	if _, err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	// a's number now names b's socket (the old one is closed, but for any reference the
+	// kernel may have taken at submission).
+	if err := unix.Dup3(b, a, unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(trig[1], []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range reap(t, r, 2) {
+		if c.UserData == 2 && c.Res != 4 {
+			t.Fatalf("splice: %d, want 4", c.Res)
+		}
+	}
+	buf := make([]byte, 16)
+	if n, err := unix.Read(bPeer, buf); err != nil || string(buf[:n]) != "late" {
+		t.Fatalf("the socket the number names when the splice runs got %q (%v), want \"late\"", buf[:max(n, 0)], err)
+	}
+	// The socket the number named at submission got nothing, and dup3 closing its descriptor
+	// released it (its peer reads EOF): the queued splice held no reference to it.
+	if n, err := unix.Read(aPeer, buf); n != 0 || err != nil {
+		t.Fatalf("the socket the number named at submission: read %q (%v), want EOF", buf[:max(n, 0)], err)
+	}
+}
