@@ -17,7 +17,8 @@ import (
 // page cache, which sendfile(2) would do on the loop, stalling every connection of it) runs
 // in the kernel's io-wq workers.
 //
-// Kernel facts this rests on (internal/uring's TestSpliceFileThroughPipe checks each):
+// Kernel facts this rests on (internal/uring's TestSpliceFileThroughPipe and
+// TestSpliceLinkedLooksUpLate check them):
 //   - io_uring runs every splice in an io-wq worker (REQ_F_FORCE_ASYNC), and looks up the
 //     descriptors there, when the worker gets to it, not when the SQE is submitted. So the
 //     file, the pipe and the socket must all stay open until the chain's last completion,
