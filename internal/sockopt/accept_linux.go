@@ -56,3 +56,24 @@ func ntohs(p uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(&p))
 	return uint16(b[0])<<8 | uint16(b[1])
 }
+
+// PeerOf returns the remote end of fd, a connected socket, as getpeername(2) reports it: the
+// same Peer AcceptPeer would have returned (IPv4-mapped IPv6 addresses unmapped, so that a
+// dual-stack listener's IPv4 client has one address), the zero Peer for a socket that is not
+// IP (a Unix socket's). It is for the io_uring completion mode, whose multishot accept reports
+// no address. Like AcceptPeer it is a raw system call on a stack buffer and allocates nothing.
+// Errors are bare unix.Errno values: ENOTCONN when the peer has already reset the connection,
+// EBADF for a negative fd. Any goroutine.
+func PeerOf(fd int) (Peer, error) {
+	if fd < 0 {
+		return Peer{}, unix.EBADF
+	}
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	_, _, e := unix.RawSyscall(unix.SYS_GETPEERNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)),
+		uintptr(unsafe.Pointer(&n)))
+	if e != 0 {
+		return Peer{}, e
+	}
+	return decodePeer(&rsa, n), nil
+}

@@ -34,3 +34,19 @@ func peerFrom(sa unix.Sockaddr) Peer {
 	}
 	return Peer{}
 }
+
+// PeerOf returns the remote end of fd, a connected socket, as getpeername(2) reports it: the
+// same Peer AcceptPeer would have returned (IPv4-mapped IPv6 addresses unmapped), the zero
+// Peer for a socket that is not IP (a Unix socket's). Outside Linux it decodes the Sockaddr
+// unix.Getpeername returns (which allocates). Errors are bare unix.Errno values: ENOTCONN when
+// the peer has already reset the connection, EBADF for a negative fd. Any goroutine.
+func PeerOf(fd int) (Peer, error) {
+	if fd < 0 {
+		return Peer{}, unix.EBADF
+	}
+	sa, err := unix.Getpeername(fd)
+	if err != nil {
+		return Peer{}, err
+	}
+	return peerFrom(sa), nil
+}

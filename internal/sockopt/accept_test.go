@@ -58,6 +58,11 @@ func TestAcceptPeer(t *testing.T) {
 			if peer.Addr != want || peer.Scope != 0 {
 				t.Fatalf("peer %v scope %d, want %v", peer.Addr, peer.Scope, want)
 			}
+			// getpeername on the accepted socket names the same peer (the completion mode
+			// reads it so, its accept reporting none).
+			if got, err := PeerOf(fd); err != nil || got != peer {
+				t.Fatalf("PeerOf = %v scope %d, %v; accept said %v", got.Addr, got.Scope, err, peer.Addr)
+			}
 			fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
 			if err != nil || fl&unix.O_NONBLOCK == 0 {
 				t.Fatalf("accepted fd flags %#x, %v: not non-blocking", fl, err)
@@ -66,6 +71,47 @@ func TestAcceptPeer(t *testing.T) {
 	}
 	if _, _, err := AcceptPeer(-1); err != unix.EBADF {
 		t.Fatalf("AcceptPeer(-1) = %v", err)
+	}
+}
+
+// TestPeerOfNotIP: PeerOf of a socket that has no IP peer — a Unix socket, a listening TCP
+// socket, no socket at all — reports the zero Peer, with the kernel's error where it has one.
+func TestPeerOfNotIP(t *testing.T) {
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pair[0])
+	defer unix.Close(pair[1])
+	ep, _ := Resolve("tcp4", "127.0.0.1:0")
+	lfd, err := Open(ep, Config{ReuseAddr: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfd)
+	var pipe [2]int
+	if err := unix.Pipe(pipe[:]); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pipe[0])
+	defer unix.Close(pipe[1])
+	tests := []struct {
+		name string
+		fd   int
+		err  error
+	}{
+		{"unix socket", pair[0], nil},
+		{"listening socket", lfd, unix.ENOTCONN},
+		{"pipe", pipe[0], unix.ENOTSOCK},
+		{"negative", -1, unix.EBADF},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := PeerOf(tc.fd)
+			if err != tc.err || p != (Peer{}) {
+				t.Fatalf("PeerOf = %+v, %v; want the zero Peer, %v", p, err, tc.err)
+			}
+		})
 	}
 }
 
