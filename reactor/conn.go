@@ -108,6 +108,7 @@ const (
 	fCloseEOF                         // a graceful close after the peer's EOF: OnClose gets io.EOF
 	fProgress                         // OnData has consumed input at least once (shedding ranks by it)
 	fDropped                          // a graceful close discarded input the handler had not consumed
+	fAdmitted                         // the Admitter admitted it: Release is due (releaseAdmission)
 )
 
 // State values of Conn.state.

@@ -38,7 +38,7 @@ type listener struct {
 	// parked holds connections the completion mode's multishot accept took while the server
 	// was at WithMaxConns: the kernel accepts ahead of the loop, and these wait here, unserved,
 	// as they would have waited in the backlog, until the count drops (resume).
-	parked  []int
+	parked  []parkedConn
 	unparkT *Timer // serves parked connections after a shed made room (unparkLater)
 	// Shedding (shed.go): a burst's count and times, the timer that ends it, and shedding
 	// asked of the other loops (their counts arrive in shedRemote).
@@ -85,7 +85,9 @@ func (ln *listener) onEvent(poller.Events) {
 				return
 			}
 		default:
-			ln.serve(fd, peer)
+			if ok, admitted := ln.admit(fd, &peer); ok {
+				ln.serve(fd, peer, admitted)
+			}
 		}
 	}
 }
@@ -94,22 +96,32 @@ func (ln *listener) onEvent(poller.Events) {
 // (fd), or err; ended says the request is over (an error, or our cancellation), and it is
 // armed again unless accepting is paused or the listener closed.
 func (ln *listener) acceptDone(fd int, err error, ended bool) {
+	// The multishot accept reports no address (one sockaddr buffer cannot serve a stream of
+	// completions): RemoteAddr reads it with getpeername when asked, or admit does now when
+	// an Admitter needs it, before the connection counts against the cap.
+	var peer sockopt.Peer
+	refused, admitted := false, false
+	if err == nil {
+		var ok bool
+		ok, admitted = ln.admit(fd, &peer)
+		refused = !ok
+	}
 	switch {
+	case refused:
+		// Closed by admit; the accept goes on.
 	case err == nil && ln.atCap() && ln.srv.opt.shed:
 		// The kernel accepted ahead of the count: the connection waits parked, as it would
 		// have waited in the backlog, while the connections with the least progress make
 		// room (after this iteration's dispatch, as in readiness mode); runShed then serves
 		// it once their descriptors are closed (unparkLater), or pauses the accept.
-		ln.parked = append(ln.parked, fd)
+		ln.parked = append(ln.parked, parkedConn{fd, peer, admitted})
 		ln.shed(ErrTooManyConns)
 	case err == nil && ln.atCap():
 		// The kernel accepted ahead of the count: keep it unserved until there is room.
-		ln.parked = append(ln.parked, fd)
+		ln.parked = append(ln.parked, parkedConn{fd, peer, admitted})
 		ln.pause(ErrTooManyConns)
 	case err == nil:
-		// The multishot accept reports no address (one sockaddr buffer cannot serve a
-		// stream of completions): RemoteAddr reads it with getpeername when asked.
-		ln.serve(fd, sockopt.Peer{})
+		ln.serve(fd, peer, admitted)
 		if ln.atCap() && !ln.srv.opt.shed {
 			ln.pause(ErrTooManyConns) // stop the kernel accepting more for now (shedding: the next one sheds)
 		}
@@ -162,8 +174,9 @@ func (ln *listener) acceptFailed(err error) bool {
 	}
 }
 
-// serve hands an accepted connection to its loop; peer is what accept reported, if anything.
-func (ln *listener) serve(fd int, peer sockopt.Peer) {
+// serve hands an accepted connection to its loop; peer is what accept reported, if anything;
+// admitted says the Admitter admitted it (see listener.admit), so that its Release is due.
+func (ln *listener) serve(fd int, peer sockopt.Peer, admitted bool) {
 	s := ln.srv
 	if ln.backoff != 0 {
 		ln.backoff = 0
@@ -174,6 +187,9 @@ func (ln *listener) serve(fd int, peer sockopt.Peer) {
 	}
 	s.open.Add(1)
 	c := newConn(ln.pick(), fd, ln.kind, peer)
+	if admitted {
+		c.flags |= fAdmitted
+	}
 	if ln.tls != nil {
 		c.tls = &tlsSession{c: c, hs: &tlsHandshake{ln: ln.tls}}
 	}
@@ -182,6 +198,7 @@ func (ln *listener) serve(fd int, peer sockopt.Peer) {
 	} else if err := c.loop.post(task{op: opAttach, c: c}); err != nil {
 		unix.Close(fd)
 		s.open.Add(-1)
+		c.releaseAdmission() // never handed over: still this goroutine's
 	}
 }
 
@@ -271,9 +288,9 @@ func (ln *listener) unpark() bool {
 		if ln.atCap() {
 			return false
 		}
-		fd := ln.parked[0]
+		p := ln.parked[0]
 		ln.parked = ln.parked[1:]
-		ln.serve(fd, sockopt.Peer{})
+		ln.serve(p.fd, p.peer, p.admitted)
 	}
 	ln.parked = nil
 	return true
@@ -330,7 +347,9 @@ func (ln *listener) drainAndShut() {
 		if err != nil {
 			break // EAGAIN: empty; anything else (EMFILE, ...): what is left is reset
 		}
-		ln.serve(fd, peer)
+		if ok, admitted := ln.admit(fd, &peer); ok {
+			ln.serve(fd, peer, admitted)
+		}
 	}
 	if held {
 		if err := sockopt.ReleaseBacklog(ln.fd); err != nil {
@@ -360,8 +379,8 @@ func (ln *listener) shut() {
 		delete(ln.loop.others, ln.fd)
 		ln.registered = false
 	}
-	for _, fd := range ln.parked {
-		unix.Close(fd)
+	for _, p := range ln.parked {
+		p.drop(ln)
 	}
 	ln.parked = nil
 	unix.Close(ln.fd)

@@ -396,6 +396,7 @@ func (l *Loop) addConn(c *Conn) {
 	if l.stopping.Load() || l.draining {
 		unix.Close(fd)
 		l.srv.open.Add(-1)
+		c.releaseAdmission()
 		return
 	}
 	if l.ringDrives(c) {
@@ -406,6 +407,7 @@ func (l *Loop) addConn(c *Conn) {
 		l.log.Warn("register connection", zap.Error(err))
 		unix.Close(fd)
 		l.srv.open.Add(-1)
+		c.releaseAdmission()
 		return
 	}
 	l.nconns++
@@ -454,6 +456,7 @@ func (l *Loop) removeConn(c *Conn, keepFd bool) (ringHeld bool) {
 	l.nconns--
 	l.openConns.Add(-1)
 	l.st.closed++
+	c.releaseAdmission()
 	if !keepFd && !ringHeld {
 		l.closeFd(fd)
 		l.closedConns++ // the server's open count drops when the descriptor is closed

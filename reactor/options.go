@@ -57,6 +57,7 @@ type options struct {
 	high, low   int
 	maxConns    int
 	shed        bool
+	admitter    Admitter
 	logger      *zap.Logger
 	balancing   LoadBalancing
 	broadcast   bool

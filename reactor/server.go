@@ -38,7 +38,8 @@ type Server struct {
 	acceptPaused atomic.Uint64
 	tlsPool      *handshakePool // TLS handshakes of every TLS listener; no goroutine until used
 	connsShed    atomic.Uint64
-	connCap      int64 // open connections at which accepting pauses or sheds (options.connCap); 0 = none
+	connsRefused atomic.Uint64 // closed at accept by the Admitter (WithAdmitter)
+	connCap      int64         // open connections at which accepting pauses or sheds (options.connCap); 0 = none
 }
 
 type serverState uint8
@@ -458,6 +459,7 @@ func (s *Server) Stats() Stats {
 		ConnsOpen:           s.open.Load(),
 		AcceptPaused:        s.acceptPaused.Load(),
 		ConnsShed:           s.connsShed.Load(),
+		ConnsRefused:        s.connsRefused.Load(),
 		TLSHandshakesActive: s.tlsPool.active.Load(),
 		TLSHandshakesQueued: s.tlsPool.queued.Load(),
 		TLSHandshakeWorkers: s.tlsPool.live.Load(),

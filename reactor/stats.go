@@ -16,6 +16,7 @@ type Stats struct {
 	ConnsAdopted  uint64 // connections registered by Adopt or AdoptFd
 	DialsFailed   uint64 // dials that ended before being established (error, timeout, Close)
 	ConnsShed     uint64 // connections closed to admit new ones (WithShedding)
+	ConnsRefused  uint64 // connections closed at accept because the Admitter refused them (WithAdmitter)
 
 	// TLS listeners (WithTLS). Handshake outcomes are counters (connections, since Start);
 	// the pool's state is a gauge.
