@@ -40,7 +40,7 @@ func (d *daemon) newAdmin(cfg config.Config, inh []inheritedSocket) (_ *adminSer
 	a := &adminServer{served: make(chan error, 1)}
 	a.site.log = d.log
 	a.site.app = &app{metrics: d.metrics, status: &d.status, noContent: true}
-	if a.srv, err = newServer(cfg, &a.site, d.log.Named("admin"), true); err != nil {
+	if a.srv, err = newServer(cfg, &a.site, d.log.Named("admin"), true, nil); err != nil {
 		return nil, &config.Error{Key: "admin-listen", Reason: err.Error()}
 	}
 	if a.groups, err = bindRole(a.srv.Reactor(), roleAdmin, specs, inh, d.log); err != nil {

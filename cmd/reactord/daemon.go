@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/cmd/reactord/internal/config"
+	"github.com/reactord/reactord/cmd/reactord/internal/connlimit"
 	"github.com/reactord/reactord/cmd/reactord/internal/logging"
 	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
 	"github.com/reactord/reactord/cmd/reactord/internal/proxy"
@@ -46,6 +47,10 @@ type daemon struct {
 	retired      sync.WaitGroup // generations being retired in the background
 	upgrade      *upgrade       // in progress, or nil
 	certs        *certStore     // the HTTPS certificate in force, shared by the generations
+	// perIP counts the public listeners' connections per client address for
+	// -max-conns-per-ip: one count for the process, shared by the generations, so that a
+	// reload neither resets it nor lets a client hold the limit on the old and the new one.
+	perIP *connlimit.Counter
 
 	mu      sync.Mutex
 	live    []*generation    // serving or retiring: their counters are read live
@@ -360,6 +365,7 @@ func (d *daemon) snapshot() metrics.Snapshot {
 		s.TLSHandshakesActive += st.TLSHandshakesActive
 		addStats(&s, st.Stats, st.Rejected)
 	}
+	s.ClientAddresses = d.perIP.Addresses()
 	return s
 }
 
@@ -367,6 +373,7 @@ func addStats(s *metrics.Snapshot, st reactor.Stats, rejected uint64) {
 	s.AcceptedConns += st.ConnsAccepted
 	s.ClosedConns += st.ConnsClosed
 	s.ShedConns += st.ConnsShed
+	s.RefusedPerIP += st.ConnsRefused // the per-address limit is the servers' only Admitter
 	s.BytesIn += st.BytesIn
 	s.BytesOut += st.BytesOut
 	s.Rejected += rejected

@@ -15,6 +15,7 @@ import (
 	"github.com/reactord/reactord/cmd/reactord/internal/site"
 	"github.com/reactord/reactord/cmd/reactord/internal/static"
 	codec "github.com/reactord/reactord/codec/http"
+	"github.com/reactord/reactord/reactor"
 )
 
 // A generation is one configuration in force: the public HTTP server with its own loops, the
@@ -86,7 +87,14 @@ func (d *daemon) newGeneration(cfg config.Config, inh []inheritedSocket) (_ *gen
 	if g.site.proxy, err = d.newProxy(cfg); err != nil {
 		return nil, &config.Error{Key: "proxy", Reason: err.Error()}
 	}
-	if g.srv, err = newServer(cfg, &g.site, d.log, false); err != nil {
+	var admit reactor.Admitter
+	if cfg.MaxConnsPerIP > 0 {
+		// Each generation admits with its own limit, into the process's one count.
+		if admit, err = d.perIP.Limiter(cfg.MaxConnsPerIP); err != nil {
+			return nil, &config.Error{Key: "max-conns-per-ip", Reason: err.Error()}
+		}
+	}
+	if g.srv, err = newServer(cfg, &g.site, d.log, false, admit); err != nil {
 		// Bad poller names and out-of-range numbers were caught by Validate; what is left
 		// here is the reactor refusing an option, still a configuration problem.
 		return nil, &config.Error{Key: "server", Reason: err.Error()}

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/cmd/reactord/internal/config"
+	"github.com/reactord/reactord/cmd/reactord/internal/connlimit"
 	"github.com/reactord/reactord/cmd/reactord/internal/logging"
 	"github.com/reactord/reactord/cmd/reactord/internal/metrics"
 	"github.com/reactord/reactord/cmd/reactord/internal/proxy"
@@ -90,6 +91,8 @@ func run(args []string, stdout io.Writer, stderr *os.File) int {
 
 	cfg.Poller = usablePoller(cfg.Poller, log)
 	d := &daemon{args: args, cfg: cfg, log: log, level: level, stderr: stderr, certs: new(certStore)}
+	d.perIP = connlimit.New(log.Named("connlimit"))
+	defer d.perIP.Close()
 	if d.exe, err = executablePath(); err != nil {
 		log.Warn("cannot locate the executable: SIGUSR2 upgrades are disabled", zap.Error(err))
 	}

@@ -21,8 +21,10 @@ const (
 
 // newServer builds an HTTP server (the codec on a reactor server) from the configuration,
 // serving s. Nothing is bound yet. admin selects the admin listener's sizing (one loop, a
-// connection cap, no observer) instead of the public one's.
-func newServer(cfg config.Config, s *responder, log *zap.Logger, admin bool) (*codec.Server, error) {
+// connection cap, no observer) instead of the public one's. admit is the public listeners'
+// per-address limit (-max-conns-per-ip), nil for none; the admin listener has none (probes
+// and scrapes come from a few addresses, and its cap already bounds them).
+func newServer(cfg config.Config, s *responder, log *zap.Logger, admin bool, admit reactor.Admitter) (*codec.Server, error) {
 	ropts := []reactor.Option{
 		reactor.WithPoller(cfg.Poller),
 		reactor.WithWatermarks(int(cfg.OutputBuffer), 0),
@@ -32,6 +34,11 @@ func newServer(cfg config.Config, s *responder, log *zap.Logger, admin bool) (*c
 	case admin:
 		ropts = append(ropts, reactor.WithLoops(adminLoops), reactor.WithMaxConns(adminMaxConns))
 	default:
+		if admit != nil {
+			// Before shedding: a connection refused for its address never counts
+			// against the cap, nor makes another connection go.
+			ropts = append(ropts, reactor.WithAdmitter(admit))
+		}
 		// Shedding: at the descriptor limit (less a reserve for the files it sends) or
 		// -max-conns, close the connections that made the least progress (slow or silent
 		// clients inside their first request head) rather than stop accepting everyone.

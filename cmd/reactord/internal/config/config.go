@@ -51,6 +51,10 @@ type Config struct {
 	AccessLog string
 	// MaxConns caps open connections; 0 leaves only the process's fd limit.
 	MaxConns int
+	// MaxConnsPerIP caps the open connections of one client IP address on the public
+	// listeners (TCP and TLS; Unix sockets and the admin listener are not limited); a
+	// connection over it is closed at accept, unanswered. 0, the default, is no limit.
+	MaxConnsPerIP int
 	// HeaderTimeout bounds the time to receive a request's header; 0 disables it.
 	HeaderTimeout time.Duration
 	// ReadTimeout bounds the time to receive a whole request, body included; 0 disables it.
@@ -110,6 +114,9 @@ type Config struct {
 const (
 	// MaxLoops is the largest accepted loops value.
 	MaxLoops = 1024
+	// MaxConnsPerIP is the largest accepted max-conns-per-ip (the counter's per-address
+	// count is 32 bits).
+	MaxConnsPerIP = 1<<31 - 1
 	// MinHeaderBytes is the smallest accepted max-header-bytes: a request line and a Host
 	// header must fit.
 	MinHeaderBytes = 256

@@ -50,7 +50,7 @@ func TestParseFlags(t *testing.T) {
 		"-listen", "127.0.0.1:0", "-listen", "unix:" + filepath.Join(dir, "s.sock"),
 		"-poller", lastBackend(t), "-loops", "3", "-root", dir, "-follow-symlinks", "-dir-listing", "-serve-dotfiles",
 		"-log-level", "debug", "-log-format", "console", "-access-log", filepath.Join(dir, "access.log"),
-		"-max-conns", "100", "-header-timeout", "2s", "-read-timeout", "3s", "-idle-timeout", "4s",
+		"-max-conns", "100", "-max-conns-per-ip", "16", "-header-timeout", "2s", "-read-timeout", "3s", "-idle-timeout", "4s",
 		"-max-header-bytes", "8KiB", "-max-body-bytes", "2MiB", "-output-buffer", "64KiB", "-reuseport", "-shutdown-timeout", "5s",
 		"-addr-file", filepath.Join(dir, "addrs"), "-admin-listen", "127.0.0.1:0", "-pid-file", filepath.Join(dir, "pid"),
 	}, nil)
@@ -61,7 +61,7 @@ func TestParseFlags(t *testing.T) {
 		Listen: []string{"127.0.0.1:0", "unix:" + filepath.Join(dir, "s.sock")},
 		Poller: lastBackend(t), Loops: 3, Root: dir, FollowSymlinks: true, DirListing: true, ServeDotfiles: true,
 		LogLevel: "debug", LogFormat: "console", AccessLog: filepath.Join(dir, "access.log"),
-		MaxConns: 100, HeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second,
+		MaxConns: 100, MaxConnsPerIP: 16, HeaderTimeout: 2 * time.Second, ReadTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second,
 		MaxHeaderBytes: 8 << 10, MaxBodyBytes: 2 << 20, OutputBuffer: 64 << 10, ReusePort: true, ShutdownTimeout: 5 * time.Second,
 		AddrFile: filepath.Join(dir, "addrs"), AdminListen: "127.0.0.1:0", PidFile: filepath.Join(dir, "pid"),
 	}
@@ -140,6 +140,10 @@ func TestInvalid(t *testing.T) {
 		{"log format", []string{"-log-format", "xml"}, "", "log-format", "must be json, console or auto"},
 		{"access log dir", []string{"-access-log", "/nonexistent-dir/a.log"}, "", "access-log", "/nonexistent-dir"},
 		{"max conns", []string{"-max-conns", "-1"}, "", "max-conns", "must be ≥ 0"},
+		{"max conns per ip", []string{"-max-conns-per-ip", "-1"}, "", "max-conns-per-ip", "must be ≥ 0 (0: no limit)"},
+		{"max conns per ip huge", []string{"-max-conns-per-ip", "4294967296"}, "", "max-conns-per-ip", "≤ 2147483647"},
+		{"max conns per ip text", []string{"-max-conns-per-ip", "many"}, "", "max-conns-per-ip", "must be an integer"},
+		{"file max conns per ip", nil, "max-conns-per-ip = -3\n", "max-conns-per-ip", "must be ≥ 0 (0: no limit) and ≤ 2147483647 (got -3)"},
 		{"timeout text", []string{"-idle-timeout", "soon"}, "", "idle-timeout", "must be a duration"},
 		{"timeout negative", []string{"-read-timeout", "-1s"}, "", "read-timeout", "must be ≥ 0"},
 		{"header bytes small", []string{"-max-header-bytes", "10"}, "", "max-header-bytes", "must be ≥ 256"},

@@ -49,6 +49,8 @@ var options = []option{
 		func(c *Config) value { return &stringValue{p: &c.AccessLog} }},
 	{"max-conns", "N", "maximum open connections; 0 means only the fd limit applies",
 		func(c *Config) value { return &intValue{p: &c.MaxConns} }},
+	{"max-conns-per-ip", "N", "maximum open connections from one client IP address (IPv4-mapped IPv6 counts as IPv4); a connection over it is closed at once, unanswered; Unix sockets and -admin-listen are not limited; 0 means no limit",
+		func(c *Config) value { return &intValue{p: &c.MaxConnsPerIP} }},
 	{"header-timeout", "DURATION", "time allowed to receive a request header; 0 disables",
 		func(c *Config) value { return &durationValue{p: &c.HeaderTimeout} }},
 	{"read-timeout", "DURATION", "time allowed to receive a whole request, body included; 0 disables",

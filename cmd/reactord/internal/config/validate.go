@@ -61,6 +61,9 @@ func (c *Config) Validate() error {
 	if c.MaxConns < 0 {
 		return errorf("max-conns", "must be ≥ 0 (got %d)", c.MaxConns)
 	}
+	if c.MaxConnsPerIP < 0 || c.MaxConnsPerIP > MaxConnsPerIP {
+		return errorf("max-conns-per-ip", "must be ≥ 0 (0: no limit) and ≤ %d (got %d)", MaxConnsPerIP, c.MaxConnsPerIP)
+	}
 	for _, d := range []struct {
 		key string
 		v   int64

@@ -49,6 +49,11 @@ type Snapshot struct {
 	BytesOut      uint64
 	Rejected      uint64 // requests the HTTP codec answered itself (parse errors, timeouts)
 	ShedConns     uint64 // connections closed to admit new ones at the descriptor or connection limit
+	// RefusedPerIP counts connections closed at accept because their client address held
+	// -max-conns-per-ip; ClientAddresses is how many client addresses have connections
+	// open now (counted only while that limit is on).
+	RefusedPerIP    uint64
+	ClientAddresses int64
 	// TLS handshakes on the HTTPS listeners, by outcome: completed, refused (not TLS, or
 	// crypto/tls failed it), timed out, abandoned by the client (or the server stopping).
 	TLSHandshakes, TLSHandshakeErrors, TLSHandshakeTimeouts, TLSHandshakesAborted uint64
@@ -260,6 +265,7 @@ type serverCollector struct {
 	src Source
 
 	poller, open, accepted, closed, shed, in, out, rejected *prometheus.Desc
+	refused, clients                                        *prometheus.Desc
 	tlsDone, tlsActive                                      *prometheus.Desc
 	iter, wake, waits, events, perWait                      *prometheus.Desc
 }
@@ -275,6 +281,8 @@ func newServerCollector(src Source) *serverCollector {
 		accepted:  d("connections_accepted_total", "Connections accepted since start."),
 		closed:    d("connections_closed_total", "Connections closed since start."),
 		shed:      d("connections_shed_total", "Connections closed to admit new ones at the descriptor or connection limit: those with the least progress (inside their first request head, or silent), oldest first."),
+		refused:   d("connections_refused_total", "Connections closed at accept, unanswered, by reason: per_ip (the client address held -max-conns-per-ip).", "reason"),
+		clients:   d("client_addresses", "Client IP addresses with connections open now (counted while -max-conns-per-ip is on; 0 otherwise)."),
 		in:        d("received_bytes_total", "Bytes read from client connections."),
 		out:       d("sent_bytes_total", "Bytes written to client connections, sendfile included."),
 		rejected:  d("http_rejected_total", "Requests answered by the HTTP codec itself: malformed (4xx/5xx) or timed out (408)."),
@@ -289,7 +297,7 @@ func newServerCollector(src Source) *serverCollector {
 }
 
 func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.poller, c.open, c.accepted, c.closed, c.shed, c.in, c.out, c.rejected, c.tlsDone, c.tlsActive, c.iter, c.wake, c.waits, c.events, c.perWait} {
+	for _, d := range []*prometheus.Desc{c.poller, c.open, c.accepted, c.closed, c.shed, c.refused, c.clients, c.in, c.out, c.rejected, c.tlsDone, c.tlsActive, c.iter, c.wake, c.waits, c.events, c.perWait} {
 		ch <- d
 	}
 }
@@ -303,6 +311,8 @@ func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.accepted, prometheus.CounterValue, float64(s.AcceptedConns))
 	ch <- prometheus.MustNewConstMetric(c.closed, prometheus.CounterValue, float64(s.ClosedConns))
 	ch <- prometheus.MustNewConstMetric(c.shed, prometheus.CounterValue, float64(s.ShedConns))
+	ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(s.RefusedPerIP), "per_ip")
+	ch <- prometheus.MustNewConstMetric(c.clients, prometheus.GaugeValue, float64(s.ClientAddresses))
 	ch <- prometheus.MustNewConstMetric(c.in, prometheus.CounterValue, float64(s.BytesIn))
 	ch <- prometheus.MustNewConstMetric(c.out, prometheus.CounterValue, float64(s.BytesOut))
 	ch <- prometheus.MustNewConstMetric(c.rejected, prometheus.CounterValue, float64(s.Rejected))

@@ -109,6 +109,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	srv.mu.Lock()
 	srv.s.OpenConns, srv.s.AcceptedConns, srv.s.ClosedConns = 3, 10, 7
 	srv.s.BytesIn, srv.s.BytesOut, srv.s.Rejected, srv.s.ShedConns = 1000, 50000, 2, 5
+	srv.s.RefusedPerIP, srv.s.ClientAddresses = 11, 4
 	srv.s.Loops[1] = LoopStats{Iterations: 40, Wakeups: 5, Waits: 20, Events: 50}
 	srv.mu.Unlock()
 
@@ -130,6 +131,8 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		{"reactord_sent_bytes_total", nil, 50000},
 		{"reactord_http_rejected_total", nil, 2},
 		{"reactord_connections_shed_total", nil, 5},
+		{"reactord_connections_refused_total", map[string]string{"reason": "per_ip"}, 11},
+		{"reactord_client_addresses", nil, 4},
 		{"reactord_loop_iterations_total", map[string]string{"loop": "1"}, 40},
 		{"reactord_loop_iterations_total", map[string]string{"loop": "0"}, 0},
 		{"reactord_loop_wakeups_total", map[string]string{"loop": "1"}, 5},
