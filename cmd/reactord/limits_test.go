@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/reactord/reactord/internal/testsupport"
 )
 
@@ -132,4 +134,84 @@ func dialPrompt(t *testing.T, addr, first string, silentAfter time.Duration) net
 	}
 	t.Fatalf("%d attempts to write within %v of dialling failed: too slow a machine; raise %s", attempts, silentAfter, testsupport.EnvTimeScale)
 	return nil
+}
+
+// TestMaxConnsPerIP runs the daemon with -max-conns-per-ip 3: three keep-alive connections
+// from 127.0.0.1 are served, a fourth is closed without a response, a connection from
+// 127.0.0.2 is still served, and the admin listener's /metrics counts the refusal and the
+// two client addresses; the refusal burst is logged (start, then end after a quiet second),
+// and once the clients close the address gauge returns to 0 and 127.0.0.1 is served again.
+func TestMaxConnsPerIP(t *testing.T) {
+	d := start(t, "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-access-log", "off",
+		"-max-conns-per-ip", "3")
+	metrics := func() map[string]*dto.MetricFamily { return scrapeURL(t, "http://"+d.admin+"/metrics") }
+	// get sends a keep-alive request on a new connection from src and returns the connection
+	// with its status (0 and the read error when the server closed it without answering).
+	get := func(src string) (net.Conn, int, error) {
+		t.Helper()
+		dl := net.Dialer{Timeout: testsupport.Scale(5 * time.Second), LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		conn, err := dl.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatalf("dial from %s: %v", src, err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		conn.SetDeadline(testsupport.Deadline(10 * time.Second))
+		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return conn, 0, err // refused before the request was written: reset
+		}
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			if br.Buffered() > 0 {
+				t.Fatalf("from %s: %d bytes of a broken response", src, br.Buffered())
+			}
+			return conn, 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return conn, resp.StatusCode, nil
+	}
+
+	var open []net.Conn
+	for i := range 3 {
+		c, status, err := get("127.0.0.1")
+		if status != 200 {
+			t.Fatalf("connection %d from 127.0.0.1: status %d, %v; want 200", i+1, status, err)
+		}
+		open = append(open, c)
+	}
+	if _, status, err := get("127.0.0.1"); status != 0 || err == nil {
+		t.Fatalf("4th connection from 127.0.0.1: status %d, %v; want closed unanswered", status, err)
+	}
+	other, status, err := get("127.0.0.2")
+	if status != 200 {
+		t.Fatalf("connection from 127.0.0.2: status %d, %v; want 200", status, err)
+	}
+	open = append(open, other)
+
+	mfs := metrics()
+	if got := sample(t, mfs, "reactord_connections_refused_total", map[string]string{"reason": "per_ip"}); got != 1 {
+		t.Errorf("connections_refused_total{reason=per_ip} = %v, want 1", got)
+	}
+	if got := sample(t, mfs, "reactord_client_addresses", nil); got != 2 {
+		t.Errorf("client_addresses = %v, want 2", got)
+	}
+	testsupport.Eventually(t, 5*time.Second, "the refusal burst logged, start and end", func() bool {
+		s := d.stderr.String()
+		return strings.Contains(s, `"refusing connections over the per-address limit"`) &&
+			strings.Contains(s, `"refusing connections stopped"`) && strings.Contains(s, `"refused":1`)
+	})
+
+	for _, c := range open {
+		c.Close()
+	}
+	testsupport.Eventually(t, 10*time.Second, "client_addresses back to 0", func() bool {
+		return sample(t, metrics(), "reactord_client_addresses", nil) == 0
+	})
+	for i := range 3 {
+		if _, status, err := get("127.0.0.1"); status != 200 {
+			t.Fatalf("connection %d from 127.0.0.1 after the others closed: status %d, %v", i+1, status, err)
+		}
+	}
+	d.stop()
 }
