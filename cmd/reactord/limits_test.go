@@ -12,6 +12,7 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"golang.org/x/sys/unix"
 
 	"github.com/reactord/reactord/internal/testsupport"
 )
@@ -145,32 +146,7 @@ func TestMaxConnsPerIP(t *testing.T) {
 	d := start(t, "-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0", "-access-log", "off",
 		"-max-conns-per-ip", "3")
 	metrics := func() map[string]*dto.MetricFamily { return scrapeURL(t, "http://"+d.admin+"/metrics") }
-	// get sends a keep-alive request on a new connection from src and returns the connection
-	// with its status (0 and the read error when the server closed it without answering).
-	get := func(src string) (net.Conn, int, error) {
-		t.Helper()
-		dl := net.Dialer{Timeout: testsupport.Scale(5 * time.Second), LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-		conn, err := dl.Dial("tcp", d.addr)
-		if err != nil {
-			t.Fatalf("dial from %s: %v", src, err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		conn.SetDeadline(testsupport.Deadline(10 * time.Second))
-		if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-			return conn, 0, err // refused before the request was written: reset
-		}
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			if br.Buffered() > 0 {
-				t.Fatalf("from %s: %d bytes of a broken response", src, br.Buffered())
-			}
-			return conn, 0, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return conn, resp.StatusCode, nil
-	}
+	get := func(src string) (net.Conn, int, error) { return getFrom(t, d.addr, src) }
 
 	var open []net.Conn
 	for i := range 3 {
@@ -213,5 +189,101 @@ func TestMaxConnsPerIP(t *testing.T) {
 			t.Fatalf("connection %d from 127.0.0.1 after the others closed: status %d, %v", i+1, status, err)
 		}
 	}
+	d.stop()
+}
+
+// dialFrom connects to addr from the local IP src (127.0.0.2 is a second client on loopback).
+func dialFrom(t *testing.T, addr, src string) net.Conn {
+	t.Helper()
+	dl := net.Dialer{Timeout: testsupport.Scale(5 * time.Second), LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	conn, err := dl.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial from %s: %v", src, err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(testsupport.Deadline(10 * time.Second))
+	return conn
+}
+
+// getFrom sends a keep-alive request for / on a new connection from src and returns the
+// connection, open, with the response's status; 0 and the error when the server closed it
+// without answering.
+func getFrom(t *testing.T, addr, src string) (net.Conn, int, error) {
+	t.Helper()
+	conn := dialFrom(t, addr, src)
+	if _, err := io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		return conn, 0, err // refused before the request was written: reset
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		if br.Buffered() > 0 {
+			t.Fatalf("from %s: %d bytes of a broken response", src, br.Buffered())
+		}
+		return conn, 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return conn, resp.StatusCode, nil
+}
+
+// TestMaxConnsPerIPReload: a reload keeps the per-address counts. Three connections from
+// 127.0.0.1 inside a request head (busy: the retiring generation waits for them) hold a limit
+// of 3, so a fourth is refused; after a reload to a limit of 4 the new generation serves one
+// more and refuses the next, counting the old generation's three. Completing their requests
+// closes them (the old generation's last responses) and the count drains to 0.
+func TestMaxConnsPerIPReload(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "reactord.toml")
+	base := "listen = [\"127.0.0.1:0\"]\nadmin-listen = \"127.0.0.1:0\"\naccess-log = \"off\"\n" +
+		"header-timeout = \"60s\"\nshutdown-timeout = \"60s\"\n"
+	writeConfig(t, cfg, base+"max-conns-per-ip = 3\n")
+	d := start(t, "-config", cfg)
+	metricsURL := "http://" + d.admin + "/metrics"
+	refused := func() float64 {
+		return sample(t, scrapeURL(t, metricsURL), "reactord_connections_refused_total", map[string]string{"reason": "per_ip"})
+	}
+	var partial []net.Conn
+	for range 3 {
+		c := dialFrom(t, d.addr, "127.0.0.1")
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		partial = append(partial, c)
+	}
+	if _, status, err := getFrom(t, d.addr, "127.0.0.1"); status != 0 || err == nil {
+		t.Fatalf("4th connection: status %d, %v; want closed unanswered", status, err)
+	}
+	if got := refused(); got != 1 {
+		t.Fatalf("refused = %v, want 1", got)
+	}
+
+	writeConfig(t, cfg, base+"max-conns-per-ip = 4\n")
+	d.signal(unix.SIGHUP)
+	testsupport.Eventually(t, 10*time.Second, "the reload counted", func() bool { return reloads(t, metricsURL, "success") == 1 })
+	fresh, status, err := getFrom(t, d.addr, "127.0.0.1")
+	if status != 200 {
+		t.Fatalf("after the reload, the 4th connection: status %d, %v; want 200", status, err)
+	}
+	if _, status, err := getFrom(t, d.addr, "127.0.0.1"); status != 0 || err == nil {
+		t.Fatalf("after the reload, the 5th connection: status %d, %v; want closed unanswered (the old generation's count kept)", status, err)
+	}
+	if got := refused(); got != 2 {
+		t.Fatalf("refused = %v, want 2", got)
+	}
+
+	for i, c := range partial {
+		if _, err := io.WriteString(c, "\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("old connection %d: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	fresh.Close()
+	testsupport.Eventually(t, 10*time.Second, "client_addresses back to 0", func() bool {
+		return sample(t, scrapeURL(t, metricsURL), "reactord_client_addresses", nil) == 0
+	})
 	d.stop()
 }
