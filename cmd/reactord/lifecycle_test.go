@@ -483,3 +483,64 @@ func TestUpgradeFailureKeepsServing(t *testing.T) {
 		t.Fatalf("new process exit %d", code)
 	}
 }
+
+// TestMaxConnsPerIPReload: a reload keeps the per-address counts. Three connections from
+// 127.0.0.1 inside a request head (busy: the retiring generation waits for them) hold a limit
+// of 3, so a fourth is refused; after a reload to a limit of 4 the new generation serves one
+// more and refuses the next, counting the old generation's three. Completing their requests
+// closes them (the old generation's last responses) and the count drains to 0.
+func TestMaxConnsPerIPReload(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "reactord.toml")
+	base := "listen = [\"127.0.0.1:0\"]\nadmin-listen = \"127.0.0.1:0\"\naccess-log = \"off\"\n" +
+		"header-timeout = \"60s\"\nshutdown-timeout = \"60s\"\n"
+	writeConfig(t, cfg, base+"max-conns-per-ip = 3\n")
+	d := start(t, "-config", cfg)
+	metricsURL := "http://" + d.admin + "/metrics"
+	refused := func() float64 {
+		return sample(t, scrapeURL(t, metricsURL), "reactord_connections_refused_total", map[string]string{"reason": "per_ip"})
+	}
+	var partial []net.Conn
+	for range 3 {
+		c := dialFrom(t, d.addr, "127.0.0.1")
+		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		partial = append(partial, c)
+	}
+	if _, status, err := getFrom(t, d.addr, "127.0.0.1"); status != 0 || err == nil {
+		t.Fatalf("4th connection: status %d, %v; want closed unanswered", status, err)
+	}
+	if got := refused(); got != 1 {
+		t.Fatalf("refused = %v, want 1", got)
+	}
+
+	writeConfig(t, cfg, base+"max-conns-per-ip = 4\n")
+	d.signal(unix.SIGHUP)
+	testsupport.Eventually(t, 10*time.Second, "the reload counted", func() bool { return reloads(t, metricsURL, "success") == 1 })
+	fresh, status, err := getFrom(t, d.addr, "127.0.0.1")
+	if status != 200 {
+		t.Fatalf("after the reload, the 4th connection: status %d, %v; want 200", status, err)
+	}
+	if _, status, err := getFrom(t, d.addr, "127.0.0.1"); status != 0 || err == nil {
+		t.Fatalf("after the reload, the 5th connection: status %d, %v; want closed unanswered (the old generation's count kept)", status, err)
+	}
+	if got := refused(); got != 2 {
+		t.Fatalf("refused = %v, want 2", got)
+	}
+
+	for i, c := range partial {
+		if _, err := io.WriteString(c, "\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("old connection %d: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	fresh.Close()
+	testsupport.Eventually(t, 10*time.Second, "client_addresses back to 0", func() bool {
+		return sample(t, scrapeURL(t, metricsURL), "reactord_client_addresses", nil) == 0
+	})
+	d.stop()
+}
