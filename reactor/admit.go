@@ -32,10 +32,17 @@ type Admitter interface {
 }
 
 // WithAdmitter makes the server ask a (see Admitter) about every TCP connection it accepts,
-// before reading from it, before a TLS handshake, and before it counts against WithMaxConns or
-// shedding (WithShedding): a connection refused is closed at once, nothing written to it, and
-// counted in Stats.ConnsRefused; the Handler never sees it. Without this option (the default)
-// every connection is served, and accepting pays nothing for the check. nil is an error.
+// before reading from it, before a TLS handshake, and before it counts toward WithMaxConns:
+// a connection refused is closed at once, nothing written to it, and counted in
+// Stats.ConnsRefused; the Handler never sees it, and it is never shed (WithShedding) nor
+// parked. Without this option (the default) every connection is served, and accepting pays
+// nothing for the check. nil is an error.
+//
+// The address is known only once the connection is accepted. In the readiness modes a
+// server at its cap does not accept (it pauses, or with WithShedding it sheds first), so a
+// client over its limit that arrives then waits like any other, and may cause a shed before
+// it is accepted and refused. The completion mode's accept runs ahead of the cap, so there
+// the refusal comes first.
 //
 // In the io_uring completion mode the kernel's accept reports no address, so with an
 // Admitter set each accepted connection costs one getpeername(2) more.

@@ -35,8 +35,8 @@ func newServer(cfg config.Config, s *responder, log *zap.Logger, admin bool, adm
 		ropts = append(ropts, reactor.WithLoops(adminLoops), reactor.WithMaxConns(adminMaxConns))
 	default:
 		if admit != nil {
-			// Before shedding: a connection refused for its address never counts
-			// against the cap, nor makes another connection go.
+			// Asked at accept, before the connection counts against the cap: one
+			// address cannot fill the table that shedding guards.
 			ropts = append(ropts, reactor.WithAdmitter(admit))
 		}
 		// Shedding: at the descriptor limit (less a reserve for the files it sends) or
