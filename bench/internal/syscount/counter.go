@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -25,6 +26,8 @@ var ErrNoTracepoints = errors.New("syscount: syscall tracepoints unavailable")
 type Counter struct {
 	all []int // raw_syscalls:sys_enter, one per thread
 	io  []int // the I/O calls' tracepoints (see ioCalls), per thread
+	// attempts is how many openings OpenCounter needed (see there).
+	attempts int
 }
 
 // tracefs is where the tracepoint ids are; the second is the older debugfs mount.
@@ -47,6 +50,15 @@ var ioTracepoint = map[string]string{"sendfile": "sendfile64"}
 
 // OpenCounter starts counting every thread of pid. Open it before the window to measure and
 // Read at both ends: threads created in between by counted threads are counted too.
+//
+// A thread the process creates while the counters are being opened, from a thread whose
+// counter is not open yet, would be counted by none: the Go runtime starts threads whenever a
+// goroutine blocks in a system call, and the event loop may then run on the new one for the
+// whole window, its reads and writes uncounted (seen: a server's 2 reads and writes per
+// request counted as 0 I/O calls, on a busy machine). So the threads are listed again once
+// every counter is open: a thread that was not in the first listing may or may not be counted
+// (inherited from its creator, or not), so all counters are closed and opened again, until
+// the listing holds still across an opening.
 func OpenCounter(pid int) (*Counter, error) {
 	rawID, err := tracepointID("raw_syscalls", "sys_enter")
 	if err != nil {
@@ -62,16 +74,54 @@ func OpenCounter(pid int) (*Counter, error) {
 			ioIDs = append(ioIDs, id) // a call this architecture lacks (select) has none
 		}
 	}
+	for attempt := 1; ; attempt++ {
+		before, err := listThreads(pid)
+		if err != nil {
+			return nil, err
+		}
+		c, err := openThreads(rawID, ioIDs, before)
+		if err != nil {
+			return nil, err
+		}
+		after, err := listThreads(pid)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		if !slices.ContainsFunc(after, func(tid int) bool { return !slices.Contains(before, tid) }) {
+			c.attempts = attempt
+			return c, nil
+		}
+		c.Close()
+		if attempt == maxOpenAttempts {
+			return nil, fmt.Errorf("syscount: process %d created threads during each of %d attempts to open its counters", pid, attempt)
+		}
+	}
+}
+
+// maxOpenAttempts bounds OpenCounter's openings: a Go process creates threads in bursts (at
+// start, when goroutines block in system calls), not continuously.
+const maxOpenAttempts = 20
+
+// listThreads returns the thread ids of pid (a variable: tests make threads appear).
+var listThreads = func(pid int) ([]int, error) {
 	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	if err != nil {
 		return nil, fmt.Errorf("syscount: %w", err)
 	}
-	c := &Counter{}
+	tids := make([]int, 0, len(tasks))
 	for _, t := range tasks {
-		tid, err := strconv.Atoi(t.Name())
-		if err != nil {
-			continue
+		if tid, err := strconv.Atoi(t.Name()); err == nil {
+			tids = append(tids, tid)
 		}
+	}
+	return tids, nil
+}
+
+// openThreads opens the counters of each thread in tids: all calls, and each I/O call.
+func openThreads(rawID uint64, ioIDs []uint64, tids []int) (*Counter, error) {
+	c := &Counter{}
+	for _, tid := range tids {
 		fd, err := openTracepoint(rawID, tid)
 		if errors.Is(err, unix.ESRCH) {
 			continue // the thread exited meanwhile
@@ -82,9 +132,17 @@ func OpenCounter(pid int) (*Counter, error) {
 		}
 		c.all = append(c.all, fd)
 		for _, id := range ioIDs {
-			if fd, err := openTracepoint(id, tid); err == nil {
-				c.io = append(c.io, fd)
+			fd, err := openTracepoint(id, tid)
+			if errors.Is(err, unix.ESRCH) {
+				break
 			}
+			if err != nil {
+				// Not skipped: a thread without its I/O counters would make the I/O count
+				// silently low (EMFILE in the harness, say).
+				c.Close()
+				return nil, fmt.Errorf("%w: perf_event_open: %v", ErrNoTracepoints, err)
+			}
+			c.io = append(c.io, fd)
 		}
 	}
 	return c, nil

@@ -3,6 +3,7 @@ package syscount
 import (
 	"errors"
 	"os"
+	"slices"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -74,5 +75,53 @@ func TestCounterCountsThisProcess(t *testing.T) {
 	}
 	if d := all1 - all0; d < n {
 		t.Fatalf("%d writes counted as %d calls in all", n, d)
+	}
+}
+
+// TestCounterReopensForThreadsCreatedMeanwhile makes a thread appear between the listing the
+// counters are opened from and the one after (as when the Go runtime starts a thread while
+// they open): the counters are opened again, so that every thread is counted.
+func TestCounterReopensForThreadsCreatedMeanwhile(t *testing.T) {
+	real, err := listThreads(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(real) < 2 {
+		t.Skipf("this process has %d thread(s); the test hides one", len(real))
+	}
+	calls := 0
+	orig := listThreads
+	t.Cleanup(func() { listThreads = orig })
+	listThreads = func(pid int) ([]int, error) {
+		calls++
+		if calls == 1 {
+			return real[:len(real)-1], nil // the last thread "not created yet"
+		}
+		return real, nil
+	}
+	c, err := OpenCounter(os.Getpid())
+	if errors.Is(err, ErrNoTracepoints) {
+		t.Skipf("cannot count here: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.attempts != 2 {
+		t.Errorf("opened in %d attempts, want 2 (the first listing missed a thread)", c.attempts)
+	}
+	if len(c.all) != len(real) {
+		t.Errorf("%d threads counted, want all %d", len(c.all), len(real))
+	}
+
+	// A process that never holds still is an error, not a partial count.
+	calls = 0
+	listThreads = func(pid int) ([]int, error) {
+		calls++
+		return append(slices.Clone(real[:1]), 1<<30+calls), nil // a new thread every listing
+	}
+	if c, err := OpenCounter(os.Getpid()); err == nil {
+		c.Close()
+		t.Fatal("a process creating threads during every opening: no error")
 	}
 }
