@@ -34,15 +34,14 @@ type Admitter interface {
 // WithAdmitter makes the server ask a (see Admitter) about every TCP connection it accepts,
 // before reading from it, before a TLS handshake, and before it counts toward WithMaxConns:
 // a connection refused is closed at once, nothing written to it, and counted in
-// Stats.ConnsRefused; the Handler never sees it, and it is never shed (WithShedding) nor
-// parked. Without this option (the default) every connection is served, and accepting pays
+// Stats.ConnsRefused; the Handler never sees it, and it is never shed (WithShedding).
+// Without this option (the default) every connection is served, and accepting pays
 // nothing for the check. nil is an error.
 //
-// The address is known only once the connection is accepted. In the readiness modes a
-// server at its cap does not accept (it pauses, or with WithShedding it sheds first), so a
-// client over its limit that arrives then waits like any other, and may cause a shed before
-// it is accepted and refused. The completion mode's accept runs ahead of the cap, so there
-// the refusal comes first.
+// The address is known only once the connection is accepted. A server at its cap does not
+// accept (it pauses, or with WithShedding it sheds first; the io_uring completion mode too,
+// whose accepts take only what the cap has room for), so a client over its limit that
+// arrives then waits like any other, and may cause a shed before it is accepted and refused.
 //
 // In the io_uring completion mode the kernel's accept reports no address, so with an
 // Admitter set each accepted connection costs one getpeername(2) more.
@@ -94,20 +93,4 @@ func (c *Conn) releaseAdmission() {
 	}
 	c.flags &^= fAdmitted
 	c.loop.srv.opt.admitter.Release(netip.AddrFrom16(c.peer).Unmap())
-}
-
-// parkedConn is a connection the completion mode accepted while the server was at its cap,
-// kept with what serve needs (see listener.parked).
-type parkedConn struct {
-	fd       int
-	peer     sockopt.Peer
-	admitted bool
-}
-
-// drop closes a parked connection that will not be served, releasing its admission.
-func (p parkedConn) drop(ln *listener) {
-	unix.Close(p.fd)
-	if p.admitted {
-		ln.srv.opt.admitter.Release(p.peer.Addr.Addr())
-	}
 }

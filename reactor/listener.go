@@ -35,11 +35,12 @@ type listener struct {
 	retry      *Timer
 	rr         int        // round-robin cursor
 	tls        *tlsListen // WithTLS: accepted connections speak TLS
-	// parked holds connections the completion mode's multishot accept took while the server
-	// was at WithMaxConns: the kernel accepts ahead of the loop, and these wait here, unserved,
-	// as they would have waited in the backlog, until the count drops (resume).
-	parked  []parkedConn
-	unparkT *Timer // serves parked connections after a shed made room (unparkLater)
+	// The completion mode's accepts under a connection cap (uring_linux.go, syncAccept): the
+	// credits its multishot accept holds, its one-shot accepts in flight (one credit each),
+	// and the most a multishot accept can take in one go (0: not yet known).
+	heldMulti int64
+	oneShots  int
+	queueMax  int64
 	// Shedding (shed.go): a burst's count and times, the timer that ends it, and shedding
 	// asked of the other loops (their counts arrive in shedRemote).
 	shedCount           uint64
@@ -92,46 +93,23 @@ func (ln *listener) onEvent(poller.Events) {
 	}
 }
 
-// acceptDone handles a completion of the completion mode's multishot accept: a connection
-// (fd), or err; ended says the request is over (an error, or our cancellation), and it is
-// armed again unless accepting is paused or the listener closed.
-func (ln *listener) acceptDone(fd int, err error, ended bool) {
-	// The multishot accept reports no address (one sockaddr buffer cannot serve a stream of
-	// completions): RemoteAddr reads it with getpeername when asked, or admit does now when
-	// an Admitter needs it, before the connection counts against the cap.
-	var peer sockopt.Peer
-	refused, admitted := false, false
-	if err == nil {
-		var ok bool
-		ok, admitted = ln.admit(fd, &peer)
-		refused = !ok
-	}
+// acceptDone handles a completion of one of the completion mode's accepts: a connection (fd),
+// or err. The ring (syncAccept) decides which accepts stay armed; a connection the kernel
+// accepted is always served (see there why, even over the cap), unless the Admitter refuses it.
+func (ln *listener) acceptDone(fd int, err error) {
 	switch {
-	case refused:
-		// Closed by admit; the accept goes on.
-	case err == nil && ln.atCap() && ln.srv.opt.shed:
-		// The kernel accepted ahead of the count: the connection waits parked, as it would
-		// have waited in the backlog, while the connections with the least progress make
-		// room (after this iteration's dispatch, as in readiness mode); runShed then serves
-		// it once their descriptors are closed (unparkLater), or pauses the accept.
-		ln.parked = append(ln.parked, parkedConn{fd, peer, admitted})
-		ln.shed(ErrTooManyConns)
-	case err == nil && ln.atCap():
-		// The kernel accepted ahead of the count: keep it unserved until there is room.
-		ln.parked = append(ln.parked, parkedConn{fd, peer, admitted})
-		ln.pause(ErrTooManyConns)
 	case err == nil:
-		ln.serve(fd, peer, admitted)
-		if ln.atCap() && !ln.srv.opt.shed {
-			ln.pause(ErrTooManyConns) // stop the kernel accepting more for now (shedding: the next one sheds)
+		// The ring's accept reports no address (one sockaddr buffer cannot serve a stream
+		// of completions): RemoteAddr reads it with getpeername when asked, or admit does
+		// now when an Admitter needs it.
+		var peer sockopt.Peer
+		if ok, admitted := ln.admit(fd, &peer); ok {
+			ln.serve(fd, peer, admitted)
 		}
 	case err == unix.ECANCELED:
-		// Ours: a pause (resume arms it again) or the listener closing.
+		// Ours: a pause, room running out, or the listener closing.
 	default:
 		ln.acceptFailed(err)
-	}
-	if ended && !ln.paused && ln.fd >= 0 {
-		ln.loop.ring.armAccept(ln)
 	}
 }
 
@@ -140,6 +118,31 @@ func (ln *listener) acceptDone(fd int, err error, ended bool) {
 func (ln *listener) atCap() bool {
 	max := ln.srv.connCap
 	return max > 0 && ln.srv.open.Load() >= max
+}
+
+// reserveAccepts takes n accept credits if the server has room for n more connections
+// beyond those open and those its listeners' accepts already hold credits for (the
+// completion mode under a cap, see ringIO.syncAccept), all or none. Any goroutine: the
+// listeners of several loops share the count. Credits are loaded before the open count, and
+// a connection is counted open before its credit is released (onAccept), so a race only
+// ever understates the room.
+func (s *Server) reserveAccepts(n int64) bool {
+	for {
+		held := s.acceptHeld.Load()
+		if s.connCap-s.open.Load()-held < n {
+			return false
+		}
+		if s.acceptHeld.CompareAndSwap(held, held+n) {
+			return true
+		}
+	}
+}
+
+// releaseAccepts gives back n credits taken by reserveAccepts.
+func (s *Server) releaseAccepts(n int64) {
+	if n != 0 {
+		s.acceptHeld.Add(-n)
+	}
 }
 
 // acceptFailed handles a failed accept and reports whether accepting paused.
@@ -151,8 +154,8 @@ func (ln *listener) acceptFailed(err error) bool {
 	case unix.EMFILE, unix.ENFILE:
 		// Out of descriptors. With shedding, close the connections that made the least
 		// progress (after this iteration's dispatch); their descriptors are free at its end,
-		// and the listener, still readable (or its accept armed again), brings the loop back
-		// to accept. Otherwise pause, as below; runShed pauses too if nothing could be shed.
+		// and the listener, still readable (or its accept armed again, see syncAccept),
+		// brings the loop back to accept. Otherwise pause, as below; runShed pauses too if nothing could be shed.
 		if ln.srv.opt.shed {
 			ln.shed(err)
 		} else {
@@ -232,7 +235,7 @@ func (ln *listener) pause(cause error) {
 	ln.paused = true
 	ln.srv.acceptPaused.Add(1)
 	if r := ln.loop.ring; r != nil {
-		r.stopAccept(ln)
+		r.syncAccept(ln) // cancels its accepts
 	} else if err := ln.loop.poll.Modify(ln.fd, 0); err != nil {
 		ln.loop.log.Error("pause accepting", zap.Error(err))
 	}
@@ -264,16 +267,9 @@ func (ln *listener) resume() {
 	}
 	ln.paused = false
 	if r := ln.loop.ring; r != nil {
-		if !ln.unpark() {
-			if !ln.srv.opt.shed {
-				ln.pause(ErrTooManyConns)
-				return
-			}
-			// Still at the cap with connections parked: shed for them (runShed pauses
-			// again if nothing can go), accepting meanwhile as readiness mode would.
-			ln.shed(ErrTooManyConns)
-		}
-		r.armAccept(ln)
+		// Accepts for the room there is; at the cap, the wait for a client, which sheds or
+		// pauses again when one waits, as the listener's readability does below.
+		r.syncAccept(ln)
 		return
 	}
 	if err := ln.loop.poll.Modify(ln.fd, poller.Readable); err != nil {
@@ -281,44 +277,12 @@ func (ln *listener) resume() {
 	}
 }
 
-// unpark serves the connections the completion mode parked at the cap, in accept order,
-// while there is room; it reports false if the cap left some parked.
-func (ln *listener) unpark() bool {
-	for len(ln.parked) > 0 {
-		if ln.atCap() {
-			return false
-		}
-		p := ln.parked[0]
-		ln.parked = ln.parked[1:]
-		ln.serve(p.fd, p.peer, p.admitted)
-	}
-	ln.parked = nil
-	return true
-}
-
-// unparkLater serves the parked connections in a later iteration, once the descriptors of
-// those shed for them are closed (at the end of this one) and the open count has dropped.
-func (ln *listener) unparkLater() {
-	if ln.unparkT != nil {
-		return
-	}
-	ln.unparkT = ln.loop.AfterFunc(time.Millisecond, func() {
-		ln.unparkT = nil
-		if ln.fd < 0 || ln.paused {
-			return // closed, or paused: resume serves them
-		}
-		if !ln.unpark() {
-			ln.shed(ErrTooManyConns)
-		}
-	})
-}
-
 func (ln *listener) bind(l *Loop) { ln.loop = l }
 
 // register adds the listener to its loop's poller. Loop goroutine (or Start).
 func (ln *listener) register() error {
 	if r := ln.loop.ring; r != nil {
-		r.armAccept(ln) // submitted by the loop's first (or next) enter
+		r.syncAccept(ln) // submitted by the loop's first (or next) enter
 	} else if err := ln.loop.poll.Add(ln.fd, poller.Readable); err != nil {
 		return err
 	}
@@ -368,8 +332,6 @@ func (ln *listener) shut() {
 	ln.retry = nil
 	ln.shedTimer.Stop()
 	ln.shedTimer = nil
-	ln.unparkT.Stop()
-	ln.unparkT = nil
 	if ln.registered {
 		if r := ln.loop.ring; r != nil {
 			r.dropListener(ln)
@@ -379,10 +341,6 @@ func (ln *listener) shut() {
 		delete(ln.loop.others, ln.fd)
 		ln.registered = false
 	}
-	for _, p := range ln.parked {
-		p.drop(ln)
-	}
-	ln.parked = nil
 	unix.Close(ln.fd)
 	ln.fd = -1
 	if ln.path != "" {

@@ -40,6 +40,9 @@ type Server struct {
 	connsShed    atomic.Uint64
 	connsRefused atomic.Uint64 // closed at accept by the Admitter (WithAdmitter)
 	connCap      int64         // open connections at which accepting pauses or sheds (options.connCap); 0 = none
+	// acceptHeld counts the credits the completion mode's accepts hold under connCap: what the
+	// kernel may still accept without asking the loops (reserveAccepts).
+	acceptHeld atomic.Int64
 }
 
 type serverState uint8
@@ -257,6 +260,9 @@ func (s *Server) Start() error {
 			}
 		}
 	}
+	// Before the sockets register: the completion mode's listeners arm their accepts for the
+	// room under the cap (ringIO.syncAccept).
+	s.connCap = s.opt.connCap()
 	// The loop goroutines have not started, and the sockets still belong to the server (under
 	// s.mu), so this goroutine registers them on the loops' pollers itself.
 	for _, group := range s.pending {
@@ -268,7 +274,6 @@ func (s *Server) Start() error {
 		}
 	}
 	s.pending = nil
-	s.connCap = s.opt.connCap()
 	s.loops = loops
 	s.loopsPtr.Store(&loops)
 	s.state = stateRunning

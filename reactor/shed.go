@@ -248,8 +248,11 @@ func (l *Loop) runShed() {
 	ln.noteShed(cause, n)
 	switch {
 	case n > 0:
-		if len(ln.parked) > 0 {
-			ln.unparkLater() // the completion mode accepted them already (acceptDone)
+		// Readiness: the listener, still readable, is accepted from once the descriptors
+		// are closed at the end of this iteration. Completion mode: the wait for a client
+		// (syncAccept) fires again at the next enter, after that, and finds room.
+		if r := ln.loop.ring; r != nil {
+			r.syncAccept(ln)
 		}
 	case wait > 0:
 		ln.pauseFor(wait)
@@ -266,7 +269,7 @@ func (ln *listener) pauseFor(d time.Duration) {
 	}
 	ln.paused = true
 	if r := ln.loop.ring; r != nil {
-		r.stopAccept(ln)
+		r.syncAccept(ln) // cancels its accepts
 	} else if err := ln.loop.poll.Modify(ln.fd, 0); err != nil {
 		ln.loop.log.Error("pause accepting", zap.Error(err))
 	}

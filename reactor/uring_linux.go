@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/reactord/reactord/internal/sockopt"
 	"github.com/reactord/reactord/internal/uring"
 	"github.com/reactord/reactord/poller"
 )
@@ -102,17 +103,20 @@ type ringSlot struct {
 
 // Slot states: which requests of the descriptor are in flight.
 const (
-	sRecv         uint16 = 1 << iota // multishot receive
-	sRecvCancel                      // its cancellation is queued
-	sWatch                           // hang-up watch (while not receiving)
-	sWatchCancel                     // its cancellation is queued
-	sSend                            // a send of sbuf[shead:]
-	sRoom                            // a one-shot poll for room in the socket (files)
-	sEOF                             // a receive ended at EOF while paused: act on it on resuming
-	sEOFQueued                       // in ringIO.eofs
-	sAccept                          // multishot accept (listeners)
-	sAcceptCancel                    // its cancellation is queued
-	sPiped                           // a file goes through a pipe: ringIO.files has its state
+	sRecv             uint16 = 1 << iota // multishot receive
+	sRecvCancel                          // its cancellation is queued
+	sWatch                               // hang-up watch (while not receiving)
+	sWatchCancel                         // its cancellation is queued
+	sSend                                // a send of sbuf[shead:]
+	sRoom                                // a one-shot poll for room in the socket (files)
+	sEOF                                 // a receive ended at EOF while paused: act on it on resuming
+	sEOFQueued                           // in ringIO.eofs
+	sAccept                              // multishot accept (listeners)
+	sAcceptCancel                        // its cancellation is queued
+	sPiped                               // a file goes through a pipe: ringIO.files has its state
+	sOnesCancel                          // the cancellation of the listener's one-shot accepts is queued
+	sAcceptWait                          // a one-shot poll for a client waiting at the cap (listeners)
+	sAcceptWaitCancel                    // its cancellation is queued
 )
 
 // User data: kind in the top 8 bits, slot generation in the next 24, fd in the low 32.
@@ -122,11 +126,13 @@ const (
 	kSend
 	kRoom
 	kAccept
-	kPoll      // the loop's epoll poller
-	kCancel    // ASYNC_CANCEL: only failures post (CQE_SKIP_SUCCESS), and they need nothing
-	kSpliceIn  // a file into a connection's pipe
-	kSpliceOut // a connection's pipe into its socket
-	genMask    = 1<<24 - 1
+	kPoll       // the loop's epoll poller
+	kCancel     // ASYNC_CANCEL: only failures post (CQE_SKIP_SUCCESS), and they need nothing
+	kSpliceIn   // a file into a connection's pipe
+	kSpliceOut  // a connection's pipe into its socket
+	kAccept1    // a one-shot accept (a listener near its connection cap)
+	kAcceptWait // a listener's poll for a waiting client at the cap
+	genMask     = 1<<24 - 1
 )
 
 func rud(kind uint64, gen uint32, fd int) uint64 {
@@ -360,8 +366,10 @@ func (r *ringIO) dispatch() (int, error) {
 			r.onSpliceIn(fd, gen, res)
 		case kSpliceOut:
 			r.onSpliceOut(ud, fd, gen, res)
-		case kAccept:
-			r.onAccept(fd, gen, res, flags)
+		case kAccept, kAccept1:
+			r.onAccept(ud>>56 == kAccept1, fd, gen, res, flags)
+		case kAcceptWait:
+			r.onAcceptWait(fd, gen, res)
 		case kPoll:
 			r.live--
 			r.pollOn = false
@@ -754,54 +762,173 @@ func (r *ringIO) forget(c *Conn) (held bool) {
 	return held
 }
 
-// armAccept queues a listener's multishot accept.
-func (r *ringIO) armAccept(ln *listener) {
-	if r.stop {
-		return
+// Accepting in the completion mode. A multishot accept empties the listener's whole queue
+// in one go: the kernel accepts connection after connection inside one io_uring_enter, as
+// long as the queue is not empty, before the loop sees the first completion; at the
+// connection cap it would take every client queued (up to the listen backlog, 4096 by
+// default) and run the process out of descriptors, the shedding reserve included (the static
+// handler's files then fail with EMFILE: TestShedSlowAtFdLimit's 503s). Cancelling it at the
+// cap comes too late for the batch that crossed it. So under a cap the kernel is only ever
+// allowed to accept what there is room for, counted in credits (Server.acceptHeld): the
+// server's open connections plus the credits every listener's armed accepts hold never
+// exceed the cap.
+//
+//   - With room for the whole queue twice over (acceptQueueMax: the queue's bound, plus as
+//     many arriving while the kernel empties it), the listener keeps its multishot accept,
+//     which holds that many credits and tops them up after each connection; the common case
+//     far below the cap costs what it cost before.
+//   - Nearer the cap, up to maxOneShots one-shot accepts, one credit each: each takes at most
+//     one connection. Their completions re-arm them while there is room.
+//   - With no room, no accept at all: the clients wait in the kernel's queue, as they do in
+//     the readiness mode when the loop stops accepting, and a one-shot POLLIN poll on the
+//     listener stands for its readability there: when a client waits, the listener sheds
+//     (WithShedding) or pauses, as listener.onEvent does at the cap, and once the shed
+//     connections' descriptors are closed, there is room for accepts again.
+//
+// Without a cap (no WithMaxConns, no shedding) the multishot accept runs unbounded, as
+// before, and running out of descriptors ends it with EMFILE (acceptFailed).
+//
+// A connection the kernel accepted is always served, even one that arrives over the cap
+// (another loop's listener may have counted the same room between two loads; the queue may
+// have grown faster than its bound while a multishot emptied it): the credits make that an
+// overshoot of a few at most, which the reserve absorbs, where closing it would reset a
+// client that did nothing wrong, and parking it unserved (as before) held a descriptor all the
+// same, without bound.
+
+// maxOneShots bounds the one-shot accepts a listener keeps in flight near the cap: enough to
+// take a burst's worth of connections per enter, few enough that one listener's idle accepts
+// do not hold much of the room other listeners of the server could use.
+const maxOneShots = 8
+
+// acceptQueueMax is the most a multishot accept can take from the listener's queue in one
+// go: twice the queue's bound (what it holds when full, and as many more arriving while the
+// kernel empties it). For TCP the kernel reports the bound of a listening socket in TCP_INFO
+// (tcpi_sacked is its sk_max_ack_backlog; the queue holds one more); for other sockets, or
+// if that fails, the largest listen backlog there is (65535, somaxconn's ceiling), which in
+// effect keeps a listener of a capped server on one-shot accepts.
+func acceptQueueMax(ln *listener) int64 {
+	n := int64(1 << 16)
+	if ln.kind == sockopt.TCP {
+		if ti, err := unix.GetsockoptTCPInfo(ln.fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+			n = int64(ti.Sacked) + 1
+		}
 	}
-	s := r.slot(ln.fd)
-	if s.st&sAccept != 0 {
-		return
-	}
-	q := r.sqe()
-	q.PrepAccept(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, true)
-	q.UserData = rud(kAccept, s.gen, ln.fd)
-	r.named(s)
-	s.st |= sAccept
-	r.live++
+	return 2 * n
 }
 
-// stopAccept cancels a listener's accept (a pause: resume arms it again).
-func (r *ringIO) stopAccept(ln *listener) {
+// syncAccept arms or cancels the listener's accepts as its state and the server's room call
+// for (see above): nothing while it is paused or the loop stops, the multishot accept when
+// it holds credits for a whole queue, one-shot accepts for the credits there are, and the
+// wait for a client when there are none. Requests being cancelled are counted until their
+// last completion, which calls it again.
+func (r *ringIO) syncAccept(ln *listener) {
+	if ln.fd < 0 {
+		return
+	}
 	s := r.slot(ln.fd)
-	if s.st&(sAccept|sAcceptCancel) == sAccept {
+	srv := ln.srv
+	on := !ln.paused && !r.stop
+	capped := srv.connCap > 0
+	wantMulti := on && (!capped || s.st&sAcceptCancel == 0 && ln.holdMulti())
+	switch {
+	case wantMulti && s.st&sAccept == 0:
+		r.queueAccept(ln, s, kAccept)
+		s.st |= sAccept
+	case !wantMulti && s.st&(sAccept|sAcceptCancel) == sAccept:
 		r.cancel(rud(kAccept, s.gen, ln.fd))
 		s.st |= sAcceptCancel
 	}
+	switch {
+	case on && capped && !wantMulti:
+		for ln.oneShots < maxOneShots && srv.reserveAccepts(1) {
+			r.queueAccept(ln, s, kAccept1)
+			ln.oneShots++
+		}
+	case !on && ln.oneShots > 0 && s.st&sOnesCancel == 0:
+		// They share their user data: one cancellation with CancelAll ends them all.
+		q := r.sqe()
+		q.PrepCancel(rud(kAccept1, s.gen, ln.fd), uring.CancelAll)
+		q.UserData = rud(kCancel, 0, 0)
+		q.Flags |= uring.SQECQESkipSuccess
+		s.st |= sOnesCancel
+	}
+	wantWait := on && capped && s.st&sAccept == 0 && ln.oneShots == 0
+	switch {
+	case wantWait && s.st&sAcceptWait == 0:
+		q := r.sqe()
+		q.PrepPollAdd(ln.fd, unix.POLLIN, false)
+		q.UserData = rud(kAcceptWait, s.gen, ln.fd)
+		r.named(s)
+		s.st |= sAcceptWait
+		r.live++
+	case !wantWait && s.st&(sAcceptWait|sAcceptWaitCancel) == sAcceptWait:
+		r.cancel(rud(kAcceptWait, s.gen, ln.fd))
+		s.st |= sAcceptWaitCancel
+	}
 }
 
-// dropListener cancels a listener's accept before its socket is closed, and waits for the
-// cancellation: the request holds the socket, which would otherwise go on accepting
-// connections nobody serves until the next enter. One system call; listeners close rarely.
+// queueAccept queues an accept of kind kAccept (multishot) or kAccept1 (one-shot).
+func (r *ringIO) queueAccept(ln *listener, s *ringSlot, kind uint64) {
+	q := r.sqe()
+	q.PrepAccept(ln.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, kind == kAccept)
+	q.UserData = rud(kind, s.gen, ln.fd)
+	r.named(s)
+	r.live++
+}
+
+// holdMulti tops the credits of the listener's multishot accept up to a whole queue's worth
+// and reports whether it holds them (all or none are taken).
+func (ln *listener) holdMulti() bool {
+	if ln.queueMax == 0 {
+		ln.queueMax = acceptQueueMax(ln)
+	}
+	need := ln.queueMax - ln.heldMulti
+	if need <= 0 {
+		return true
+	}
+	if !ln.srv.reserveAccepts(need) {
+		return false
+	}
+	ln.heldMulti += need
+	return true
+}
+
+// dropListener cancels a listener's requests before its socket is closed, and waits for the
+// cancellation: a request holds the socket, which would otherwise go on accepting connections
+// nobody serves until the next enter. One system call; listeners close rarely. The credits
+// its accepts held go back to the server. Whatever they accepted before the cancellation took
+// effect completes later with the old generation, and onAccept closes it.
 func (r *ringIO) dropListener(ln *listener) {
 	s := r.slot(ln.fd)
-	live := s.st&sAccept != 0
-	if live && s.st&sAcceptCancel == 0 {
+	live := s.st&(sAccept|sAcceptWait) != 0 || ln.oneShots > 0
+	if s.st&(sAccept|sAcceptCancel) == sAccept {
 		r.cancel(rud(kAccept, s.gen, ln.fd))
 	}
+	if ln.oneShots > 0 && s.st&sOnesCancel == 0 {
+		q := r.sqe()
+		q.PrepCancel(rud(kAccept1, s.gen, ln.fd), uring.CancelAll)
+		q.UserData = rud(kCancel, 0, 0)
+		q.Flags |= uring.SQECQESkipSuccess
+	}
+	if s.st&(sAcceptWait|sAcceptWaitCancel) == sAcceptWait {
+		r.cancel(rud(kAcceptWait, s.gen, ln.fd))
+	}
+	ln.srv.releaseAccepts(ln.heldMulti + int64(ln.oneShots))
+	ln.heldMulti, ln.oneShots = 0, 0
 	s.st = 0
 	s.gen = (s.gen + 1) & genMask
 	if live {
 		// GETEVENTS with nothing to wait for runs the completion work the cancellation
-		// queued: the request ends and lets go of the socket before close(2).
+		// queued: the requests end and let go of the socket before close(2).
 		r.r.SubmitAndWait(0, 0)
 		r.submitted()
 	}
 }
 
-// onAccept handles a listener's accept completion.
-func (r *ringIO) onAccept(fd int, gen uint32, res int32, flags uint32) {
-	ended := flags&uring.CQEFMore == 0
+// onAccept handles a listener's accept completion: of its multishot accept, or of one of its
+// one-shot accepts (one).
+func (r *ringIO) onAccept(one bool, fd int, gen uint32, res int32, flags uint32) {
+	ended := one || flags&uring.CQEFMore == 0
 	if ended {
 		r.live--
 	}
@@ -811,18 +938,76 @@ func (r *ringIO) onAccept(fd int, gen uint32, res int32, flags uint32) {
 	}
 	if ln == nil {
 		if res >= 0 {
-			unix.Close(int(res)) // accepted by a listener since closed: nobody serves it
+			// Accepted by a listener since closed (its requests were cancelled, and this
+			// one had accepted already): nobody serves it. Its credit went back when the
+			// listener was dropped.
+			unix.Close(int(res))
 		}
 		return
 	}
-	if ended {
-		r.slots[fd].st &^= sAccept | sAcceptCancel
+	s := &r.slots[fd]
+	var credits int64 // what this completion gives back
+	switch {
+	case one:
+		ln.oneShots--
+		credits = 1
+		if ln.oneShots == 0 {
+			s.st &^= sOnesCancel
+		}
+	case res >= 0 && ln.heldMulti > 0:
+		ln.heldMulti--
+		credits = 1
+	}
+	if ended && !one {
+		s.st &^= sAccept | sAcceptCancel
+		credits += ln.heldMulti
+		ln.heldMulti = 0
 	}
 	var err error
 	if res < 0 {
 		err = unix.Errno(-res)
 	}
-	ln.acceptDone(int(res), err, ended)
+	ln.acceptDone(int(res), err)
+	// The credit goes back only now that serve has counted the connection as open, so that
+	// another loop never sees room that is not there (see Server.reserveAccepts).
+	ln.srv.releaseAccepts(credits)
+	if ln.fd >= 0 {
+		r.syncAccept(ln)
+	}
+}
+
+// onAcceptWait handles the poll on a listener with no room to accept: a client waits in its
+// queue (or the socket failed). Room may have been made since it was armed (connections
+// closed): then syncAccept arms accepts for it; otherwise the listener sheds or pauses, as
+// listener.onEvent does when it finds itself readable at the cap.
+func (r *ringIO) onAcceptWait(fd int, gen uint32, res int32) {
+	r.live--
+	var ln *listener
+	if fd < len(r.slots) && r.slots[fd].gen == gen {
+		ln, _ = r.l.others[fd].(*listener)
+	}
+	if ln == nil {
+		return
+	}
+	s := &r.slots[fd]
+	s.st &^= sAcceptWait | sAcceptWaitCancel
+	if res == -int32(unix.ECANCELED) || ln.paused {
+		r.syncAccept(ln)
+		return
+	}
+	r.syncAccept(ln)
+	if s.st&sAcceptWait == 0 {
+		return // room was made since the wait was armed: accepts are armed for the client
+	}
+	// No room: at the cap, or what is left of it is held by other listeners' accepts.
+	if ln.srv.opt.shed {
+		// Shed after this iteration's dispatch (runShed), which pauses the listener if
+		// nothing could go. Otherwise the wait just armed again fires at the next enter
+		// (the client still waits), after the shed connections' descriptors are closed.
+		ln.shed(ErrTooManyConns)
+		return
+	}
+	ln.pause(ErrTooManyConns) // cancels the wait
 }
 
 // quiesce ends every request before the loop's descriptors close and the ring goes: it

@@ -27,8 +27,7 @@ func (r *ringIO) syncRecv(*Conn)           {}
 func (r *ringIO) flush(*Conn)              {}
 func (r *ringIO) unsent(int) int           { return 0 }
 func (r *ringIO) forget(*Conn) bool        { return false }
-func (r *ringIO) armAccept(*listener)      {}
-func (r *ringIO) stopAccept(*listener)     {}
+func (r *ringIO) syncAccept(*listener)     {}
 func (r *ringIO) dropListener(*listener)   {}
 func (r *ringIO) quiesce()                 {}
 func (r *ringIO) beforeClose() bool        { return true }
