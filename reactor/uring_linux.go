@@ -84,7 +84,19 @@ type ringIO struct {
 	pipes       []ringPipe
 	files       map[int]*ringFile
 	fileOrphans map[uint64]ringFileOrphan
+	// dropped holds the listeners closed while their accepts were in flight, by descriptor
+	// and generation, until the last of those requests has completed (dropListener).
+	dropped map[uint64]*droppedListener
 }
+
+// droppedListener is a closed listener whose live requests have not all completed.
+type droppedListener struct {
+	ln   *listener
+	live int
+}
+
+// droppedKey names a closed listener's requests in ringIO.dropped.
+func droppedKey(fd int, gen uint32) uint64 { return uint64(uint32(fd))<<32 | uint64(gen) }
 
 // ringEOF is an EOF held back while its connection was paused (see sEOF).
 type ringEOF struct {
@@ -896,11 +908,20 @@ func (ln *listener) holdMulti() bool {
 // dropListener cancels a listener's requests before its socket is closed, and waits for the
 // cancellation: a request holds the socket, which would otherwise go on accepting connections
 // nobody serves until the next enter. One system call; listeners close rarely. The credits
-// its accepts held go back to the server. Whatever they accepted before the cancellation took
-// effect completes later with the old generation, and onAccept closes it.
+// its accepts held go back to the server. A connection they accepted before the cancellation
+// took effect completes later, under the slot's old generation: it is served all the same
+// (see onAccept), as one accepted just before the close would have been — after
+// ReleaseListeners the server serves what it accepted, and Shutdown drains it — or, if the
+// loop is stopping, closed at once (addConn), never left open.
 func (r *ringIO) dropListener(ln *listener) {
 	s := r.slot(ln.fd)
-	live := s.st&(sAccept|sAcceptWait) != 0 || ln.oneShots > 0
+	live := ln.oneShots
+	if s.st&sAccept != 0 {
+		live++
+	}
+	if s.st&sAcceptWait != 0 {
+		live++
+	}
 	if s.st&(sAccept|sAcceptCancel) == sAccept {
 		r.cancel(rud(kAccept, s.gen, ln.fd))
 	}
@@ -915,14 +936,40 @@ func (r *ringIO) dropListener(ln *listener) {
 	}
 	ln.srv.releaseAccepts(ln.heldMulti + int64(ln.oneShots))
 	ln.heldMulti, ln.oneShots = 0, 0
+	if live > 0 {
+		if r.dropped == nil {
+			r.dropped = make(map[uint64]*droppedListener)
+		}
+		r.dropped[droppedKey(ln.fd, s.gen)] = &droppedListener{ln, live}
+	}
 	s.st = 0
 	s.gen = (s.gen + 1) & genMask
-	if live {
+	if live > 0 {
 		// GETEVENTS with nothing to wait for runs the completion work the cancellation
 		// queued: the requests end and let go of the socket before close(2).
 		r.r.SubmitAndWait(0, 0)
 		r.submitted()
 	}
+}
+
+// droppedDone handles a completion of a closed listener's request (see dropListener): a
+// connection it accepted (res ≥ 0) is served; ended says the request is over. It reports
+// false if the completion belongs to no listener it knows.
+func (r *ringIO) droppedDone(fd int, gen uint32, res int32, ended bool, accept bool) bool {
+	k := droppedKey(fd, gen)
+	d := r.dropped[k]
+	if d == nil {
+		return false
+	}
+	if accept && res >= 0 {
+		d.ln.serve(int(res), sockopt.Peer{})
+	}
+	if ended {
+		if d.live--; d.live == 0 {
+			delete(r.dropped, k)
+		}
+	}
+	return true
 }
 
 // onAccept handles a listener's accept completion: of its multishot accept, or of one of its
@@ -937,11 +984,8 @@ func (r *ringIO) onAccept(one bool, fd int, gen uint32, res int32, flags uint32)
 		ln, _ = r.l.others[fd].(*listener)
 	}
 	if ln == nil {
-		if res >= 0 {
-			// Accepted by a listener since closed (its requests were cancelled, and this
-			// one had accepted already): nobody serves it. Its credit went back when the
-			// listener was dropped.
-			unix.Close(int(res))
+		if !r.droppedDone(fd, gen, res, ended, true) && res >= 0 {
+			unix.Close(int(res)) // nobody knows it (a kernel's stray): never left open
 		}
 		return
 	}
@@ -987,6 +1031,7 @@ func (r *ringIO) onAcceptWait(fd int, gen uint32, res int32) {
 		ln, _ = r.l.others[fd].(*listener)
 	}
 	if ln == nil {
+		r.droppedDone(fd, gen, res, true, false)
 		return
 	}
 	s := &r.slots[fd]
