@@ -855,6 +855,9 @@ func (r *ringIO) syncAccept(ln *listener) {
 		for ln.oneShots < maxOneShots && srv.reserveAccepts(1) {
 			r.queueAccept(ln, s, kAccept1)
 			ln.oneShots++
+			// A cancellation still on its way was queued before this accept, and the
+			// kernel takes them in order: it cannot end this one, the next pause must.
+			s.st &^= sOnesCancel
 		}
 	case !on && ln.oneShots > 0 && s.st&sOnesCancel == 0:
 		// They share their user data: one cancellation with CancelAll ends them all.
