@@ -146,3 +146,63 @@ func testListenerCloseFds(t *testing.T, poller string, opts []Option, action str
 	t.Logf("%s %s: %d connections dialled, %d accepted; descriptors %d before, %d running, %d after",
 		poller, action, dialed.Load(), s.Stats().ConnsAccepted, before, running, countFDs())
 }
+
+// TestAcceptsOnlyWhatFits: at its connection cap a server leaves the clients it has no room
+// for in the kernel's queue, holding no descriptor for them — in the completion mode too,
+// whose multishot accept, left armed, empties the whole queue in one go (the cause of
+// TestShedSlowAtFdLimit's 503s on uring: the descriptor reserve taken by connections nobody
+// could serve yet). With a cap of 4, 48 clients connect at once, silent; the process's
+// descriptors are sampled until the server has paused accepting (no shedding) or shed a
+// dozen (shedding, which admits the waiting clients in turn), and must never exceed the
+// clients' own sockets plus the cap.
+func TestAcceptsOnlyWhatFits(t *testing.T) {
+	pollers := []string{"epoll"}
+	if _, err := CheckPoller(uringMode); err == nil {
+		pollers = append(pollers, uringMode)
+	} else {
+		t.Logf("io_uring completion mode unavailable here (%v): epoll only", err)
+	}
+	const capConns, clients = 4, 48
+	for _, poller := range pollers {
+		for _, shed := range []bool{false, true} {
+			name := poller + "/pause"
+			if shed {
+				name = poller + "/shed"
+			}
+			t.Run(name, func(t *testing.T) {
+				h := &shedLineHandler{}
+				s, addr := startServer(t, h, WithPoller(poller), WithLoops(1), WithMaxConns(capConns), WithShedding(shed))
+				running := countFDs()
+				if running < 0 {
+					t.Skip("no /proc/self/fd")
+				}
+				limit := running + clients + capConns
+				worst := 0
+				for range clients {
+					dial(t, "tcp", addr) // handshake done: queued in the kernel if not accepted
+					worst = max(worst, countFDs())
+				}
+				done := func() bool {
+					worst = max(worst, countFDs())
+					st := s.Stats()
+					if shed {
+						return st.ConnsShed >= 12
+					}
+					return st.AcceptPaused > 0 && st.ConnsOpen == capConns
+				}
+				testsupport.Eventually(t, 20*time.Second, "the server at its cap to pause or shed", done)
+				for range 50 { // and a while longer: what the queue still holds stays there
+					done()
+				}
+				if worst > limit {
+					t.Errorf("%d descriptors open at worst, want at most %d (%d before the clients, %d clients, cap %d)",
+						worst, limit, running, clients, capConns)
+				}
+				if st := s.Stats(); st.ConnsOpen > capConns {
+					t.Errorf("%d connections open over a cap of %d", st.ConnsOpen, capConns)
+				}
+				t.Logf("descriptors: %d before the clients, %d at worst (limit %d); stats %+v", running, worst, limit, s.Stats())
+			})
+		}
+	}
+}
