@@ -155,7 +155,8 @@ func (ln *listener) acceptFailed(err error) bool {
 		// Out of descriptors. With shedding, close the connections that made the least
 		// progress (after this iteration's dispatch); their descriptors are free at its end,
 		// and the listener, still readable (or its accept armed again, see syncAccept),
-		// brings the loop back to accept. Otherwise pause, as below; runShed pauses too if nothing could be shed.
+		// brings the loop back to accept. Otherwise pause, as below; runShed pauses too if
+		// nothing could be shed.
 		if ln.srv.opt.shed {
 			ln.shed(err)
 		} else {

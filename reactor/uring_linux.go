@@ -965,7 +965,10 @@ func (r *ringIO) droppedDone(fd int, gen uint32, res int32, ended bool, accept b
 		return false
 	}
 	if accept && res >= 0 {
-		d.ln.serve(int(res), sockopt.Peer{})
+		var peer sockopt.Peer
+		if ok, admitted := d.ln.admit(int(res), &peer); ok {
+			d.ln.serve(int(res), peer, admitted)
+		}
 	}
 	if ended {
 		if d.live--; d.live == 0 {
