@@ -154,10 +154,9 @@ func testListenerCloseFds(t *testing.T, poller string, opts []Option, action str
 // TestShedSlowAtFdLimit's 503s on uring: the descriptor reserve taken by connections nobody
 // could serve yet). On one loop, and on two with a listener each sharing the cap (the
 // completion mode's credits, Server.reserveAccepts). With a cap of 4, 48 clients connect at
-// once, silent; the process's
-// descriptors are sampled until the server has paused accepting (no shedding) or shed a
-// dozen (shedding, which admits the waiting clients in turn), and must never exceed the
-// clients' own sockets plus the cap.
+// once, silent; the process's descriptors are sampled until the server has paused accepting
+// (no shedding) or shed a dozen (shedding, which admits the waiting clients in turn), and
+// must never exceed the clients' own sockets plus the cap.
 func TestAcceptsOnlyWhatFits(t *testing.T) {
 	pollers := []string{"epoll"}
 	if _, err := CheckPoller(uringMode); err == nil {
