@@ -88,3 +88,39 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		s.Close()
 	}
 }
+
+// BenchmarkAccept measures a connection's life per backend — dial, one byte echoed, close —
+// without a cap (the completion mode's multishot accept) and under a cap of 1,000 with
+// shedding (one-shot accepts there: room for fewer than two listen queues, see
+// ringIO.syncAccept), so that what bounding the kernel's accepts costs shows.
+func BenchmarkAccept(b *testing.B) {
+	for _, be := range backends(b) {
+		for _, capped := range []bool{false, true} {
+			name := be.Name + "/uncapped"
+			opts := []Option{WithPoller(be.Name), WithLoops(1)}
+			if capped {
+				name = be.Name + "/cap1000"
+				opts = append(opts, WithMaxConns(1000), WithShedding(true))
+			}
+			b.Run(name, func(b *testing.B) {
+				_, addr := startServer(b, echoHandler(), opts...)
+				b.ReportAllocs()
+				b.ResetTimer()
+				got := make([]byte, 1)
+				for range b.N {
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := c.Write(got); err != nil {
+						b.Fatal(err)
+					}
+					if _, err := io.ReadFull(c, got); err != nil {
+						b.Fatal(err)
+					}
+					c.Close()
+				}
+			})
+		}
+	}
+}
