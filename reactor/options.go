@@ -210,8 +210,9 @@ func WithWatermarks(high, low int) Option {
 
 // WithMaxConns caps the number of open connections of the server, dialed and adopted ones
 // included (they hold descriptors too; Dial itself is not refused). At the cap the server stops
-// accepting (pending connections wait in the kernel's backlog) and retries every few
-// milliseconds. 0, the default, means no cap; negative is an error.
+// accepting (pending connections wait in the kernel's backlog; in the io_uring completion mode
+// too, where the kernel is only ever allowed to accept what the cap has room for) and retries
+// every few milliseconds. 0, the default, means no cap; negative is an error.
 func WithMaxConns(n int) Option {
 	return func(o *options) {
 		if n < 0 {
