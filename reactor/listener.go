@@ -304,24 +304,30 @@ func (ln *listener) drainAndShut() {
 		return
 	}
 	held := ln.kind == sockopt.TCP && sockopt.HoldBacklog(ln.fd) == nil
-	for !ln.atCap() {
-		fd, peer, err := sockopt.AcceptPeer(ln.fd)
-		if err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO {
-			continue // interrupted, or a connection reset while it sat in the backlog
-		}
-		if err != nil {
-			break // EAGAIN: empty; anything else (EMFILE, ...): what is left is reset
-		}
-		if ok, admitted := ln.admit(fd, &peer); ok {
-			ln.serve(fd, peer, admitted)
-		}
-	}
+	ln.acceptQueued()
 	if held {
 		if err := sockopt.ReleaseBacklog(ln.fd); err != nil {
 			ln.loop.log.Warn("listener filter removal", zap.Error(err), zap.Stringer("addr", ln.addr))
 		}
 	}
 	ln.shut()
+}
+
+// acceptQueued serves the connections waiting in the socket's queue, while the server is
+// below its cap. Owner only.
+func (ln *listener) acceptQueued() {
+	for !ln.atCap() {
+		fd, peer, err := sockopt.AcceptPeer(ln.fd)
+		if err == unix.EINTR || err == unix.ECONNABORTED || err == unix.EPROTO {
+			continue // interrupted, or a connection reset while it sat in the backlog
+		}
+		if err != nil {
+			break // EAGAIN: empty; anything else (EMFILE, ...): what is left stays queued
+		}
+		if ok, admitted := ln.admit(fd, &peer); ok {
+			ln.serve(fd, peer, admitted)
+		}
+	}
 }
 
 // shut stops accepting and closes the socket, once. Its owner only (see socket).

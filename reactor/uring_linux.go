@@ -952,6 +952,19 @@ func (r *ringIO) dropListener(ln *listener) {
 		// queued: the requests end and let go of the socket before close(2).
 		r.r.SubmitAndWait(0, 0)
 		r.submitted()
+		if !r.stop && !r.l.stopping.Load() {
+			// The kernel arms an accept's wait on the socket as an exclusive waiter
+			// (EPOLLEXCLUSIVE): a new connection wakes one waiter. When another server or
+			// process serves the same socket (a reload hands it over: ReleaseListeners,
+			// then Shutdown), the wake-up of a connection that arrived just before the
+			// cancellation may have gone to this accept, which, cancelled, took nothing:
+			// the other waiter, never woken, would leave that client in the queue until
+			// the next connection arrives (cmd/reactord's reload tests timed out on it).
+			// So what the queue holds now is served here; whoever arrives after the
+			// cancellation wakes the other owner. Not when the loop stops (Close): it
+			// would only close them.
+			ln.acceptQueued()
+		}
 	}
 }
 
