@@ -438,6 +438,16 @@ func (l *Loop) place(c *Conn) {
 	l.conns[fd] = c
 	c.born, c.seq = l.clockMs(), l.addSeq // its age, for shedding (shed.go)
 	l.addSeq++
+	// A new connection has consumed nothing: it is in the first shedding group. Say so to the
+	// other loops at once. What this loop published at its last shed may be a later group
+	// (only idle connections then, or none), and another loop out of descriptors — a limit of
+	// the process, which this loop's connections use up too — would go on reading it and shed
+	// its idle keep-alive connections while this one waits for its first byte (Loop.shed). A
+	// value too low is harmless: the other loop's shed asks this one to shed too, and that
+	// publishes what is here.
+	if l.srv != nil && l.srv.opt.shed && l.shedLowest.Load() != 0 {
+		l.shedLowest.Store(0)
+	}
 }
 
 // Adopt moves an established stream connection — a *net.TCPConn, a *net.UnixConn, or any

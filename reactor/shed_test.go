@@ -168,3 +168,38 @@ func TestConnCapReserve(t *testing.T) {
 		}
 	}
 }
+
+// TestShedGroupPublishedAtAccept: a loop's shedding group, which the server's other loops read
+// before shedding their own connections (Loop.shed), drops to the first group as soon as a
+// connection arrives there. Published only at the loop's last shed, it could say "idle
+// connections only" (or "none") while a silent one waits for its first byte, and another loop
+// out of descriptors — a limit of the process — would shed its idle keep-alive connections
+// first (seen once in the flake hunt: test/hardening TestConnectionFlood's keep-alive
+// connection closed as the flood drained).
+func TestShedGroupPublishedAtAccept(t *testing.T) {
+	s, addr := startServer(t, &shedLineHandler{}, WithLoops(2), WithMaxConns(100), WithShedding(true))
+	loops := *s.loopsPtr.Load()
+	for _, l := range loops {
+		done := make(chan struct{})
+		if err := l.Post(func() { l.shedLowest.Store(3); close(done) }); err != nil {
+			t.Fatal(err)
+		}
+		testsupport.Recv(t, done, 5*time.Second, "the loop to publish no shedding group, as after a shed that found nothing")
+	}
+	// Silent connections until each loop holds one (the kernel or the round-robin spreads them).
+	for i := 0; i < 64 && (loops[0].openConns.Load() == 0 || loops[1].openConns.Load() == 0); i++ {
+		dial(t, "tcp", addr)
+		want := int64(i + 1)
+		testsupport.Eventually(t, 5*time.Second, "the connection accepted", func() bool {
+			return loops[0].openConns.Load()+loops[1].openConns.Load() >= want
+		})
+	}
+	for i, l := range loops {
+		if l.openConns.Load() == 0 {
+			t.Skipf("64 connections all went to one loop; cannot check loop %d", i)
+		}
+		if g := l.shedLowest.Load(); g != 0 {
+			t.Errorf("loop %d holds a silent connection but publishes shedding group %d, want 0", i, g)
+		}
+	}
+}
